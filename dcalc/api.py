@@ -1,0 +1,61 @@
+"""The library's front door: text and values in, a graph ready for the engines out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import DomainError
+from .evaluate import check_inputs, evaluate, locate_nonfinite
+from .graph import Graph
+from .program import parse_program
+from .values import parse_at
+
+
+@dataclass
+class Problem:
+    """A function (its graph) and the point it is looked at."""
+
+    graph: Graph
+    values: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    def evaluate(self) -> list:
+        return evaluate(self.graph, self.values)
+
+    def nonfinite_report(self, outputs=None) -> DomainError | None:
+        """Where a NaN or infinity in the outputs first arose, as an error to show."""
+        values = evaluate(self.graph, self.values, outputs)
+        if all(np.all(np.isfinite(value)) for value in values):
+            return None
+        node = locate_nonfinite(self.graph, self.values, outputs)
+        if node is None:
+            return DomainError("a value is not finite")
+        operands = ", ".join(
+            f"{operand.params['name']}={_short(self.values[operand.params['name']])}" for operand in node.inputs if operand.is_input
+        )
+        where = f" (at {operands})" if operands else ""
+        return DomainError(f"{node.op} gives a value that is not finite here{where}", node.span)
+
+
+def _short(value) -> str:
+    from .render import format_value
+
+    return format_value(value, digits=6)
+
+
+def load(text: str, at: str | list[str] | Mapping[str, Any] = (), origin: str = "<expression>") -> Problem:
+    """Parse ``text`` (an expression or a program) and bind the values given ``at``.
+
+    ``at`` is --at text (``"x1=2,x2=5"``), a list of such texts, or a mapping of
+    names to numbers or arrays.
+    """
+    if isinstance(at, Mapping):
+        values = {name: np.asarray(value, dtype=float) for name, value in at.items()}
+    else:
+        values = parse_at(at) if at else {}
+    graph = parse_program(text, origin, given=values.keys(), shapes={name: value.shape for name, value in values.items()})
+    bound, warnings = check_inputs(graph, values)
+    return Problem(graph, bound, warnings)

@@ -1,0 +1,127 @@
+"""The primal pass: evaluate a graph on arrays.
+
+A graph is compiled once (per array namespace) into a flat schedule: for each
+needed node, a bound callable and the slots of its operands. Evaluation is then
+one loop over that list with no dictionary lookups or attribute chains.
+
+Input arrays may carry trailing batch axes beyond each input's shape (many
+points at once); every primitive's impl handles them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .errors import InputError, Span, UnknownNameError, suggest
+from .graph import Graph, Node
+
+
+@dataclass
+class Schedule:
+    """A graph compiled for evaluation."""
+
+    nodes: list[Node]  # the needed nodes, in order; slot i holds nodes[i]'s value
+    steps: list[tuple[int, Any, tuple[int, ...]]]  # (slot, callable, operand slots)
+    input_slots: list[tuple[int, str]]  # (slot, input name)
+    constants: list[tuple[int, Any]]
+    output_slots: list[int]
+
+
+def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np) -> Schedule:
+    outputs = list(graph.outputs if outputs is None else outputs)
+    key = ("schedule", id(xp), len(graph.nodes), tuple(node.index for node in outputs))
+    cached = graph._cache.get(key)
+    if cached is not None:
+        return cached
+    nodes = graph.ancestors(outputs)
+    slot_of = {node.index: slot for slot, node in enumerate(nodes)}
+    steps, input_slots, constants = [], [], []
+    for slot, node in enumerate(nodes):
+        if node.is_input:
+            input_slots.append((slot, node.params["name"]))
+        elif node.is_const:
+            value = node.value
+            constants.append((slot, xp.asarray(value) if isinstance(value, np.ndarray) else value))
+        else:
+            function = partial(node.prim.impl, xp, **node.params) if node.params else partial(node.prim.impl, xp)
+            steps.append((slot, function, tuple(slot_of[operand.index] for operand in node.inputs)))
+    schedule = Schedule(nodes, steps, input_slots, constants, [slot_of[node.index] for node in outputs])
+    graph._cache[key] = schedule
+    return schedule
+
+
+def run_schedule(schedule: Schedule, values: Mapping[str, Any]) -> list:
+    """All slot values: inputs from ``values``, constants, then each step in order."""
+    slots: list = [None] * len(schedule.nodes)
+    for slot, name in schedule.input_slots:
+        slots[slot] = values[name]
+    for slot, value in schedule.constants:
+        slots[slot] = value
+    with np.errstate(all="ignore"):
+        for slot, function, operands in schedule.steps:
+            slots[slot] = function(*[slots[operand] for operand in operands])
+    return slots
+
+
+def evaluate(graph: Graph, values: Mapping[str, Any], outputs: Sequence[Node] | None = None, xp=np) -> list:
+    """The values of the outputs (the graph's own by default) at the given input values."""
+    schedule = compile_graph(graph, outputs, xp)
+    slots = run_schedule(schedule, values)
+    return [slots[slot] for slot in schedule.output_slots]
+
+
+def evaluate_all(graph: Graph, values: Mapping[str, Any], outputs: Sequence[Node] | None = None, xp=np) -> dict[int, Any]:
+    """Every needed node's value, keyed by node index (the primal trace)."""
+    schedule = compile_graph(graph, outputs, xp)
+    slots = run_schedule(schedule, values)
+    return {node.index: slots[slot] for slot, node in enumerate(schedule.nodes)}
+
+
+# ---- inputs -----------------------------------------------------------------------
+
+
+def check_inputs(graph: Graph, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The values the graph needs, as float arrays of the inputs' shapes, and warnings
+    for values given to names that are not inputs."""
+    missing = [name for name in graph.input_names if name not in values]
+    if missing:
+        name = missing[0]
+        span = graph.input_named(name).span
+        others = f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""
+        raise InputError(
+            f"no value for the input {name!r}{others}",
+            span,
+            hint="give every input a value: --at " + ",".join(f"{missing_name}=..." for missing_name in missing),
+        )
+    warnings_ = []
+    for name in values:
+        if name not in graph.input_names:
+            hint = suggest(name, graph.input_names)
+            inputs = ", ".join(graph.input_names) or "none"
+            warnings_.append(f"{name!r} is not an input of this function (inputs: {inputs})" + (f"; {hint}" if hint else ""))
+    bound = {}
+    for node in graph.inputs:
+        name = node.params["name"]
+        value = values[name]
+        if np.shape(value)[: len(node.shape)] != node.shape:
+            raise InputError(f"the value of {name!r} has shape {np.shape(value)}, but the program was built for {node.shape}")
+        bound[name] = value
+    return bound, warnings_
+
+
+def locate_nonfinite(graph: Graph, values: Mapping[str, Any], outputs: Sequence[Node] | None = None):
+    """The first node whose value is not finite although its operands are: where a
+    NaN or infinity arose. None when every value is finite."""
+    trace = evaluate_all(graph, values, outputs)
+    for index, value in trace.items():
+        node = graph.nodes[index]
+        if node.is_input or node.is_const:
+            continue
+        if not np.all(np.isfinite(value)) and all(np.all(np.isfinite(trace[operand.index])) for operand in node.inputs):
+            return node
+    return None

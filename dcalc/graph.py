@@ -1,0 +1,341 @@
+"""The computational graph: a Wengert list of nodes, built by one hash-consing builder.
+
+A :class:`Graph` holds its nodes in the order they were made, which is a
+topological order: every node's inputs come before it. Each node is
+``(primitive, inputs, params)`` with an inferred shape and the source span it
+came from. :meth:`Graph.apply` is the only way to make a node, and it returns the
+existing node when the same ``(primitive, inputs, params)`` was made before, so
+shared subexpressions exist once.
+
+Nodes overload the arithmetic operators, and a :class:`Primitive` called on
+nodes builds nodes while called on arrays it computes. That is what lets one
+derivative rule serve the numeric engines (arrays in, arrays out) and the
+symbolic engine (nodes in, nodes out).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from .errors import DcalcError, ShapeError, Span
+
+Shape = tuple
+
+# Printing precedences, loosest first; the grammar has the same order.
+PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM = 1, 2, 3, 4, 5
+
+
+def broadcast_shapes(shapes: Sequence[Shape], params: dict) -> Shape:
+    """NumPy's broadcasting, as the shape rule of elementwise primitives."""
+    if all(shape == shapes[0] for shape in shapes):
+        return shapes[0]
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        listed = " and ".join(str(shape) for shape in shapes)
+        raise ShapeError(f"shapes {listed} do not broadcast together") from None
+
+
+@dataclass(eq=False)
+class Primitive:
+    """One entry of the primitive table: everything dcalc knows about an op.
+
+    ``impl(xp, *arrays, **params)`` evaluates it on arrays of the namespace
+    ``xp`` (numpy or cupy). Arrays may carry trailing batch axes beyond the
+    node's shape; impls address node axes from the front so those ride along.
+    """
+
+    name: str
+    impl: Callable[..., Any] | None
+    arity: int
+    shape_rule: Callable[[Sequence[Shape], dict], Shape] = broadcast_shapes
+    elementwise: bool = True
+    # Derivative rules (the Engines issue fills these in).
+    partials: tuple | None = None
+    jvp: tuple | None = None
+    vjp: tuple | None = None
+    # The language: other names for it, and parameters given as trailing call arguments.
+    aliases: tuple[str, ...] = ()
+    static: tuple[str, ...] = ()
+    # Printing: an infix symbol, or a function name; LaTeX.
+    infix: str | None = None
+    precedence: int = PREC_ATOM
+    latex: str | None = None
+    # Numerics and tests: where arguments may be sampled, a NumPy reference, and
+    # whether it is complex-analytic (so the complex-step method may go through it).
+    domain: tuple = ()
+    reference: Callable | None = None
+    complex_analytic: bool = True
+    description: str = ""
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+    def __call__(self, *args, **params):
+        """Apply to nodes (builds a node) or to arrays (computes)."""
+        for arg in args:
+            if isinstance(arg, Node):
+                return arg.graph.apply(self, args, params)
+        return self.impl(array_namespace(args), *args, **params)
+
+
+def array_namespace(values: Iterable) -> Any:
+    """numpy, or cupy when any of the values is a cupy array."""
+    for value in values:
+        if type(value).__module__.startswith("cupy"):
+            import cupy
+
+            return cupy
+    return np
+
+
+def _input_shape(shapes, params):
+    return params["shape"]
+
+
+def _const_shape(shapes, params):
+    return np.shape(params["value"])
+
+
+# Leaves of every graph. They have no impl: the evaluator reads them from the
+# given values and from the params.
+INPUT = Primitive("input", None, 0, shape_rule=_input_shape, elementwise=False)
+CONST = Primitive("const", None, 0, shape_rule=_const_shape, elementwise=False)
+
+
+def _const_key(value) -> tuple:
+    """A hashable key that tells apart 0.0 and -0.0, and arrays by content."""
+    if isinstance(value, np.ndarray):
+        return ("array", value.dtype.str, value.shape, value.tobytes())
+    return ("scalar", repr(value))
+
+
+class Node:
+    """One value in the graph: ``prim(*inputs, **params)``, of a known shape."""
+
+    __slots__ = ("graph", "index", "prim", "inputs", "params", "shape", "span")
+
+    def __init__(self, graph, index, prim, inputs, params, shape, span):
+        self.graph: Graph = graph
+        self.index: int = index
+        self.prim: Primitive = prim
+        self.inputs: tuple[Node, ...] = inputs
+        self.params: dict = params
+        self.shape: Shape = shape
+        self.span: Span | None = span
+
+    @property
+    def op(self) -> str:
+        return self.prim.name
+
+    @property
+    def is_input(self) -> bool:
+        return self.prim is INPUT
+
+    @property
+    def is_const(self) -> bool:
+        return self.prim is CONST
+
+    @property
+    def value(self):
+        """The value of a constant node."""
+        return self.params["value"]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def __repr__(self) -> str:
+        if self.is_input:
+            return f"<node {self.index}: input {self.params['name']} {self.shape}>"
+        if self.is_const:
+            return f"<node {self.index}: const {self.value!r}>"
+        args = ", ".join(str(node.index) for node in self.inputs)
+        return f"<node {self.index}: {self.op}({args}) {self.shape}>"
+
+    # Arithmetic builds nodes, so derivative rules read like maths.
+    def _apply(self, name, *args):
+        from . import primitives
+
+        return self.graph.apply(primitives.TABLE[name], args, {})
+
+    def __add__(self, other):
+        return self._apply("add", self, other)
+
+    def __radd__(self, other):
+        return self._apply("add", other, self)
+
+    def __sub__(self, other):
+        return self._apply("sub", self, other)
+
+    def __rsub__(self, other):
+        return self._apply("sub", other, self)
+
+    def __mul__(self, other):
+        return self._apply("mul", self, other)
+
+    def __rmul__(self, other):
+        return self._apply("mul", other, self)
+
+    def __truediv__(self, other):
+        return self._apply("div", self, other)
+
+    def __rtruediv__(self, other):
+        return self._apply("div", other, self)
+
+    def __pow__(self, other):
+        return self._apply("pow", self, other)
+
+    def __rpow__(self, other):
+        return self._apply("pow", other, self)
+
+    def __matmul__(self, other):
+        return self._apply("matmul", self, other)
+
+    def __rmatmul__(self, other):
+        return self._apply("matmul", other, self)
+
+    def __neg__(self):
+        return self._apply("neg", self)
+
+    def __pos__(self):
+        return self
+
+
+@dataclass
+class Graph:
+    """A Wengert list: nodes in topological order, inputs, outputs and user names.
+
+    ``simplify`` is off for graphs parsed from what the user wrote (so the list
+    shows what they wrote) and on for derivative graphs (see dcalc/simplify.py).
+    """
+
+    simplify: bool = False
+    nodes: list[Node] = field(default_factory=list)
+    inputs: list[Node] = field(default_factory=list)
+    outputs: list[Node] = field(default_factory=list)
+    output_names: list[str] = field(default_factory=list)
+    # The first name the user gave each node (by node index), for display.
+    names: dict[int, str] = field(default_factory=dict)
+    source: Span | None = None
+    _table: dict = field(default_factory=dict, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    # ---- building -----------------------------------------------------------
+
+    def input(self, name: str, shape: Shape = (), span: Span | None = None) -> Node:
+        key = (INPUT, (), ("input", name))  # the same form as _params_key
+        node = self._table.get(key)
+        if node is None:
+            node = self._add(key, INPUT, (), {"name": name, "shape": tuple(shape)}, tuple(shape), span)
+            self.inputs.append(node)
+            self.names.setdefault(node.index, name)
+        return node
+
+    def const(self, value, span: Span | None = None) -> Node:
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value.item()
+        if isinstance(value, (bool, int, np.integer, np.floating)):
+            value = float(value)
+        if isinstance(value, np.ndarray):
+            value = value.astype(np.result_type(value.dtype, np.float64), copy=False)
+        key = (CONST, (), _const_key(value))
+        node = self._table.get(key)
+        if node is None:
+            node = self._add(key, CONST, (), {"value": value}, tuple(np.shape(value)), span)
+        return node
+
+    def apply(self, prim: Primitive, args: Sequence, params: dict | None = None, span: Span | None = None) -> Node:
+        """The node ``prim(*args, **params)``: an existing one if it was made before."""
+        params = params or {}
+        inputs = tuple(arg if isinstance(arg, Node) else self.const(arg) for arg in args)
+        for node in inputs:
+            if node.graph is not self:
+                raise ValueError("cannot combine nodes of two different graphs")
+        if self.simplify:
+            from .simplify import simplify
+
+            simpler = simplify(self, prim, inputs, params)
+            if simpler is not None:
+                return simpler
+        key = (prim, tuple(node.index for node in inputs), tuple(sorted(params.items())))  # as _params_key
+        node = self._table.get(key)
+        if node is not None:
+            return node
+        try:
+            shape = tuple(prim.shape_rule([node.shape for node in inputs], params))
+        except DcalcError as error:
+            if error.span is None:
+                error.span = span
+            raise
+        return self._add(key, prim, inputs, params, shape, span)
+
+    def _add(self, key, prim, inputs, params, shape, span) -> Node:
+        node = Node(self, len(self.nodes), prim, inputs, params, shape, span)
+        self.nodes.append(node)
+        self._table[key] = node
+        return node
+
+    def reorder(self, order: Sequence[Node]) -> None:
+        """Put the nodes in another topological order and renumber them."""
+        if sorted(node.index for node in order) != list(range(len(self.nodes))):
+            raise ValueError("reorder needs every node exactly once")
+        names = {self.nodes[index]: name for index, name in self.names.items()}
+        for index, node in enumerate(order):
+            node.index = index
+        if any(operand.index >= node.index for node in order for operand in node.inputs):
+            raise ValueError("reorder must keep operands before their users")
+        self.nodes = list(order)
+        self.inputs.sort(key=lambda node: node.index)
+        self.names = {node.index: name for node, name in names.items()}
+        self._table = {
+            (node.prim, tuple(operand.index for operand in node.inputs), self._params_key(node)): node for node in self.nodes
+        }
+        self._cache.clear()
+
+    @staticmethod
+    def _params_key(node: Node) -> tuple:
+        if node.is_input:
+            return ("input", node.params["name"])
+        if node.is_const:
+            return _const_key(node.value)
+        return tuple(sorted(node.params.items()))
+
+    def set_outputs(self, nodes: Sequence[Node], names: Sequence[str]) -> None:
+        self.outputs = list(nodes)
+        self.output_names = list(names)
+
+    # ---- reading ------------------------------------------------------------
+
+    @property
+    def input_names(self) -> list[str]:
+        return [node.params["name"] for node in self.inputs]
+
+    def input_named(self, name: str) -> Node:
+        for node in self.inputs:
+            if node.params["name"] == name:
+                return node
+        raise KeyError(name)
+
+    def ancestors(self, roots: Iterable[Node]) -> list[Node]:
+        """The nodes the roots depend on (roots included), in topological order."""
+        needed = bytearray(len(self.nodes))
+        for root in roots:
+            needed[root.index] = 1
+        # Walking backwards over a topological order visits users before operands.
+        for node in reversed(self.nodes):
+            if needed[node.index]:
+                for operand in node.inputs:
+                    needed[operand.index] = 1
+        return [node for node in self.nodes if needed[node.index]]
+
+    def operations(self) -> list[Node]:
+        """The nodes that are neither inputs nor constants."""
+        return [node for node in self.nodes if not (node.is_input or node.is_const)]
+
+    def name_of(self, node: Node) -> str | None:
+        return self.names.get(node.index)

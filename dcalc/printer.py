@@ -1,0 +1,135 @@
+"""Nodes to infix text, with the fewest parentheses that keep the meaning.
+
+The printed text parses back to the same tree: a right operand of the same
+precedence keeps its parentheses (``a - (b - c)``, ``a + (b + c)``), since
+floating-point addition is not associative. Printing walks the graph without
+recursion, so deep expressions print too.
+
+Two notations: ``PLAIN`` is what you would type (``1/x1 + x2``, ``2*x``);
+``LECTURE`` is the notation of AD lecture traces (``v₋₁ × v₀``, ``ln v₋₁``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .graph import PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Node
+
+
+@dataclass(frozen=True)
+class Notation:
+    symbols: dict  # infix symbol -> how it is written, spaces included
+    minus: str  # unary minus
+    juxtapose: bool  # write f(v) as "f v" when v is a single name or number
+
+
+PLAIN = Notation({"+": " + ", "-": " - ", "*": "*", "/": "/", "^": "^", "@": " @ "}, "-", False)
+LECTURE = Notation({"+": " + ", "-": " − ", "*": " × ", "/": " / ", "^": "^", "@": " @ "}, "−", True)
+
+
+def format_number(value, digits: int | None = None) -> str:
+    """Shortest text that reads back as the same float (or ``digits`` significant)."""
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return format_number(value.item(), digits)
+        body = ", ".join(format_number(item, digits) for item in value)
+        return f"[{body}]"
+    value = complex(value) if np.iscomplexobj(value) else float(value)
+    if isinstance(value, complex):
+        return f"({format_number(value.real, digits)}{'+' if value.imag >= 0 else '-'}{format_number(abs(value.imag), digits)}j)"
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if digits is not None:
+        text = f"{value:.{digits}g}"
+        return "0" if text == "-0" else text
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value)
+
+
+def _needs_parentheses(node: Node, operand_precedence: int, position: int) -> bool:
+    """Whether the operand at ``position`` of an infix node needs parentheses."""
+    precedence = node.prim.precedence
+    if node.prim.infix == "^":
+        if position == 0:
+            return operand_precedence <= PREC_POW
+        return operand_precedence < PREC_NEG
+    if position == 0:
+        return operand_precedence < precedence
+    # Right operands: same precedence keeps its parentheses (left-associative
+    # operators), and a negative one gets them for readability: a*(-b).
+    return operand_precedence <= precedence or operand_precedence == PREC_NEG
+
+
+def to_infix(root: Node, leaf: Callable[[Node], str | None] | None = None, notation: Notation = PLAIN, digits: int | None = None) -> str:
+    """The expression of ``root``; nodes for which ``leaf`` returns a text are not expanded."""
+    return _Printer(leaf, notation, digits).text(root)
+
+
+class _Printer:
+    def __init__(self, leaf, notation: Notation, digits):
+        self.leaf = leaf or (lambda node: None)
+        self.notation = notation
+        self.digits = digits
+        self.done: dict[int, tuple[str, int]] = {}
+
+    def text(self, root: Node) -> str:
+        self._visit(root)
+        return self.done[root.index][0]
+
+    def _visit(self, root: Node) -> None:
+        # Iterative post-order: a node is printed once all its operands are.
+        stack = [root]
+        while stack:
+            node = stack[-1]
+            if node.index in self.done:
+                stack.pop()
+                continue
+            named = self.leaf(node)
+            if named is not None:
+                self.done[node.index] = (named, PREC_ATOM)
+                stack.pop()
+                continue
+            pending = [operand for operand in node.inputs if operand.index not in self.done]
+            if pending:
+                stack.extend(reversed(pending))
+                continue
+            stack.pop()
+            self.done[node.index] = self._format(node)
+
+    def _format(self, node: Node) -> tuple[str, int]:
+        notation = self.notation
+        if node.is_input:
+            return node.params["name"], PREC_ATOM
+        if node.is_const:
+            text = format_number(node.value, self.digits)
+            negative = text.startswith("-")
+            if negative and notation is LECTURE:
+                text = notation.minus + text[1:]
+            return text, PREC_NEG if negative else PREC_ATOM
+        operands = [self.done[operand.index] for operand in node.inputs]
+        prim = node.prim
+        if prim.infix and len(operands) == 2:
+            parts = []
+            for position, (text, precedence) in enumerate(operands):
+                parts.append(f"({text})" if _needs_parentheses(node, precedence, position) else text)
+            return notation.symbols[prim.infix].join(parts), prim.precedence
+        if prim.infix and len(operands) == 1:  # negation
+            text, precedence = operands[0]
+            if precedence <= PREC_NEG and precedence != PREC_POW:
+                text = f"({text})"
+            return notation.minus + text, PREC_NEG
+        arguments = [text for text, _ in operands]
+        arguments += [f"{name}={format_number(value) if isinstance(value, float) else value}" for name, value in sorted(node.params.items())]
+        if notation.juxtapose and len(arguments) == 1 and operands[0][1] == PREC_ATOM and "(" not in arguments[0]:
+            return f"{prim.name} {arguments[0]}", PREC_MUL + 0.5
+        return f"{prim.name}({', '.join(arguments)})", PREC_ATOM
+
+
+__all__ = ["PLAIN", "LECTURE", "Notation", "format_number", "to_infix", "PREC_ADD"]

@@ -1,0 +1,425 @@
+"""Parse tree to graph: the meaning of the language.
+
+A program is a list of statements. Names are looked up as the statements run:
+a name the program has assigned is that node; a name read before it is
+written is an input (``load('x')`` declares one explicitly); ``pi`` and ``e``
+are constants unless the program assigns them or the user gives them a value.
+The output is the last statement (an assignment or a bare expression) unless a
+``return a, b`` names several.
+
+The tree is walked without recursion (Lark's Transformer_NonRecursive), so deep
+nesting and long programs build without RecursionError.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import numpy as np
+from lark import Token, Tree
+from lark.visitors import Transformer_NonRecursive, v_args
+
+from . import primitives
+from .errors import ArityError, DcalcError, DcalcSyntaxError, ShapeError, Span, UnknownNameError, suggest
+from .graph import Graph, Node
+from .parser import parse
+
+NUMBER_LITERAL = re.compile(r"-\s*[0-9.][0-9_.eE+-]*")
+# Functions of the language that are not one primitive each.
+SPECIAL_FUNCTIONS = {"log", "load"}
+
+
+def known_functions() -> set[str]:
+    return set(primitives.FUNCTIONS) | SPECIAL_FUNCTIONS
+
+
+@dataclass
+class Keyword:
+    name: str
+    value: object
+    span: Span | None
+
+
+@dataclass
+class Text:
+    value: str
+    span: Span | None
+
+
+class _Builder(Transformer_NonRecursive):
+    """Builds graph nodes for one expression; the program walker feeds it statements."""
+
+    def __init__(self, program: "_ProgramBuilder"):
+        super().__init__()
+        self.program = program
+        self.graph = program.graph
+
+    def build(self, tree: Tree):
+        """The value of an expression tree; our own errors pass through Lark's wrapper."""
+        from lark.exceptions import VisitError
+
+        try:
+            return self.transform(tree)
+        except VisitError as error:
+            if isinstance(error.orig_exc, DcalcError):
+                raise error.orig_exc from None
+            raise
+
+    def _span(self, meta) -> Span | None:
+        return self.program.span(meta)
+
+    # ---- leaves -------------------------------------------------------------
+
+    @v_args(meta=True)
+    def number(self, meta, children):
+        (token,) = children
+        return self.graph.const(float(str(token).replace("_", "")), span=self._span(meta))
+
+    @v_args(meta=True)
+    def name(self, meta, children):
+        (token,) = children
+        return self.program.lookup(str(token), self._span(meta))
+
+    @v_args(meta=True)
+    def string(self, meta, children):
+        (token,) = children
+        return Text(str(token)[1:-1], self._span(meta))
+
+    @v_args(meta=True)
+    def keyword(self, meta, children):
+        name, value = children
+        return Keyword(str(name), value, self._span(meta))
+
+    # ---- operators ----------------------------------------------------------
+
+    def _binary(self, name, meta, left, right):
+        return self.program.apply(primitives.TABLE[name], (left, right), {}, self._span(meta))
+
+    @v_args(meta=True)
+    def add(self, meta, children):
+        return self._binary("add", meta, *children)
+
+    @v_args(meta=True)
+    def sub(self, meta, children):
+        return self._binary("sub", meta, *children)
+
+    @v_args(meta=True)
+    def mul(self, meta, children):
+        return self._binary("mul", meta, *children)
+
+    @v_args(meta=True)
+    def div(self, meta, children):
+        return self._binary("div", meta, *children)
+
+    @v_args(meta=True)
+    def matmul(self, meta, children):
+        return self._binary("matmul", meta, *children)
+
+    @v_args(meta=True)
+    def pow(self, meta, children):
+        base, _, exponent = children
+        return self._binary("pow", meta, base, exponent)
+
+    @v_args(meta=True)
+    def neg(self, meta, children):
+        (operand,) = children
+        span = self._span(meta)
+        # A minus sign in front of a number literal is part of the number.
+        if operand.is_const and span is not None and NUMBER_LITERAL.fullmatch(span.snippet):
+            return self.graph.const(-operand.value, span=span)
+        return self.program.apply(primitives.TABLE["neg"], (operand,), {}, span)
+
+    def pos(self, children):
+        (operand,) = children
+        return operand
+
+    # ---- calls --------------------------------------------------------------
+
+    @v_args(meta=True)
+    def call(self, meta, children):
+        name_token, *arguments = children
+        arguments = [argument for argument in arguments if argument is not None]
+        return self.program.call(str(name_token), arguments, self._span(meta), self.program.token_span(name_token))
+
+    # ---- arrays and indexing --------------------------------------------------
+
+    @v_args(meta=True)
+    def array(self, meta, children):
+        elements = [element for element in children if element is not None]
+        return self.program.array_literal(elements, self._span(meta))
+
+    @v_args(meta=True)
+    def tuple(self, meta, children):
+        return tuple(element for element in children if element is not None)
+
+    @v_args(meta=True)
+    def index(self, meta, children):
+        raise DcalcError("indexing is part of the array language, which this build does not evaluate yet", self._span(meta))
+
+    @v_args(meta=True)
+    def slice(self, meta, children):
+        return slice(*children)
+
+    @v_args(meta=True)
+    def attribute(self, meta, children):
+        raise DcalcError("'.T' is part of the array language, which this build does not evaluate yet", self._span(meta))
+
+
+class _ProgramBuilder:
+    """Runs the statements of a program in order, keeping the name environment."""
+
+    def __init__(
+        self,
+        text: str,
+        origin: str,
+        given: Iterable[str],
+        shapes: Mapping[str, tuple],
+        constants: Mapping[str, float] | None = None,
+        inputs_allowed: bool = True,
+    ):
+        self.text = text
+        self.constants = {**primitives.CONSTANTS, **(constants or {})}
+        self.inputs_allowed = inputs_allowed
+        self.origin = origin
+        self.given = set(given)
+        self.shapes = dict(shapes)
+        self.graph = Graph()
+        self.environment: dict[str, Node] = {}
+        self.assigned_anywhere: set[str] = set()
+        self.allow_new_inputs = True
+        self.expression = _Builder(self)
+
+    # ---- positions ------------------------------------------------------------
+
+    def span(self, meta) -> Span | None:
+        if meta is None or getattr(meta, "empty", True):
+            return None
+        return Span(self.text, meta.start_pos, meta.end_pos, meta.line, meta.column, self.origin)
+
+    def token_span(self, token: Token) -> Span:
+        return Span(self.text, token.start_pos, token.end_pos, token.line, token.column, self.origin)
+
+    # ---- names ----------------------------------------------------------------
+
+    def lookup(self, name: str, span: Span | None) -> Node:
+        node = self.environment.get(name)
+        if node is not None:
+            return node
+        if name not in self.given and name not in self.assigned_anywhere:
+            if name in self.constants:
+                return self.graph.const(self.constants[name], span=span)
+            if name in known_functions():
+                raise UnknownNameError(f"{name!r} is a function: call it, as in {name}(x)", span)
+        if not self.inputs_allowed:
+            raise UnknownNameError(
+                f"unknown name {name!r} in a value: a value is a number, a list, a constant expression or @file",
+                span,
+                hint=suggest(name, self.constants),
+            )
+        if not self.allow_new_inputs:
+            defined = [*self.environment, *self.graph.input_names]
+            raise UnknownNameError(f"{name!r} is returned but the program never defines it", span, hint=suggest(name, defined))
+        node = self.graph.input(name, self.shapes.get(name, ()), span=span)
+        self.environment[name] = node
+        return node
+
+    def declare_input(self, name: str, span: Span | None) -> Node:
+        node = self.graph.input(name, self.shapes.get(name, ()), span=span)
+        self.environment.setdefault(name, node)
+        return node
+
+    # ---- building ---------------------------------------------------------------
+
+    def apply(self, prim, operands, params, span) -> Node:
+        for operand in operands:
+            if not isinstance(operand, Node):
+                raise DcalcSyntaxError(f"{prim.name} needs values here, not {_describe(operand)}", span)
+        return self.graph.apply(prim, operands, params, span=span)
+
+    def call(self, name: str, arguments: list, span: Span | None, name_span: Span) -> Node:
+        if name == "load":
+            return self._load(arguments, span)
+        if name == "log":
+            return self._log(arguments, span)
+        prim = primitives.FUNCTIONS.get(name)
+        if prim is None:
+            raise UnknownNameError(f"unknown function {name!r}", name_span, hint=suggest(name, known_functions()))
+        operands = [argument for argument in arguments if not isinstance(argument, Keyword)]
+        keywords = {argument.name: argument for argument in arguments if isinstance(argument, Keyword)}
+        static_values = operands[prim.arity :]
+        operands = operands[: prim.arity]
+        if len(operands) < prim.arity or len(static_values) > len(prim.static):
+            raise ArityError(
+                f"{name} takes {_count(prim.arity, 'argument')}"
+                + (f" (and optionally {', '.join(prim.static)})" if prim.static else "")
+                + f", but got {len(arguments)}",
+                span,
+            )
+        params = {}
+        for param_name, value in zip(prim.static, static_values):
+            params[param_name] = _static_value(value, name, param_name, span)
+        for keyword in keywords.values():
+            if keyword.name not in prim.static:
+                known = ", ".join(prim.static) or "none"
+                raise ArityError(f"{name} has no parameter {keyword.name!r} (parameters: {known})", keyword.span)
+            params[keyword.name] = _static_value(keyword.value, name, keyword.name, keyword.span)
+        return self.apply(prim, operands, params, span)
+
+    def _load(self, arguments, span) -> Node:
+        if len(arguments) != 1 or not isinstance(arguments[0], Text):
+            raise ArityError("load takes one quoted input name, as in load('x')", span)
+        name = arguments[0].value
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise DcalcSyntaxError(f"{name!r} is not a valid input name", arguments[0].span)
+        return self.declare_input(name, span)
+
+    def _log(self, arguments, span) -> Node:
+        """log(x) is the natural logarithm; log(x, b) the logarithm to base b."""
+        if len(arguments) not in (1, 2) or any(isinstance(argument, (Keyword, Text)) for argument in arguments):
+            raise ArityError(f"log takes 1 or 2 arguments (log(x) or log(x, base)), but got {len(arguments)}", span)
+        if len(arguments) == 1:
+            return self.apply(primitives.TABLE["ln"], arguments, {}, span)
+        value, base = arguments
+        if isinstance(base, Node) and base.is_const and np.ndim(base.value) == 0:
+            special = {2.0: "log2", 10.0: "log10", math.e: "ln"}.get(base.value)
+            if special:
+                return self.apply(primitives.TABLE[special], (value,), {}, span)
+        ln = primitives.TABLE["ln"]
+        return self.apply(
+            primitives.TABLE["div"],
+            (self.apply(ln, (value,), {}, span), self.apply(ln, (base,), {}, span)),
+            {},
+            span,
+        )
+
+    def array_literal(self, elements, span) -> Node:
+        if not all(isinstance(element, Node) and element.is_const for element in elements):
+            raise DcalcError("array literals may only hold numbers in this build", span)
+        values = [element.value for element in elements]
+        shapes = {np.shape(value) for value in values}
+        if len(shapes) > 1:
+            raise ShapeError(f"ragged list: its elements have the shapes {', '.join(map(str, sorted(shapes)))}", span)
+        return self.graph.const(np.array(values, dtype=float), span=span)
+
+    # ---- statements -------------------------------------------------------------
+
+    def run(self, tree: Tree) -> Graph:
+        statements = [child for child in tree.children if isinstance(child, Tree)]
+        if not statements:
+            raise DcalcSyntaxError(
+                "the input has no expression" + (" (only comments)" if self.text.strip() else " (it is empty)"),
+                hint='give an expression such as "x^2 + 1", or a program with one assignment per line',
+            )
+        for statement in statements:
+            if statement.data == "assign":
+                self.assigned_anywhere.add(str(statement.children[0]))
+        outputs: list[Node] = []
+        names: list[str] = []
+        statement_of: list[int] = []  # by node index: the statement that made the node
+        for position, statement in enumerate(statements):
+            statement_of.extend([position - 1] * (len(self.graph.nodes) - len(statement_of)))
+            kind = statement.data
+            if kind == "assign":
+                target, expression = statement.children
+                name = str(target)
+                if name in known_functions():
+                    raise DcalcSyntaxError(f"cannot assign to {name!r}: it names a function", self.token_span(target))
+                node = self._expression(expression)
+                self.environment[name] = node
+                self.graph.names.setdefault(node.index, name)
+                outputs, names = [node], [name]
+            elif kind == "expr_stmt":
+                (expression,) = statement.children
+                if position != len(statements) - 1:
+                    raise DcalcSyntaxError(
+                        "only the last line may be a bare expression; assign this one to a name",
+                        self.span(statement.meta),
+                    )
+                node = self._expression(expression)
+                outputs = [node]
+                names = [self._output_name(expression, node)]
+            elif kind == "return_stmt":
+                if position != len(statements) - 1:
+                    raise DcalcSyntaxError("nothing may follow 'return'", self.span(statements[position + 1].meta))
+                self.allow_new_inputs = False
+                expressions = statement.children[1:]
+                outputs = [self._expression(expression) for expression in expressions]
+                names = [self._output_name(expression, node, index) for index, (expression, node) in enumerate(zip(expressions, outputs))]
+        statement_of.extend([len(statements) - 1] * (len(self.graph.nodes) - len(statement_of)))
+        if len(set(names)) < len(names):
+            names = [f"{name}_{index}" for index, name in enumerate(names)]
+        self._lecture_order(statement_of)
+        self.graph.set_outputs(outputs, names)
+        self.graph.source = Span(self.text, 0, len(self.text), 1, 1, self.origin)
+        return self.graph
+
+    def _lecture_order(self, statement_of: list[int]) -> None:
+        """Order the nodes as AD lectures number them: inputs first, then statement by
+        statement, and within a statement by level (1 + the highest level of the
+        operands), so ln(x1)+x1*x2-sin(x2) gives v1 = ln v-1, v2 = v-1*v0, v3 = sin v0."""
+        level = [0] * len(self.graph.nodes)
+        for node in self.graph.nodes:
+            if node.inputs:
+                level[node.index] = 1 + max(level[operand.index] for operand in node.inputs)
+
+        def key(node: Node):
+            if node.is_input:
+                return (-1, 0, node.index)
+            return (statement_of[node.index], level[node.index], node.index)
+
+        self.graph.reorder(sorted(self.graph.nodes, key=key))
+
+    def _expression(self, expression) -> Node:
+        if isinstance(expression, Token):  # pragma: no cover - the grammar wraps every leaf
+            raise DcalcSyntaxError(f"unexpected {expression!s}")
+        value = self.expression.build(expression)
+        if not isinstance(value, Node):
+            raise DcalcSyntaxError(f"{_describe(value)} is not a value", self.span(expression.meta))
+        return value
+
+    def _output_name(self, expression, node: Node, index: int = 0) -> str:
+        if isinstance(expression, Tree) and expression.data == "name":
+            return str(expression.children[0])
+        taken = set(self.graph.input_names)
+        for candidate in ("f", "y", "out"):
+            if candidate not in taken:
+                return candidate if index == 0 else f"{candidate}{index + 1}"
+        return f"out{index + 1}"
+
+
+def _describe(value) -> str:
+    if isinstance(value, Text):
+        return f"the text {value.value!r}"
+    if isinstance(value, Keyword):
+        return f"the keyword argument {value.name}="
+    if isinstance(value, tuple):
+        return "a tuple"
+    if isinstance(value, slice):
+        return "a slice"
+    return type(value).__name__
+
+
+def _count(number: int, word: str) -> str:
+    return f"{number} {word}" + ("" if number == 1 else "s")
+
+
+def _static_value(value, function: str, param: str, span):
+    """Parameters such as an axis must be written as literal integers (or tuples of them)."""
+    if isinstance(value, Node) and value.is_const and np.ndim(value.value) == 0 and float(value.value).is_integer():
+        return int(value.value)
+    if isinstance(value, tuple):
+        return tuple(_static_value(item, function, param, span) for item in value)
+    raise ArityError(f"the {param} of {function} must be an integer written in the program", span)
+
+
+def build(tree: Tree, text: str, origin: str = "<input>", given: Iterable[str] = (), shapes: Mapping[str, tuple] | None = None) -> Graph:
+    """The graph of a parsed program; ``given`` are names the user gives values to."""
+    return _ProgramBuilder(text, origin, given, shapes or {}).run(tree)
+
+
+def parse_program(text: str, origin: str = "<input>", given: Iterable[str] = (), shapes: Mapping[str, tuple] | None = None) -> Graph:
+    """Text to graph in one step."""
+    return build(parse(text, origin), text, origin, given, shapes)

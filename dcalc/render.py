@@ -1,0 +1,133 @@
+"""Renderers: engines and the graph give data, these turn it into tables and JSON.
+
+Node numbering follows the AD lectures: with n inputs, the inputs are
+v_{1-n} ... v_0 (for two inputs v₋₁ = x₁, v₀ = x₂), and the operations are
+v_1 ... v_N in evaluation order. Constants are written inline, not numbered.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+
+from .graph import Graph, Node
+from .printer import LECTURE, PLAIN, format_number, to_infix
+
+SUBSCRIPTS = str.maketrans("-0123456789", "₋₀₁₂₃₄₅₆₇₈₉")
+
+
+def v_name(number: int, ascii: bool = False, accent: str = "") -> str:
+    """v₋₁, v₀, v₁ ...; with ``ascii``: v_-1. ``accent`` is 'dot' or 'bar'."""
+    if ascii:
+        prefix = {"": "v", "dot": "vdot", "bar": "vbar"}[accent]
+        return f"{prefix}_{number}"
+    mark = {"": "", "dot": "\u0307", "bar": "\u0304"}[accent]
+    return f"v{mark}{str(number).translate(SUBSCRIPTS)}"
+
+
+def lecture_numbers(graph: Graph, nodes: Iterable[Node] | None = None) -> dict[int, int]:
+    """Node index -> lecture number, for inputs and operations (not constants)."""
+    nodes = list(graph.nodes if nodes is None else nodes)
+    numbers = {}
+    count = len(graph.inputs)
+    for position, node in enumerate(graph.inputs):
+        numbers[node.index] = position + 1 - count
+    step = 0
+    for node in nodes:
+        if node.is_input or node.is_const:
+            continue
+        step += 1
+        numbers[node.index] = step
+    return numbers
+
+
+def definition(node: Node, numbers: dict[int, int], ascii: bool = False) -> str:
+    """One Wengert-list line's right-hand side in v-notation: ``ln v₋₁``, ``v₋₁ × v₀``."""
+
+    def leaf(operand: Node):
+        if operand is node:
+            return None
+        number = numbers.get(operand.index)
+        return None if number is None else v_name(number, ascii)
+
+    return to_infix(node, leaf, PLAIN if ascii else LECTURE)
+
+
+def shorten(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def describe_shape(shape: tuple) -> str:
+    return "scalar" if shape == () else "×".join(str(size) for size in shape)
+
+
+def show_table(graph: Graph, values: dict[int, Any] | None = None, ascii: bool = False, full: bool = False):
+    """The Wengert list as a rich Table."""
+    from rich.table import Table
+
+    numbers = lecture_numbers(graph)
+    has_arrays = any(node.shape for node in graph.nodes)
+    table = Table(title="Wengert list", title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("node", no_wrap=True)
+    table.add_column("name")
+    table.add_column("op")
+    table.add_column("definition")
+    table.add_column("stands for")
+    if has_arrays:
+        table.add_column("shape")
+    if values is not None:
+        table.add_column("value", justify="right")
+    for node in graph.nodes:
+        number = numbers.get(node.index)
+        if number is None:
+            continue
+        name = graph.name_of(node) or ""
+        if node.is_input:
+            row = [v_name(number, ascii), name, "input", name, name]
+        else:
+            source = node.span.snippet if node.span is not None else to_infix(node)
+            row = [v_name(number, ascii), name, node.op, definition(node, numbers, ascii), source if full else shorten(source)]
+        if has_arrays:
+            row.append(describe_shape(node.shape))
+        if values is not None:
+            row.append(format_value(values[node.index], digits=None if full else 6))
+        table.add_row(*row)
+    return table
+
+
+def output_lines(graph: Graph, ascii: bool = False) -> list[str]:
+    """``y = v₅`` lines for the outputs."""
+    numbers = lecture_numbers(graph)
+    lines = []
+    for name, node in zip(graph.output_names, graph.outputs):
+        number = numbers.get(node.index)
+        target = v_name(number, ascii) if number is not None else to_infix(node)
+        lines.append(f"{name} = {target}")
+    return lines
+
+
+def format_value(value, digits: int | None = None, limit: int = 8) -> str:
+    """A number in full precision, or a short rendering of an array."""
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return format_number(array.item(), digits)
+    if array.size > limit:
+        flat = ", ".join(format_number(item, digits or 6) for item in array.ravel()[:limit])
+        return f"array {describe_shape(array.shape)} [{flat}, …]"
+    return np.array2string(array, separator=", ", formatter={"float_kind": lambda item: format_number(item, digits)})
+
+
+def to_json(value) -> Any:
+    """Numbers and nested lists; non-finite numbers as the strings "nan", "inf", "-inf"
+    (JSON has no literal for them)."""
+    array = np.asarray(value)
+    if array.ndim == 0:
+        number = array.item()
+        if isinstance(number, complex):
+            return {"real": to_json(number.real), "imag": to_json(number.imag)}
+        number = float(number)
+        return number if math.isfinite(number) else format_number(number)
+    return [to_json(item) for item in array]
