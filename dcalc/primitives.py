@@ -139,7 +139,7 @@ sigmoid = define(
     Primitive("sigmoid", _sigmoid, 1, domain=(((-6.0, 6.0),),), latex=r"\sigma", reference=lambda x: 1 / (1 + np.exp(-x)))
 )
 softplus = define(
-    Primitive("softplus", _softplus, 1, domain=(((-6.0, 6.0),),), latex=r"\operatorname{softplus}", reference=lambda x: np.log(1 + np.exp(x)))
+    Primitive("softplus", _softplus, 1, domain=(((-6.0, 6.0),),), latex=r"\operatorname{softplus}", reference=lambda x: np.logaddexp(0.0, x))
 )
 relu = define(
     Primitive(

@@ -1,0 +1,200 @@
+"""The command line as a user meets it: values, JSON, tables, and every error kind
+answered with a message and exit status 2, never a traceback."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+LECTURE = "ln(x1)+x1*x2-sin(x2)"
+
+
+def test_eval_lecture_example_json(cli):
+    result = cli("eval", LECTURE, "--at", "x1=2,x2=5", "--json")
+    assert result.exit_code == 0, result.output
+    value = json.loads(result.stdout)["value"]
+    assert abs(value - 11.652071455223084) <= 1e-15 * 11.652071455223084
+
+
+def test_eval_prints_full_precision(cli):
+    result = cli("eval", LECTURE, "--at", "x1=2", "--at", "x2=5")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "f = 11.652071455223084"
+
+
+def test_eval_program_file_and_stdin(cli, program_text, program_path):
+    result = cli("eval", str(program_path("load.wl")), "--at", "x=1,a=2,b=3", "--json")
+    assert json.loads(result.stdout) == {"value": 12.0}
+    result = cli("eval", "-", "--at", "x=0.5", "--json", input=program_text("domke.wl"))
+    closed = cli("eval", program_text("domke_closed_form.wl").splitlines()[-1], "--at", "x=0.5", "--json")
+    assert json.loads(result.stdout)["value"] == json.loads(closed.stdout)["value"]
+
+
+def test_eval_several_outputs_and_arrays(cli):
+    result = cli("eval", "a = exp(x); b = a^2; return a, b", "--at", "x=0", "--json")
+    assert json.loads(result.stdout) == {"value": {"a": 1.0, "b": 1.0}}
+    result = cli("eval", "A @ x", "--at", "A=[[1,2],[3,4]],x=[1,-1]", "--json")
+    assert json.loads(result.stdout) == {"value": [-1.0, -1.0]}
+
+
+def test_at_values_go_through_the_grammar(cli):
+    # Commas inside lists and calls do not split the assignment list.
+    result = cli("eval", "x*y + sum_", "--at", "x=[1, 2],y=2^-1,sum_=-1e-3", "--json")
+    assert json.loads(result.stdout)["value"] == pytest.approx([0.499, 0.999], rel=1e-15)
+
+
+@pytest.mark.parametrize("number", ["2", "2.", ".5", "-1e-3", "+3", "1_000.5", "1E5", "-inf", "nan"])
+def test_at_accepts_float_syntax(cli, number):
+    result = cli("eval", "x", "--at", f"x={number}", "--json")
+    assert result.exit_code == 0, result.output
+    expected = float(number)
+    got = json.loads(result.stdout)["value"]
+    if np.isnan(expected):
+        assert got == "nan"
+    elif np.isinf(expected):
+        assert got == "-inf"
+    else:
+        assert got == expected
+
+
+def test_show_numbers_as_the_lecture(cli):
+    result = cli("show", LECTURE)
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    rows = {line.split()[0]: line for line in lines if line.startswith("v")}
+    assert "ln v₋₁" in rows["v₁"]
+    assert "v₋₁ × v₀" in rows["v₂"]
+    assert "sin v₀" in rows["v₃"]
+    assert "v₁ + v₂" in rows["v₄"]
+    assert "v₄ − v₃" in rows["v₅"] and "ln(x1)+x1*x2-sin(x2)" in rows["v₅"]
+    assert lines[-1] == "f = v₅"
+
+
+def test_show_with_values_and_ascii(cli, program_text):
+    result = cli("show", "-", "--at", "x=1,a=2,b=3", "--ascii", input=program_text("load.wl"))
+    assert result.exit_code == 0
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("v")}
+    assert rows.keys() == {"v_-2", "v_-1", "v_0", "v_1", "v_2", "v_3"}
+    assert rows["v_3"].rstrip().endswith("12")
+    assert "y = v_3" in result.stdout
+
+
+def test_python_dash_m_runs_the_cli():
+    completed = subprocess.run(
+        [sys.executable, "-m", "dcalc", "eval", "x^2 + 1", "--at", "x=3", "--json"], capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout) == {"value": 10.0}
+
+
+# ---- errors: each kind through the CLI -----------------------------------------
+
+
+def assert_bad_input(result, *fragments):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+def test_syntax_error_shows_line_caret_and_expected(cli):
+    result = cli("eval", "x1 + * x2", "--at", "x1=1,x2=2")
+    assert_bad_input(result, "syntax error", "unexpected '*'", "expected an expression", "x1 + * x2")
+    caret_line = [line for line in result.stderr.splitlines() if line.strip().endswith("^")][0]
+    assert caret_line.index("^") == caret_line.index("|") + 2 + len("x1 + ")
+
+
+def test_syntax_error_in_a_program_names_the_line(cli):
+    result = cli("eval", "-", input="a = 2*x\nb = a +\nc = b\n")
+    assert_bad_input(result, "<stdin>:2:8", "b = a +")
+
+
+def test_unknown_function_suggests_the_nearest(cli):
+    assert_bad_input(cli("eval", "sn(x)", "--at", "x=1"), "unknown function 'sn'", "did you mean 'sin'?")
+    assert_bad_input(cli("eval", "expp(x) + 1", "--at", "x=1"), "did you mean 'exp'?")
+
+
+def test_missing_value_names_the_input(cli):
+    assert_bad_input(cli("eval", LECTURE, "--at", "x1=2"), "no value for the input 'x2'", "--at x2=...")
+    assert_bad_input(cli("eval", LECTURE), "no value for the input 'x1'", "also missing: x2")
+
+
+def test_wrong_arity_names_the_function(cli):
+    assert_bad_input(cli("eval", "sin(x, y)", "--at", "x=1,y=2"), "sin takes 1 argument", "got 2")
+    assert_bad_input(cli("eval", "atan2(x)", "--at", "x=1"), "atan2 takes 2 arguments", "got 1")
+
+
+def test_value_for_a_name_that_is_not_an_input_warns(cli):
+    result = cli("eval", "x + 1", "--at", "x=1,y=2", "--json")
+    assert result.exit_code == 0
+    assert "warning: 'y' is not an input" in result.stderr
+    assert json.loads(result.stdout) == {"value": 2.0}
+
+
+@pytest.mark.parametrize(
+    "at, fragment",
+    [
+        ("x=1,x=2", "'x' is given a value twice"),
+        ("x=[[1,2],[3]]", "ragged list"),
+        ("x=1e", "missing operator"),
+        ("x=", "ends after '='"),
+        ("x=@missing.npy", "no such file: missing.npy"),
+        ("x=y", "unknown name 'y' in a value"),
+    ],
+)
+def test_bad_at_values(cli, at, fragment):
+    assert_bad_input(cli("eval", "x", "--at", at), fragment)
+
+
+def test_return_of_undefined_name(cli):
+    assert_bad_input(cli("eval", "-", "--at", "x=1", input="a = x + 1\nreturn a, ab\n"), "'ab' is returned but the program never defines it", "did you mean 'a'?")
+
+
+def test_empty_and_comment_only_input(cli):
+    assert_bad_input(cli("eval", "-", input=""), "the input has no expression (it is empty)")
+    assert_bad_input(cli("eval", "-", input="# nothing\n\n"), "only comments")
+
+
+def test_shape_mismatch_names_both_shapes(cli):
+    assert_bad_input(cli("eval", "A @ x", "--at", "A=[[1,2],[3,4]],x=[1,2,3]"), "(2, 2) and (3,)", "A @ x")
+
+
+def test_non_utf8_input(cli, tmp_path):
+    path = tmp_path / "bad.wl"
+    path.write_bytes(b"x + \xff\n")
+    assert_bad_input(cli("eval", str(path), "--at", "x=1"), "not UTF-8", "0xff")
+
+
+def test_pickled_npy_is_refused(cli, tmp_path):
+    path = tmp_path / "objects.npy"
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    assert_bad_input(cli("eval", "x", "--at", f"x=@{path}"), "pickled", "refuses")
+
+
+def test_value_files(cli, tmp_path):
+    np.save(tmp_path / "w.npy", np.array([1.0, 2.0]))
+    np.savez(tmp_path / "both.npz", a=np.array([3.0]), b=np.array([[1.0, 2.0]]))
+    (tmp_path / "v.csv").write_text("1,2\n3,4\n")
+    result = cli("eval", "sum_", "--at", f"sum_=@{tmp_path / 'w.npy'}", "--json")
+    assert json.loads(result.stdout)["value"] == [1.0, 2.0]
+    result = cli("eval", "q", "--at", f"q=@{tmp_path / 'both.npz'}:b", "--json")
+    assert json.loads(result.stdout)["value"] == [[1.0, 2.0]]
+    result = cli("eval", "q", "--at", f"q=@{tmp_path / 'v.csv'}", "--json")
+    assert json.loads(result.stdout)["value"] == [[1.0, 2.0], [3.0, 4.0]]
+    assert_bad_input(cli("eval", "q", "--at", f"q=@{tmp_path / 'both.npz'}"), "holds several arrays")
+
+
+def test_domain_problem_is_reported_with_its_node(cli):
+    result = cli("eval", "x + ln(x - 3)", "--at", "x=1")
+    assert result.exit_code == 0
+    assert "warning: ln gives a value that is not finite" in result.stderr
+    assert "ln(x - 3)" in result.stderr
+
+
+def test_real_process_errors_have_no_traceback():
+    completed = subprocess.run([sys.executable, "-m", "dcalc", "eval", "sin(x", "--at", "x=1"], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    assert "never closed" in completed.stderr

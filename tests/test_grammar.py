@@ -1,0 +1,157 @@
+"""The language: what parses, what it means, and how syntax errors read."""
+
+import math
+
+import pytest
+
+from dcalc import parse_program
+from dcalc.errors import DcalcSyntaxError
+from dcalc.evaluate import evaluate
+
+
+def value(text, **inputs):
+    graph = parse_program(text, given=inputs)
+    return float(evaluate(graph, inputs)[0])
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2", 2.0),
+        ("2.5", 2.5),
+        (".5", 0.5),
+        ("2.", 2.0),
+        ("1e-3", 1e-3),
+        ("1.5E+2", 150.0),
+        ("1_000", 1000.0),
+    ],
+)
+def test_number_syntax(text, expected):
+    assert value(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("-2^2", -4.0),  # -x^2 is -(x^2)
+        ("2^3^2", 512.0),  # right-associative
+        ("2**3**2", 512.0),
+        ("2^-1", 0.5),
+        ("2^-2^2", 2.0**-4),
+        ("-2*3", -6.0),
+        ("8/2/2", 2.0),  # left-associative
+        ("8-2-1", 5.0),
+        ("2*-3", -6.0),
+        ("--2", 2.0),
+        ("+2", 2.0),
+        ("(1 + 2) * 3", 9.0),
+        ("pi", math.pi),
+        ("e", math.e),
+        ("log(8, 2)", 3.0),
+        ("log(100, 10)", 2.0),
+        ("log(e)", 1.0),
+    ],
+)
+def test_precedence_and_constants(text, expected):
+    assert value(text) == pytest.approx(expected, rel=1e-15)
+
+
+def test_variable_exponents_and_negative_powers():
+    assert value("x^-1", x=4.0) == 0.25
+    assert value("2^-x", x=2.0) == 0.25
+    assert value("x^y", x=2.0, y=0.5) == pytest.approx(math.sqrt(2), rel=1e-15)
+
+
+def test_names_that_start_like_functions_or_constants_are_names():
+    graph = parse_program("epsilon + expo + pix + e1 + sine")
+    assert graph.input_names == ["epsilon", "expo", "pix", "e1", "sine"]
+
+
+def test_names_with_digits_and_underscores():
+    graph = parse_program("theta_2 * w_3 + x1")
+    assert graph.input_names == ["theta_2", "w_3", "x1"]
+
+
+def test_inputs_in_order_of_first_reading():
+    assert parse_program("ln(x1)+x1*x2-sin(x2)").input_names == ["x1", "x2"]
+    assert parse_program("sin(b) + a").input_names == ["b", "a"]
+
+
+def test_assigned_name_shadows_constant():
+    # Domke's program assigns e; it is a variable from then on.
+    graph = parse_program("c = 2*x; e = sin(c); f = e + 1")
+    assert graph.input_names == ["x"]
+    assert value("c = 2*x; e = sin(c); f = e + 1", x=0.3) == pytest.approx(math.sin(0.6) + 1, rel=1e-15)
+
+
+def test_given_value_shadows_constant():
+    graph = parse_program("e * x", given={"e", "x"})
+    assert graph.input_names == ["e", "x"]
+    assert parse_program("e * x").input_names == ["x"]
+
+
+def test_programs_separators_comments_and_blank_lines():
+    text = "# a comment\n\na = 2*x  # trailing\nb = a + 1; c = b^2\n\n"
+    assert value(text, x=1.0) == 9.0
+
+
+def test_expression_continues_inside_brackets():
+    assert value("f = (x +\n  1) *\\\n 2", x=1.0) == 4.0
+
+
+def test_output_is_last_assignment_unless_return():
+    graph = parse_program("a = exp(x)\nb = a^2\nreturn a, b")
+    assert graph.output_names == ["a", "b"]
+    assert len(graph.outputs) == 2
+    assert parse_program("a = x + 1\nb = a * 2").output_names == ["b"]
+
+
+def test_reference_load_program(program_text):
+    graph = parse_program(program_text("load.wl"))
+    assert graph.input_names == ["x", "a", "b"]
+    assert graph.output_names == ["y"]
+    assert float(evaluate(graph, {"x": 1.0, "a": 2.0, "b": 3.0})[0]) == 12.0
+
+
+def test_matmul_and_array_syntax_parse():
+    from dcalc.parser import parse
+
+    tree = parse("A @ x + [1, 2] + A.T @ x + A[0, :] + x[1:3]")
+    assert tree.data == "program"
+
+
+@pytest.mark.parametrize(
+    "text, fragment, column",
+    [
+        ("x +", "ends after '+'", 4),
+        ("2 ** ** 3", "unexpected '**'", 6),
+        ("(x + 1", "input ends", 7),
+        ("x + 1)", "')' has no matching '('", 6),
+        ("2x", "missing operator before 'x'", 2),
+        ("x $ 2", "unexpected character '$'", 3),
+        ("a = 1\nb = 2 +\nc = 3", "line ends too early", 8),
+    ],
+)
+def test_syntax_errors_point_at_the_problem(text, fragment, column):
+    with pytest.raises(DcalcSyntaxError) as caught:
+        parse_program(text)
+    error = caught.value
+    assert fragment in error.message
+    assert error.span.column == column
+    rendered = error.render()
+    assert "__ANON" not in rendered
+    # The caret sits under the reported column.
+    caret_line = [line for line in rendered.splitlines() if line.strip().startswith("|") and "^" in line][0]
+    assert caret_line.index("^") - caret_line.index("|") - 2 == column - 1
+
+
+def test_expected_tokens_are_words():
+    with pytest.raises(DcalcSyntaxError) as caught:
+        parse_program("x +")
+    assert "expected an expression" in caught.value.message
+
+
+def test_unclosed_bracket_is_located():
+    with pytest.raises(DcalcSyntaxError) as caught:
+        parse_program("sin(x + (y")
+    assert "line 1, column 9" in caught.value.hint

@@ -1,0 +1,87 @@
+"""The graph: hash-consing, lecture order, source positions, and no recursion limits."""
+
+import numpy as np
+import pytest
+
+from dcalc import parse_program
+from dcalc.evaluate import evaluate
+from dcalc.render import lecture_numbers
+
+
+def ops(graph, name):
+    return [node for node in graph.nodes if node.op == name]
+
+
+def test_shared_subexpressions_exist_once(program_text):
+    graph = parse_program(program_text("domke_closed_form.wl"))
+    assert len(ops(graph, "exp")) == 2  # exp(x) and exp(exp(x) + exp(x)^2)
+    exp_x = [node for node in ops(graph, "exp") if node.inputs[0].is_input]
+    assert len(exp_x) == 1
+    sums = ops(graph, "add")
+    inner = [node for node in sums if node.inputs[0] is exp_x[0]]
+    assert len(inner) == 1  # one exp(x) + exp(x)^2 node, used by exp and by sin
+
+
+def test_domke_program_and_closed_form_agree(program_text):
+    program = parse_program(program_text("domke.wl"))
+    closed = parse_program(program_text("domke_closed_form.wl"))
+    at = {"x": 0.5}
+    assert float(evaluate(program, at)[0]) == float(evaluate(closed, at)[0])
+    assert len(closed.operations()) <= len(program.operations()) == 6
+
+
+def test_lecture_numbering_of_the_lecture_example():
+    graph = parse_program("ln(x1)+x1*x2-sin(x2)")
+    numbers = lecture_numbers(graph)
+    by_number = {number: graph.nodes[index] for index, number in numbers.items()}
+    assert [by_number[k].op for k in range(-1, 6)] == ["input", "input", "ln", "mul", "sin", "add", "sub"]
+    assert graph.outputs[0] is by_number[5]
+
+
+def test_nodes_are_in_topological_order():
+    graph = parse_program("a = x*y; b = sin(a) + a; c = b*x - y")
+    for node in graph.nodes:
+        assert all(operand.index < node.index for operand in node.inputs)
+
+
+def test_source_spans_give_the_subexpression():
+    graph = parse_program("ln(x1)+x1*x2-sin(x2)")
+    texts = {node.op: node.span.snippet for node in graph.operations()}
+    assert texts == {"ln": "ln(x1)", "mul": "x1*x2", "sin": "sin(x2)", "add": "ln(x1)+x1*x2", "sub": "ln(x1)+x1*x2-sin(x2)"}
+    assert graph.nodes[-1].span.line == 1 and graph.nodes[-1].span.column == 1
+
+
+def test_shapes_are_inferred():
+    graph = parse_program("A @ x + b", shapes={"A": (3, 2), "x": (2,), "b": (3,)})
+    assert graph.outputs[0].shape == (3,)
+
+
+def test_deep_nesting_builds_without_recursion():
+    depth = 5000
+    graph = parse_program("(" * depth + "x + 1" + ")" * depth)
+    assert len(graph.operations()) == 1
+    graph = parse_program("sin(" * depth + "x" + ")" * depth)
+    assert len(graph.operations()) == depth
+    assert np.isfinite(evaluate(graph, {"x": 0.5})[0])
+
+
+def test_long_program_builds_without_recursion():
+    lines = 100_000
+    text = "v0 = load('x')\n" + "\n".join(f"v{i} = v{i - 1} + 1" for i in range(1, lines))
+    graph = parse_program(text)
+    assert len(graph.operations()) == lines - 1
+    assert float(evaluate(graph, {"x": 0.5})[0]) == lines - 0.5
+
+
+def test_printing_is_iterative():
+    from dcalc.printer import to_infix
+
+    depth = 5000
+    graph = parse_program("sin(" * depth + "x" + ")" * depth)
+    assert to_infix(graph.outputs[0]) == "sin(" * depth + "x" + ")" * depth
+
+
+def test_hash_consing_distinguishes_negative_zero():
+    graph = parse_program("x*0 + x*(-0.)")
+    consts = [node.value for node in graph.nodes if node.is_const]
+    assert len(consts) == 2
