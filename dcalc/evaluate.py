@@ -10,14 +10,13 @@ points at once); every primitive's impl handles them.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import InputError, Span, UnknownNameError, suggest
+from .errors import InputError, suggest
 from .graph import Graph, Node
 
 

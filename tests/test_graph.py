@@ -1,7 +1,6 @@
 """The graph: hash-consing, lecture order, source positions, and no recursion limits."""
 
 import numpy as np
-import pytest
 
 from dcalc import parse_program
 from dcalc.evaluate import evaluate
