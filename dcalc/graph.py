@@ -54,7 +54,12 @@ class Primitive:
     arity: int
     shape_rule: Callable[[Sequence[Shape], dict], Shape] = broadcast_shapes
     elementwise: bool = True
-    # Derivative rules (the Engines issue fills these in).
+    commutative: bool = False
+    # Derivative rules, one per argument. Elementwise ops give ``partials``:
+    # ``partial(*args, out) -> d out / d arg`` (a number for a constant one: 0
+    # means the derivative is zero, so tangents are skipped, not multiplied).
+    # Other ops give ``jvp``: ``rule(tangent, *args, out=, node=)`` and ``vjp``:
+    # ``rule(cotangent, *args, out=, node=)``. None: no rule for that argument.
     partials: tuple | None = None
     jvp: tuple | None = None
     vjp: tuple | None = None
@@ -262,7 +267,10 @@ class Graph:
             simpler = simplify(self, prim, inputs, params)
             if simpler is not None:
                 return simpler
-        key = (prim, tuple(node.index for node in inputs), tuple(sorted(params.items())))  # as _params_key
+        operands = tuple(node.index for node in inputs)
+        if prim.commutative and self.simplify:
+            operands = tuple(sorted(operands))  # x*y and y*x are one node in derivative graphs
+        key = (prim, operands, tuple(sorted(params.items())))  # as _params_key
         node = self._table.get(key)
         if node is not None:
             return node
@@ -292,10 +300,14 @@ class Graph:
         self.nodes = list(order)
         self.inputs.sort(key=lambda node: node.index)
         self.names = {node.index: name for node, name in names.items()}
-        self._table = {
-            (node.prim, tuple(operand.index for operand in node.inputs), self._params_key(node)): node for node in self.nodes
-        }
+        self._table = {self._key(node): node for node in self.nodes}
         self._cache.clear()
+
+    def _key(self, node: Node) -> tuple:
+        operands = tuple(operand.index for operand in node.inputs)
+        if node.prim.commutative and self.simplify:
+            operands = tuple(sorted(operands))
+        return (node.prim, operands, self._params_key(node))
 
     @staticmethod
     def _params_key(node: Node) -> tuple:

@@ -76,44 +76,215 @@ def binary_function(name, numpy_name, *, domain=(ANY, ANY), latex=None, **option
 
 
 # ---- arithmetic ---------------------------------------------------------------
+# Each op is followed by its partial derivatives, one per argument, written in
+# dcalc's own ops so they work on arrays and on graph nodes alike (and so can be
+# differentiated again). ``out`` is the op's own value, often the cheapest form.
 
-add = define(Primitive("add", Ufunc("add"), 2, infix="+", precedence=PREC_ADD, domain=(ANY, ANY), reference=np.add), function=False)
-sub = define(Primitive("sub", Ufunc("subtract"), 2, infix="-", precedence=PREC_ADD, domain=(ANY, ANY), reference=np.subtract), function=False)
-mul = define(Primitive("mul", Ufunc("multiply"), 2, infix="*", precedence=PREC_MUL, domain=(ANY, ANY), reference=np.multiply), function=False)
-div = define(Primitive("div", Ufunc("divide"), 2, infix="/", precedence=PREC_MUL, domain=(ANY, AWAY_FROM_ZERO), reference=np.divide), function=False)
-neg = define(Primitive("neg", Ufunc("negative"), 1, infix="-", precedence=PREC_NEG, domain=(ANY,), reference=np.negative), function=False)
+
+def arithmetic(name, numpy_name, arity, infix, precedence, domain, partials, **options) -> Primitive:
+    return define(
+        Primitive(
+            name,
+            Ufunc(numpy_name),
+            arity,
+            infix=infix,
+            precedence=precedence,
+            domain=domain,
+            reference=getattr(np, numpy_name),
+            partials=partials,
+            **options,
+        ),
+        function=False,
+    )
+
+
+# d(x + y) = dx + dy; d(x - y) = dx - dy; d(-x) = -dx
+add = arithmetic("add", "add", 2, "+", PREC_ADD, (ANY, ANY), (1, 1), commutative=True)
+sub = arithmetic("sub", "subtract", 2, "-", PREC_ADD, (ANY, ANY), (1, -1))
+neg = arithmetic("neg", "negative", 1, "-", PREC_NEG, (ANY,), (-1,))
+
+
+def mul_partial_left(x, y, out):  # d(x y)/dx = y
+    return y
+
+
+def mul_partial_right(x, y, out):  # d(x y)/dy = x
+    return x
+
+
+mul = arithmetic("mul", "multiply", 2, "*", PREC_MUL, (ANY, ANY), (mul_partial_left, mul_partial_right), commutative=True)
+
+
+def div_partial_left(x, y, out):  # d(x/y)/dx = 1/y
+    return 1 / y
+
+
+def div_partial_right(x, y, out):  # d(x/y)/dy = -x/y^2 = -(x/y)/y
+    return -out / y
+
+
+div = arithmetic("div", "divide", 2, "/", PREC_MUL, (ANY, AWAY_FROM_ZERO), (div_partial_left, div_partial_right))
+
+
+def pow_partial_base(x, y, out):  # d(x^y)/dx = y x^(y-1)
+    return y * x ** (y - 1)
+
+
+def pow_partial_exponent(x, y, out):  # d(x^y)/dy = x^y ln x
+    return out * ln(x)
+
+
 # x^y for real y and variable exponents; the base is sampled positive so any exponent is defined.
-power = define(
-    Primitive("pow", Ufunc("power"), 2, infix="^", precedence=PREC_POW, domain=(((0.2, 3.0),), ((-2.5, 2.5),)), reference=np.power)
-)
+power = arithmetic("pow", "power", 2, "^", PREC_POW, (((0.2, 3.0),), ((-2.5, 2.5),)), (pow_partial_base, pow_partial_exponent))
 
 
 # ---- elementary functions -----------------------------------------------------
 
-sin = unary("sin", latex=r"\sin")
-cos = unary("cos", latex=r"\cos")
-tan = unary("tan", domain=((-1.2, 1.2),), latex=r"\tan")
-asin = unary("asin", "arcsin", domain=OPEN_UNIT, latex=r"\arcsin", aliases=("arcsin",))
-acos = unary("acos", "arccos", domain=OPEN_UNIT, latex=r"\arccos", aliases=("arccos",))
-atan = unary("atan", "arctan", latex=r"\arctan", aliases=("arctan",))
-sinh = unary("sinh", latex=r"\sinh")
-cosh = unary("cosh", latex=r"\cosh")
-tanh = unary("tanh", latex=r"\tanh")
-asinh = unary("asinh", "arcsinh", aliases=("arcsinh",), latex=r"\operatorname{arsinh}")
-acosh = unary("acosh", "arccosh", domain=((1.05, 5.0),), aliases=("arccosh",), latex=r"\operatorname{arcosh}")
-atanh = unary("atanh", "arctanh", domain=OPEN_UNIT, aliases=("arctanh",), latex=r"\operatorname{artanh}")
-exp = unary("exp", latex=r"\exp")
-expm1 = unary("expm1")
-ln = unary("ln", "log", domain=POSITIVE, latex=r"\ln")
-log1p = unary("log1p", domain=((-0.9, 5.0),))
-log2 = unary("log2", domain=POSITIVE, latex=r"\log_2")
-log10 = unary("log10", domain=POSITIVE, latex=r"\log_{10}")
-sqrt = unary("sqrt", domain=POSITIVE, latex=r"\sqrt")
+
+def d_sin(x, out):  # d/dx sin x = cos x
+    return cos(x)
+
+
+def d_cos(x, out):  # d/dx cos x = -sin x
+    return -sin(x)
+
+
+def d_tan(x, out):  # d/dx tan x = 1 + tan^2 x
+    return 1 + out * out
+
+
+def d_asin(x, out):  # d/dx asin x = 1/sqrt(1 - x^2)
+    return 1 / sqrt(1 - x * x)
+
+
+def d_acos(x, out):  # d/dx acos x = -1/sqrt(1 - x^2)
+    return -1 / sqrt(1 - x * x)
+
+
+def d_atan(x, out):  # d/dx atan x = 1/(1 + x^2)
+    return 1 / (1 + x * x)
+
+
+def d_sinh(x, out):  # d/dx sinh x = cosh x
+    return cosh(x)
+
+
+def d_cosh(x, out):  # d/dx cosh x = sinh x
+    return sinh(x)
+
+
+def d_tanh(x, out):  # d/dx tanh x = 1 - tanh^2 x
+    return 1 - out * out
+
+
+def d_asinh(x, out):  # d/dx asinh x = 1/sqrt(x^2 + 1)
+    return 1 / sqrt(x * x + 1)
+
+
+def d_acosh(x, out):  # d/dx acosh x = 1/sqrt(x^2 - 1), as 1/(sqrt(x-1) sqrt(x+1)) to keep digits near 1
+    return 1 / (sqrt(x - 1) * sqrt(x + 1))
+
+
+def d_atanh(x, out):  # d/dx atanh x = 1/(1 - x^2)
+    return 1 / (1 - x * x)
+
+
+def d_exp(x, out):  # d/dx e^x = e^x
+    return out
+
+
+def d_expm1(x, out):  # d/dx (e^x - 1) = e^x
+    return out + 1
+
+
+def d_ln(x, out):  # d/dx ln x = 1/x
+    return 1 / x
+
+
+def d_log1p(x, out):  # d/dx ln(1 + x) = 1/(1 + x)
+    return 1 / (1 + x)
+
+
+def d_log2(x, out):  # d/dx log2 x = 1/(x ln 2)
+    return 1 / (x * LN2)
+
+
+def d_log10(x, out):  # d/dx log10 x = 1/(x ln 10)
+    return 1 / (x * LN10)
+
+
+def d_sqrt(x, out):  # d/dx sqrt x = 1/(2 sqrt x)
+    return 0.5 / out
+
+
+def d_cbrt(x, out):  # d/dx x^(1/3) = 1/(3 x^(2/3))
+    return 1 / (3 * (out * out))
+
+
+def d_abs(x, out):  # d/dx |x| = sign x (0 at the kink: the mean of -1 and 1)
+    return sign(x)
+
+
+def d_sigmoid(x, out):  # d/dx s(x) = s(x) (1 - s(x))
+    return out * (1 - out)
+
+
+def d_softplus(x, out):  # d/dx ln(1 + e^x) = s(x)
+    return sigmoid(x)
+
+
+def d_relu(x, out):  # d/dx max(x, 0) = step(x) (1/2 at the kink)
+    return heaviside(x)
+
+
+LN2 = float(np.log(2.0))
+LN10 = float(np.log(10.0))
+
+sin = unary("sin", latex=r"\sin", partials=(d_sin,))
+cos = unary("cos", latex=r"\cos", partials=(d_cos,))
+tan = unary("tan", domain=((-1.2, 1.2),), latex=r"\tan", partials=(d_tan,))
+asin = unary("asin", "arcsin", domain=OPEN_UNIT, latex=r"\arcsin", aliases=("arcsin",), partials=(d_asin,))
+acos = unary("acos", "arccos", domain=OPEN_UNIT, latex=r"\arccos", aliases=("arccos",), partials=(d_acos,))
+atan = unary("atan", "arctan", latex=r"\arctan", aliases=("arctan",), partials=(d_atan,))
+sinh = unary("sinh", latex=r"\sinh", partials=(d_sinh,))
+cosh = unary("cosh", latex=r"\cosh", partials=(d_cosh,))
+tanh = unary("tanh", latex=r"\tanh", partials=(d_tanh,))
+asinh = unary("asinh", "arcsinh", aliases=("arcsinh",), latex=r"\operatorname{arsinh}", partials=(d_asinh,))
+acosh = unary("acosh", "arccosh", domain=((1.05, 5.0),), aliases=("arccosh",), latex=r"\operatorname{arcosh}", partials=(d_acosh,))
+atanh = unary("atanh", "arctanh", domain=OPEN_UNIT, aliases=("arctanh",), latex=r"\operatorname{artanh}", partials=(d_atanh,))
+exp = unary("exp", latex=r"\exp", partials=(d_exp,))
+expm1 = unary("expm1", partials=(d_expm1,))
+ln = unary("ln", "log", domain=POSITIVE, latex=r"\ln", partials=(d_ln,))
+log1p = unary("log1p", domain=((-0.9, 5.0),), partials=(d_log1p,))
+log2 = unary("log2", domain=POSITIVE, latex=r"\log_2", partials=(d_log2,))
+log10 = unary("log10", domain=POSITIVE, latex=r"\log_{10}", partials=(d_log10,))
+sqrt = unary("sqrt", domain=POSITIVE, latex=r"\sqrt", partials=(d_sqrt,))
 # cbrt has no complex form in NumPy, and its derivative is infinite at 0.
-cbrt = unary("cbrt", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\sqrt[3]")
-# Kinks at 0: sampled away from them.
-absolute = unary("abs", "absolute", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\operatorname{abs}")
-sign = unary("sign", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\operatorname{sign}")
+cbrt = unary("cbrt", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\sqrt[3]", partials=(d_cbrt,))
+# Kinks at 0: sampled away from them. At the kink itself the rules give the mean
+# of the one-sided derivatives.
+absolute = unary("abs", "absolute", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\operatorname{abs}", partials=(d_abs,))
+sign = unary("sign", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\operatorname{sign}", partials=(0,))
+
+
+def _heaviside(xp, x):
+    """The unit step: 0 below 0, 1 above, 1/2 at 0."""
+    return xp.heaviside(x, 0.5)
+
+
+heaviside = define(
+    Primitive(
+        "heaviside",
+        _heaviside,
+        1,
+        domain=(AWAY_FROM_ZERO,),
+        complex_analytic=False,
+        latex=r"\operatorname{H}",
+        reference=lambda x: np.heaviside(x, 0.5),
+        partials=(0,),
+        aliases=("step",),
+    )
+)
 
 
 def _sigmoid(xp, x):
@@ -136,10 +307,26 @@ def _relu(xp, x):
 
 
 sigmoid = define(
-    Primitive("sigmoid", _sigmoid, 1, domain=(((-6.0, 6.0),),), latex=r"\sigma", reference=lambda x: 1 / (1 + np.exp(-x)))
+    Primitive(
+        "sigmoid",
+        _sigmoid,
+        1,
+        domain=(((-6.0, 6.0),),),
+        latex=r"\sigma",
+        reference=lambda x: 1 / (1 + np.exp(-x)),
+        partials=(d_sigmoid,),
+    )
 )
 softplus = define(
-    Primitive("softplus", _softplus, 1, domain=(((-6.0, 6.0),),), latex=r"\operatorname{softplus}", reference=lambda x: np.logaddexp(0.0, x))
+    Primitive(
+        "softplus",
+        _softplus,
+        1,
+        domain=(((-6.0, 6.0),),),
+        latex=r"\operatorname{softplus}",
+        reference=lambda x: np.logaddexp(0.0, x),
+        partials=(d_softplus,),
+    )
 )
 relu = define(
     Primitive(
@@ -150,16 +337,118 @@ relu = define(
         complex_analytic=False,
         latex=r"\operatorname{relu}",
         reference=lambda x: np.where(x > 0, x, 0.0),
+        partials=(d_relu,),
     )
 )
 
+
+def min_partial_left(x, y, out):  # d min(x, y)/dx = 1 where x < y (1/2 at a tie)
+    return heaviside(y - x)
+
+
+def min_partial_right(x, y, out):
+    return heaviside(x - y)
+
+
+def max_partial_left(x, y, out):  # d max(x, y)/dx = 1 where x > y (1/2 at a tie)
+    return heaviside(x - y)
+
+
+def max_partial_right(x, y, out):
+    return heaviside(y - x)
+
+
+def atan2_partial_y(y, x, out):  # d atan2(y, x)/dy = x/(x^2 + y^2)
+    return x / (x * x + y * y)
+
+
+def atan2_partial_x(y, x, out):  # d atan2(y, x)/dx = -y/(x^2 + y^2)
+    return -y / (x * x + y * y)
+
+
+def hypot_partial_left(x, y, out):  # d sqrt(x^2 + y^2)/dx = x/hypot
+    return x / out
+
+
+def hypot_partial_right(x, y, out):
+    return y / out
+
+
 # Elementwise functions of two arguments.
-minimum = binary_function("min", "minimum", complex_analytic=False, aliases=("minimum",))
-maximum = binary_function("max", "maximum", complex_analytic=False, aliases=("maximum",))
+minimum = binary_function(
+    "min", "minimum", complex_analytic=False, aliases=("minimum",), commutative=True, partials=(min_partial_left, min_partial_right)
+)
+maximum = binary_function(
+    "max", "maximum", complex_analytic=False, aliases=("maximum",), commutative=True, partials=(max_partial_left, max_partial_right)
+)
 # atan2(y, x) jumps across the negative x axis; y is sampled away from it.
-atan2 = binary_function("atan2", "arctan2", domain=(AWAY_FROM_ZERO, ANY), complex_analytic=False, aliases=("arctan2",))
-hypot = binary_function("hypot", "hypot", domain=(AWAY_FROM_ZERO, ANY), complex_analytic=False)
+atan2 = binary_function(
+    "atan2", "arctan2", domain=(AWAY_FROM_ZERO, ANY), complex_analytic=False, aliases=("arctan2",), partials=(atan2_partial_y, atan2_partial_x)
+)
+hypot = binary_function(
+    "hypot", "hypot", domain=(AWAY_FROM_ZERO, ANY), complex_analytic=False, commutative=True, partials=(hypot_partial_left, hypot_partial_right)
+)
 FUNCTIONS["pow"] = power
+
+
+# ---- broadcasting -------------------------------------------------------------
+# Explicit forms of NumPy's broadcasting, which derivative rules need: a tangent
+# of a smaller shape is spread to the output's shape, and a cotangent is summed
+# back over the broadcast axes. Arrays carry trailing batch axes after ``source``.
+
+
+def _broadcast_to(xp, x, shape, source):
+    batch = xp.shape(x)[len(source) :]
+    lead = (1,) * (len(shape) - len(source))
+    return xp.broadcast_to(xp.reshape(x, lead + xp.shape(x)), tuple(shape) + batch)
+
+
+def _sum_to(xp, x, shape, source):
+    batch = xp.shape(x)[len(source) :]
+    extra = len(source) - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + k for k, size in enumerate(shape) if size == 1 and source[extra + k] != 1
+    )
+    summed = xp.sum(x, axis=axes) if axes else x
+    return xp.reshape(summed, tuple(shape) + batch)
+
+
+def _target_shape(shapes, params):
+    return tuple(params["shape"])
+
+
+def broadcast_to_jvp(tangent, x, out=None, node=None):
+    return broadcast_to(tangent, shape=node.params["shape"], source=node.params["source"])
+
+
+def broadcast_to_vjp(cotangent, x, out=None, node=None):
+    return sum_to(cotangent, shape=node.params["source"], source=node.params["shape"])
+
+
+def sum_to_jvp(tangent, x, out=None, node=None):
+    return sum_to(tangent, shape=node.params["shape"], source=node.params["source"])
+
+
+def sum_to_vjp(cotangent, x, out=None, node=None):
+    return broadcast_to(cotangent, shape=node.params["source"], source=node.params["shape"])
+
+
+broadcast_to = define(
+    Primitive(
+        "broadcast_to",
+        _broadcast_to,
+        1,
+        shape_rule=_target_shape,
+        elementwise=False,
+        jvp=(broadcast_to_jvp,),
+        vjp=(broadcast_to_vjp,),
+    ),
+    function=False,
+)
+sum_to = define(
+    Primitive("sum_to", _sum_to, 1, shape_rule=_target_shape, elementwise=False, jvp=(sum_to_jvp,), vjp=(sum_to_vjp,)),
+    function=False,
+)
 
 
 # ---- linear algebra -----------------------------------------------------------

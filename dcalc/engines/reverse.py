@@ -1,0 +1,70 @@
+"""Reverse mode: one primal pass that keeps every value, then adjoints from the
+outputs back to the inputs, each node's cotangent sent to its operands by its VJP
+rules and summed where a node has several uses.
+
+Several outputs (or an array output) take a batch of cotangents: a trailing
+axis of length M, seeded with an identity, so one backward pass gives every row
+of the Jacobian.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Graph
+from . import Derivatives, resolve, seed_identity, timed
+from .rules import vjp
+
+
+@timed
+def reverse(graph: Graph, values, outputs=None, wrt=None, xp=np) -> Derivatives:
+    outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
+    nodes = graph.ancestors(outputs)
+    primal: dict[int, object] = {}
+    with np.errstate(all="ignore"):
+        for node in nodes:
+            if node.is_input:
+                primal[node.index] = xp.asarray(values[node.params["name"]])[..., None]
+            elif node.is_const:
+                value = node.value
+                primal[node.index] = xp.asarray(value)[..., None] if isinstance(value, np.ndarray) else value
+            else:
+                primal[node.index] = node.prim.impl(xp, *[primal[operand.index] for operand in node.inputs], **node.params)
+
+        seeds = seed_identity([node.shape for node in outputs])
+        count = seeds[0].shape[-1]
+        adjoint: dict[int, object] = {}
+        for node, seed in zip(outputs, seeds):
+            adjoint[node.index] = adjoint[node.index] + seed if node.index in adjoint else xp.asarray(seed)
+        wanted = {node.index for node in wrt_nodes}
+        for node in reversed(nodes):
+            if node.is_input or node.is_const:
+                continue
+            cotangent = adjoint.pop(node.index, None)
+            if cotangent is None:
+                continue
+            args = [primal[operand.index] for operand in node.inputs]
+            out = primal[node.index]
+            for position, operand in enumerate(node.inputs):
+                if operand.is_const:
+                    continue
+                contribution = vjp(node, position, cotangent, args, out, "reverse")
+                if contribution is None:
+                    continue
+                previous = adjoint.get(operand.index)
+                adjoint[operand.index] = contribution if previous is None else previous + contribution
+    result_values = [primal[node.index][..., 0] if np.ndim(primal[node.index]) else primal[node.index] for node in outputs]
+    jacobian = {}
+    for input_node in wrt_nodes:
+        gradient = adjoint.get(input_node.index) if input_node.index in wanted else None
+        if gradient is None:
+            gradient = np.zeros(input_node.shape + (count,))
+        gradient = np.broadcast_to(gradient, input_node.shape + (count,))
+        # Row block of each output: move the cotangent axis to the front.
+        offset = 0
+        for name, node in zip(output_names, outputs):
+            size = node.size
+            block = np.moveaxis(gradient[..., offset : offset + size], -1, 0)
+            jacobian[(name, input_node.params["name"])] = block.reshape(node.shape + input_node.shape)
+            offset += size
+    return Derivatives("reverse", output_names, [node.params["name"] for node in wrt_nodes], result_values, jacobian)

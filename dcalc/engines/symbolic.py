@@ -1,0 +1,112 @@
+"""Symbolic differentiation: the derivative rules applied to graph nodes.
+
+The user's graph is copied into a graph that simplifies as it builds; a reverse
+sweep over it with node-valued cotangents then yields, for each input, a node
+whose expression is the derivative. Because every node is hash-consed, the
+derivative shares subexpressions with the function and with itself, so it grows
+linearly with the function instead of swelling. The result lives in the same
+graph as the function, so it can be differentiated again (``--order 2``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DerivativeError
+from ..evaluate import evaluate
+from ..graph import Graph, Node
+from . import Derivatives, resolve, timed
+from .rules import vjp
+
+
+def derivative_graph(graph: Graph) -> tuple[Graph, dict[int, Node]]:
+    """A simplifying copy of ``graph`` (cached on it) and the map from its nodes to the copy's."""
+    cached = graph._cache.get("symbolic-copy")
+    if cached is not None and cached[2] == len(graph.nodes):
+        return cached[0], cached[1]
+    if graph.simplify:
+        mapping = {node.index: node for node in graph.nodes}
+        graph._cache["symbolic-copy"] = (graph, mapping, len(graph.nodes))
+        return graph, mapping
+    copy = Graph(simplify=True)
+    mapping: dict[int, Node] = {}
+    for node in graph.nodes:
+        if node.is_input:
+            mapping[node.index] = copy.input(node.params["name"], node.shape, node.span)
+        elif node.is_const:
+            mapping[node.index] = copy.const(node.value, node.span)
+        else:
+            mapping[node.index] = copy.apply(node.prim, [mapping[operand.index] for operand in node.inputs], dict(node.params), node.span)
+    copy.set_outputs([mapping[node.index] for node in graph.outputs], graph.output_names)
+    graph._cache["symbolic-copy"] = (copy, mapping, len(graph.nodes))
+    return copy, mapping
+
+
+def gradient_nodes(output: Node, wrt: list[Node]) -> list[Node]:
+    """d output / d each of ``wrt``, as nodes of the output's (simplifying) graph."""
+    graph = output.graph
+    if output.shape != ():
+        raise DerivativeError(
+            f"the symbolic engine differentiates scalar outputs; this output has shape {output.shape}", output.span
+        )
+    nodes = graph.ancestors([output])
+    adjoint: dict[int, Node] = {output.index: graph.const(1.0)}
+    for node in reversed(nodes):
+        if node.is_input or node.is_const:
+            continue
+        cotangent = adjoint.pop(node.index, None)
+        if cotangent is None:
+            continue
+        for position, operand in enumerate(node.inputs):
+            if operand.is_const:
+                continue
+            contribution = vjp(node, position, cotangent, list(node.inputs), node, "symbolic")
+            if contribution is None:
+                continue
+            previous = adjoint.get(operand.index)
+            adjoint[operand.index] = contribution if previous is None else previous + contribution
+    zero = {}
+    results = []
+    for node in wrt:
+        derivative = adjoint.get(node.index)
+        if derivative is None:
+            if node.shape not in zero:
+                zero[node.shape] = graph.const(np.zeros(node.shape) if node.shape else 0.0)
+            derivative = zero[node.shape]
+        results.append(derivative)
+    return results
+
+
+def derivative(graph: Graph, wrt: str, order: int = 1, output: Node | None = None) -> Node:
+    """The ``order``-th derivative of an output (the first by default) with respect to ``wrt``."""
+    copy, mapping = derivative_graph(graph)
+    node = mapping[(output or graph.outputs[0]).index]
+    variable = copy.input_named(wrt)
+    for _ in range(order):
+        (node,) = gradient_nodes(node, [variable])
+    return node
+
+
+@timed
+def symbolic(graph: Graph, values, outputs=None, wrt=None, xp=np) -> Derivatives:
+    outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
+    copy, mapping = derivative_graph(graph)
+    variables = [copy.input_named(node.params["name"]) for node in wrt_nodes]
+    pairs, targets = [], []
+    for name, node in zip(output_names, outputs):
+        for variable, derivative_node in zip(variables, gradient_nodes(mapping[node.index], variables)):
+            pairs.append((name, variable.params["name"]))
+            targets.append(derivative_node)
+    computed = evaluate(copy, values, outputs=[mapping[node.index] for node in outputs] + targets, xp=xp)
+    result_values = computed[: len(outputs)]
+    jacobian = {}
+    for pair, target, value in zip(pairs, targets, computed[len(outputs) :]):
+        jacobian[pair] = np.broadcast_to(value, target.shape)
+    return Derivatives(
+        "symbolic",
+        output_names,
+        [node.params["name"] for node in wrt_nodes],
+        result_values,
+        jacobian,
+        details={"nodes": dict(zip(pairs, targets)), "graph": copy},
+    )

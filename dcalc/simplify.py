@@ -1,0 +1,136 @@
+"""Algebraic simplification for derivative graphs, applied as nodes are built.
+
+``Graph.apply`` calls :func:`simplify` when the graph has ``simplify=True``
+(the symbolic engine's graphs); the user's own graph is never rewritten. Each
+rule looks only at the new node's operands, so the cost is constant per node,
+and hash-consing then shares what the rules produce.
+
+Rules: constant folding; ``x+0``, ``x-0``, ``0-x``, ``x-x``, ``x*1``, ``x*0``,
+``x*(-1)``, ``x/1``, ``0/x``, ``--x``, ``x^1``, ``x^0``; merged constants
+(``2*(3*x)`` is ``6*x``); signs pulled out (``(-a)*b`` is ``-(a*b)``,
+``a + (-b)`` is ``a - b``); ``a*(1/b)`` is ``a/b``; constants written first in
+products (``2*x``). Rules that would change a node's shape are not applied.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .graph import Graph, Node
+
+
+def _const(node: Node, value) -> bool:
+    return node.is_const and np.ndim(node.value) == 0 and node.value == value
+
+
+def _number(node: Node) -> bool:
+    return node.is_const and np.ndim(node.value) == 0
+
+
+def _negative(node: Node) -> bool:
+    return node.op == "neg" or (_number(node) and node.value < 0)
+
+
+def _negated(graph: Graph, node: Node) -> Node:
+    """-node, for a node that is a negation or a negative constant."""
+    if node.op == "neg":
+        return node.inputs[0]
+    return graph.const(-node.value)
+
+
+def _zeros(graph: Graph, shape) -> Node:
+    return graph.const(np.zeros(shape) if shape else 0.0)
+
+
+def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
+    """A simpler node equal to ``prim(*inputs)``, or None to build it as it is."""
+    from . import primitives as P
+
+    if not inputs:
+        return None
+    if all(node.is_const for node in inputs) and prim.impl is not None:
+        with np.errstate(all="ignore"):
+            value = prim.impl(np, *[node.value for node in inputs], **params)
+        if np.all(np.isfinite(value)):
+            return graph.const(np.asarray(value, dtype=float) if np.ndim(value) else float(value))
+        return None
+    try:
+        shape = tuple(prim.shape_rule([node.shape for node in inputs], params))
+    except Exception:
+        return None  # the builder reports the shape error itself
+
+    def same(node: Node) -> Node | None:
+        return node if node.shape == shape else None
+
+    name = prim.name
+    if name == "neg":
+        (x,) = inputs
+        if x.op == "neg":
+            return x.inputs[0]
+        if x.op == "sub":  # -(a - b) = b - a
+            return graph.apply(P.sub, (x.inputs[1], x.inputs[0]))
+        return None
+    if len(inputs) != 2:
+        return None
+    x, y = inputs
+    if name == "add":
+        if _const(y, 0):
+            return same(x)
+        if _const(x, 0):
+            return same(y)
+        if _negative(y):  # a + (-b) = a - b
+            return graph.apply(P.sub, (x, _negated(graph, y)))
+        if _negative(x):  # (-a) + b = b - a
+            return graph.apply(P.sub, (y, _negated(graph, x)))
+        return None
+    if name == "sub":
+        if _const(y, 0):
+            return same(x)
+        if _const(x, 0):
+            return same(graph.apply(P.neg, (y,)))
+        if x is y:
+            return _zeros(graph, shape)
+        if _negative(y):  # a - (-b) = a + b
+            return graph.apply(P.add, (x, _negated(graph, y)))
+        return None
+    if name == "mul":
+        for a, b in ((x, y), (y, x)):
+            if _const(a, 1):
+                return same(b)
+            if _const(a, 0) and b.shape == shape:
+                return _zeros(graph, shape)
+            if _const(a, -1):
+                return same(graph.apply(P.neg, (b,)))
+        if _number(y) and not _number(x):  # constants first: 2*x
+            return graph.apply(P.mul, (y, x))
+        if _number(x) and y.op == "mul" and _number(y.inputs[0]):  # c1*(c2*z) = (c1 c2)*z
+            return graph.apply(P.mul, (graph.const(x.value * y.inputs[0].value), y.inputs[1]))
+        if x.op == "neg" or y.op == "neg":  # (-a)*b = -(a*b)
+            a = x.inputs[0] if x.op == "neg" else x
+            b = y.inputs[0] if y.op == "neg" else y
+            product = graph.apply(P.mul, (a, b))
+            return product if (x.op == "neg") == (y.op == "neg") else graph.apply(P.neg, (product,))
+        if y.op == "div" and _const(y.inputs[0], 1):  # a*(1/b) = a/b
+            return same(graph.apply(P.div, (x, y.inputs[1])))
+        if x.op == "div" and _const(x.inputs[0], 1):  # (1/b)*a = a/b
+            return same(graph.apply(P.div, (y, x.inputs[1])))
+        return None
+    if name == "div":
+        if _const(y, 1):
+            return same(x)
+        if _const(x, 0) and y.shape == shape:
+            return _zeros(graph, shape)
+        if x.op == "neg":  # (-a)/b = -(a/b)
+            return graph.apply(P.neg, (graph.apply(P.div, (x.inputs[0], y)),))
+        if _number(x) and x.value < 0:  # (-c)/b = -(c/b)
+            return graph.apply(P.neg, (graph.apply(P.div, (graph.const(-x.value), y)),))
+        return None
+    if name == "pow":
+        if _const(y, 1):
+            return same(x)
+        if _const(y, 0):
+            return graph.const(np.ones(shape) if shape else 1.0)
+        if _const(x, 1):
+            return graph.const(np.ones(shape) if shape else 1.0)
+        return None
+    return None
