@@ -196,6 +196,172 @@ def show_command(
         console.print(line, markup=False)
 
 
+EngineChoice = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        "-e",
+        help="reverse, forward, symbolic, numeric, or all (the default: reverse, with the other three beside it).",
+    ),
+]
+WrtOption = Annotated[
+    Optional[str], typer.Option("--wrt", "-w", metavar="NAME,...", help="Differentiate with respect to these inputs only.")
+]
+MethodOption = Annotated[
+    str, typer.Option("--method", help="Finite differences: richardson (default), central, forward or complex (step).")
+]
+
+
+def _names(text: str | None, graph) -> list[str] | None:
+    """--wrt x1,x2 -> the names, checked against the graph's inputs."""
+    from .errors import UnknownNameError, suggest
+
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in graph.input_names:
+            raise UnknownNameError(
+                f"--wrt names {name!r}, which is not an input (inputs: {', '.join(graph.input_names) or 'none'})",
+                hint=suggest(name, graph.input_names),
+            )
+    return names
+
+
+@command("grad")
+def grad_command(
+    source: InputArgument,
+    at: AtOption = None,
+    engine: EngineChoice = "all",
+    wrt: WrtOption = None,
+    direction: Annotated[
+        Optional[List[str]],
+        typer.Option("--dir", metavar="NAME=VALUE,...", help="A direction: print the directional derivative (a JVP) along it."),
+    ] = None,
+    method: MethodOption = "richardson",
+    as_json: JsonOption = False,
+    ascii_: AsciiOption = False,
+    full: Annotated[bool, typer.Option("--full", help="Show whole arrays.")] = False,
+) -> None:
+    """The value and the gradient (the Jacobian for several outputs) of INPUT at a point."""
+    from .compare import run_engines
+    from .engines import ENGINE_NAMES
+    from .errors import InputError
+    from .render import engines_table, format_value, gradient_json, partial_label, to_json
+
+    problem = load_problem(source, at)
+    graph = problem.graph
+    names = _names(wrt, graph)
+    if engine not in (*ENGINE_NAMES, "all"):
+        raise InputError(f"unknown engine {engine!r}: use reverse, forward, symbolic, numeric or all")
+    warn_nonfinite(problem)
+    if direction:
+        _directional(problem, names, direction, as_json)
+        return
+    engines = ENGINE_NAMES if engine == "all" else (engine,)
+    runs = run_engines(graph, problem.values, engines, wrt=names, method=method)
+    if as_json:
+        print_json(gradient_json(runs))
+        return
+    reference = runs[0].result
+    console = _stdout()
+    for name, value in zip(reference.output_names, reference.values):
+        console.print(f"{name} = {format_value(value, limit=10**9 if full else 8)}", markup=False)
+    for output in reference.output_names:
+        for name in reference.input_names:
+            value = format_value(reference.jacobian[(output, name)], limit=10**9 if full else 8)
+            console.print(f"{partial_label(output, name, ascii_)} = {value}", markup=False)
+    if len(runs) > 1:
+        console.print()
+        console.print(engines_table(runs, ascii=ascii_, full=full))
+        disagreeing = [run.name for run in runs[1:] if run.result is not None and not run.agrees]
+        if disagreeing:
+            warn(f"{', '.join(disagreeing)} disagree{'s' if len(disagreeing) == 1 else ''} with {runs[0].name}")
+
+
+def _directional(problem, names, direction, as_json) -> None:
+    """Forward mode along one direction, checked against the reverse-mode gradient."""
+    import numpy as np
+
+    from .engines.forward import forward
+    from .engines.reverse import reverse
+    from .errors import InputError
+    from .render import format_value, to_json
+    from .values import parse_at
+
+    graph = problem.graph
+    vector = parse_at(direction, origin="--dir")
+    wrt_names = names or graph.input_names
+    for name in wrt_names:
+        if name not in vector:
+            raise InputError(f"--dir has no component for {name!r}", hint="give one for every input differentiated: --dir " + ",".join(f"{n}=..." for n in wrt_names))
+        if vector[name].shape != graph.input_named(name).shape:
+            raise InputError(f"the direction for {name!r} has shape {vector[name].shape}, but the input has shape {graph.input_named(name).shape}")
+    jvp = forward(graph, problem.values, wrt=wrt_names, direction=vector)
+    gradient = reverse(graph, problem.values, wrt=wrt_names)
+    results = {}
+    for output in jvp.output_names:
+        along = jvp.jacobian[(output, wrt_names[0])]
+        dotted = sum(
+            np.tensordot(gradient.jacobian[(output, name)], vector[name], axes=vector[name].ndim) for name in wrt_names
+        )
+        results[output] = (along, dotted)
+    if as_json:
+        print_json({"value": to_json(jvp.values[0]) if len(jvp.values) == 1 else dict(zip(jvp.output_names, map(to_json, jvp.values))),
+                    "directional_derivative": {output: to_json(pair[0]) for output, pair in results.items()},
+                    "reverse_dot_direction": {output: to_json(pair[1]) for output, pair in results.items()}})
+        return
+    console = _stdout()
+    for output, (along, dotted) in results.items():
+        console.print(f"directional derivative of {output} (forward mode) = {format_value(along)}", markup=False)
+        console.print(f"gradient · direction (reverse mode)  = {format_value(dotted)}", markup=False)
+
+
+@command("diff")
+def diff_command(
+    source: InputArgument,
+    wrt: WrtOption = None,
+    order: Annotated[int, typer.Option("--order", "-n", min=1, max=10, help="Differentiate this many times.")] = 1,
+    latex: Annotated[bool, typer.Option("--latex", help="Print LaTeX.")] = False,
+    at: AtOption = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Which output to differentiate (the first by default).")] = None,
+) -> None:
+    """The symbolic derivative of INPUT, simplified; large ones name their shared parts."""
+    from .engines.symbolic import derivative
+    from .errors import UnknownNameError, suggest
+    from .printer import with_lets
+
+    if at:
+        graph = load_problem(source, at).graph
+    else:
+        from .program import parse_program
+
+        text, origin = read_source(source)
+        graph = parse_program(text, origin)
+    names = _names(wrt, graph)
+    if not names:
+        if len(graph.input_names) != 1:
+            raise UnknownNameError(
+                "say which input to differentiate with respect to: --wrt "
+                + (" or --wrt ".join(graph.input_names) if graph.input_names else "NAME (this function has no inputs)")
+            )
+        names = graph.input_names
+    target = None
+    if output is not None:
+        if output not in graph.output_names:
+            raise UnknownNameError(f"no output named {output!r} (outputs: {', '.join(graph.output_names)})", hint=suggest(output, graph.output_names))
+        target = graph.outputs[graph.output_names.index(output)]
+    console = _stdout()
+    for name in names:
+        node = derivative(graph, name, order, target)
+        lets, expression = with_lets(node, latex=latex)
+        if len(names) > 1:
+            console.print(f"# d/d{name}", markup=False)
+        for let_name, let_expression in lets:
+            console.print(f"{let_name} = {let_expression}", markup=False)
+        console.print(expression, markup=False)
+
+
 def version_callback(value: bool) -> None:
     if value:
         from . import __version__

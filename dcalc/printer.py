@@ -133,3 +133,128 @@ class _Printer:
 
 
 __all__ = ["PLAIN", "LECTURE", "Notation", "format_number", "to_infix", "PREC_ADD"]
+
+
+# ---- LaTeX ------------------------------------------------------------------------
+
+GREEK = {
+    name: "\\" + name
+    for name in (
+        "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau "
+        "upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega"
+    ).split()
+}
+
+
+def latex_name(name: str) -> str:
+    """x1 -> x_{1}, theta_2 -> \\theta_{2}, w_ab -> w_{ab}."""
+    if "_" in name:
+        head, _, tail = name.partition("_")
+        return f"{GREEK.get(head, head)}_{{{tail}}}" if head else name
+    stem = name.rstrip("0123456789")
+    digits = name[len(stem) :]
+    stem = GREEK.get(stem, stem if len(stem) == 1 else rf"\mathrm{{{stem}}}")
+    return f"{stem}_{{{digits}}}" if digits and stem else stem
+
+
+class _LatexPrinter(_Printer):
+    def _format(self, node: Node) -> tuple[str, int]:
+        if node.is_input:
+            return latex_name(node.params["name"]), PREC_ATOM
+        if node.is_const:
+            text = format_number(node.value, self.digits)
+            if node.value == math.pi:
+                text = r"\pi"
+            if "e" in text and not text.startswith("[") and "inf" not in text:
+                mantissa, _, exponent = text.partition("e")
+                text = rf"{mantissa} \times 10^{{{int(exponent)}}}"
+            return text, PREC_NEG if text.startswith("-") else PREC_ATOM
+        operands = [self.done[operand.index] for operand in node.inputs]
+        prim = node.prim
+
+        def wrap(position, symbol_node=node):
+            text, precedence = operands[position]
+            if _needs_parentheses(symbol_node, precedence, position):
+                return rf"\left({text}\right)"
+            return text
+
+        if prim.name == "div":
+            return rf"\frac{{{operands[0][0]}}}{{{operands[1][0]}}}", PREC_ATOM
+        if prim.name == "pow":
+            return f"{{{wrap(0)}}}^{{{operands[1][0]}}}", PREC_POW
+        if prim.name == "mul":
+            left, right = wrap(0), wrap(1)
+            joiner = " " if node.inputs[0].is_const and not node.inputs[1].is_const else r" \cdot "
+            return left + joiner + right, PREC_MUL
+        if prim.name == "matmul":
+            return wrap(0) + " " + wrap(1), PREC_MUL
+        if prim.infix and len(operands) == 2:
+            return f"{wrap(0)} {prim.infix} {wrap(1)}", prim.precedence
+        if prim.infix:  # negation
+            text, precedence = operands[0]
+            if precedence <= PREC_NEG and precedence != PREC_POW:
+                text = rf"\left({text}\right)"
+            return "-" + text, PREC_NEG
+        arguments = [text for text, _ in operands]
+        if prim.name == "sqrt":
+            return rf"\sqrt{{{arguments[0]}}}", PREC_ATOM
+        if prim.name == "cbrt":
+            return rf"\sqrt[3]{{{arguments[0]}}}", PREC_ATOM
+        if prim.name == "abs":
+            return rf"\left|{arguments[0]}\right|", PREC_ATOM
+        if prim.name == "exp":
+            return rf"e^{{{arguments[0]}}}", PREC_POW
+        name = prim.latex or rf"\operatorname{{{prim.name}}}"
+        return rf"{name}\left({', '.join(arguments)}\right)", PREC_ATOM
+
+
+def to_latex(root: Node, leaf: Callable[[Node], str | None] | None = None) -> str:
+    return _LatexPrinter(leaf, PLAIN, None).text(root)
+
+
+# ---- large expressions: shared parts printed once ------------------------------------
+
+INLINE_LIMIT = 40  # nodes in the expanded expression beyond which shared parts get names
+
+
+def expanded_size(root: Node, cap: int = 10**9) -> int:
+    """How many nodes the expression has written out as a tree (shared parts repeated)."""
+    size: dict[int, int] = {}
+    for node in root.graph.ancestors([root]):
+        size[node.index] = min(cap, 1 + sum(size[operand.index] for operand in node.inputs))
+    return size[root.index]
+
+
+def with_lets(root: Node, latex: bool = False, limit: int = INLINE_LIMIT, prefix: str = "t") -> tuple[list[tuple[str, str]], str]:
+    """``(lets, expression)``: when the expression is large, each subexpression used
+    more than once is named (t1, t2, ...) and printed once, in order."""
+    printer = to_latex if latex else to_infix
+    if expanded_size(root, cap=limit + 1) <= limit:
+        return [], printer(root)
+    nodes = root.graph.ancestors([root])
+    uses: dict[int, int] = {}
+    for node in nodes:
+        for operand in node.inputs:
+            uses[operand.index] = uses.get(operand.index, 0) + 1
+    named: dict[int, str] = {}
+    lets = []
+    for node in nodes:
+        if node is root or node.is_input or node.is_const or uses.get(node.index, 0) < 2:
+            continue
+        name = f"{prefix}{len(named) + 1}"
+        leaf = _named_leaf(named, node, latex)
+        lets.append((latex_name(name) if latex else name, printer(node, leaf)))
+        named[node.index] = name
+    return lets, printer(root, _named_leaf(named, root, latex))
+
+
+def _named_leaf(named: dict[int, str], current: Node, latex: bool):
+    def leaf(node: Node):
+        if node is current:
+            return None
+        name = named.get(node.index)
+        if name is None:
+            return None
+        return latex_name(name) if latex else name
+
+    return leaf

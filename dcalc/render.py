@@ -131,3 +131,96 @@ def to_json(value) -> Any:
         number = float(number)
         return number if math.isfinite(number) else format_number(number)
     return [to_json(item) for item in array]
+
+
+# ---- gradients ------------------------------------------------------------------------
+
+
+def partial_label(output: str, input_name: str, ascii: bool = False) -> str:
+    return f"d{output}/d{input_name}" if ascii else f"∂{output}/∂{input_name}"
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def engines_table(runs, ascii: bool = False, full: bool = False):
+    """Engine × partials, with the largest relative difference to the reference and time."""
+    from rich.table import Table
+
+    reference = runs[0].result
+    table = Table(show_edge=False, pad_edge=False, title_justify="left")
+    several = len(reference.output_names) > 1
+    if several:
+        table.add_column("output")
+    table.add_column("engine")
+    for name in reference.input_names:
+        header = partial_label("", name, ascii) if several else partial_label(reference.output_names[0], name, ascii)
+        table.add_column(header, justify="right")
+    table.add_column("max rel diff", justify="right")
+    table.add_column("agrees", justify="center")
+    table.add_column("time", justify="right")
+    # The full values are printed above the table; here 10 digits show where engines part.
+    limit, digits = (10**9, None) if full else (4, 10)
+    for output in reference.output_names:
+        for run in runs:
+            row = [output] if several else []
+            row.append(run.name)
+            if run.result is None:
+                row += ["n/a"] * len(reference.input_names) + ["", "", ""]
+                row[len(row) - 3] = run.failure or ""
+                table.add_row(*row)
+                continue
+            for name in reference.input_names:
+                value = format_value(run.result.jacobian[(output, name)], digits=digits, limit=limit)
+                if run.result.error is not None:
+                    value += f" ± {format_value(np.max(run.result.error[(output, name)]), digits=2)}"
+                row.append(value)
+            if run is runs[0]:
+                row += ["reference", "", format_seconds(run.result.seconds)]
+            else:
+                mark = ("yes" if ascii else "✓") if run.agrees else ("NO" if ascii else "✗ NO")
+                row += [format_number(run.max_rel_diff, digits=2), mark, format_seconds(run.result.seconds)]
+            table.add_row(*row)
+    return table
+
+
+def gradient_json(runs) -> dict:
+    """``value``, ``gradient`` (by input; by output then input for several outputs) and ``engines``."""
+    reference = runs[0].result
+    outputs = reference.output_names
+
+    def gradient_of(result):
+        if len(outputs) == 1:
+            return {name: to_json(result.jacobian[(outputs[0], name)]) for name in result.input_names}
+        return {output: {name: to_json(result.jacobian[(output, name)]) for name in result.input_names} for output in outputs}
+
+    values = [to_json(value) for value in reference.values]
+    data = {
+        "value": values[0] if len(values) == 1 else dict(zip(outputs, values)),
+        "gradient": gradient_of(reference),
+        "reference_engine": reference.engine,
+        "engines": {},
+    }
+    for run in runs:
+        if run.result is None:
+            data["engines"][run.name] = {"error": run.failure}
+            continue
+        entry = {
+            "gradient": gradient_of(run.result),
+            "max_rel_diff": run.max_rel_diff,
+            "agrees": run.agrees,
+            "seconds": run.result.seconds,
+        }
+        if run.result.error is not None:
+            entry["error_estimate"] = gradient_of(type(run.result)(
+                run.result.engine, run.result.output_names, run.result.input_names, run.result.values, run.result.error
+            ))
+            entry["method"] = run.result.details.get("method")
+            entry["evaluations"] = run.result.details.get("evaluations")
+        data["engines"][run.name] = entry
+    return data

@@ -1,0 +1,88 @@
+"""Running several engines on one problem and judging how well they agree.
+
+The exact engines (forward, reverse, symbolic) must agree to rounding; the
+finite-difference engine is judged against its own error estimate, so no
+tolerance is guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .engines import ENGINE_NAMES, Derivatives, run_engine
+from .errors import DcalcError
+
+# Exact engines differ only by rounding: a few ulps per operation on the path.
+EXACT_AGREEMENT = 1e-12
+
+
+@dataclass
+class EngineRun:
+    name: str
+    result: Derivatives | None
+    failure: str | None = None
+    max_rel_diff: float | None = None
+    agrees: bool | None = None
+
+
+def max_rel_diff(reference: Derivatives, other: Derivatives) -> float:
+    """Largest difference of any partial, relative to the largest partial of the
+    same output (so a partial that is 0 in one engine and 1e-17 in another is not
+    a relative difference of 1)."""
+    worst = 0.0
+    for output in reference.output_names:
+        expected = [np.asarray(reference.jacobian[(output, name)], dtype=float) for name in reference.input_names]
+        got = [np.asarray(other.jacobian[(output, name)], dtype=float) for name in reference.input_names]
+        scale = max((float(np.max(np.abs(block), initial=0.0)) for block in expected), default=0.0)
+        for a, b in zip(expected, got):
+            difference = np.abs(a - b)
+            if difference.size == 0:
+                continue
+            if not np.all(np.isfinite(difference)):
+                same_nonfinite = np.array_equal(a, b, equal_nan=True)
+                if not same_nonfinite:
+                    return float("inf")
+                continue
+            worst = max(worst, float(np.max(difference)) / scale if scale > 0 else float(np.max(difference)))
+    return worst
+
+
+def within_estimate(reference: Derivatives, numeric: Derivatives) -> bool:
+    """Whether every finite-difference partial is within its own error estimate of the reference."""
+    for key, value in numeric.jacobian.items():
+        error = numeric.error[key]
+        if not np.all(np.abs(np.asarray(value) - np.asarray(reference.jacobian[key])) <= error):
+            return False
+    return True
+
+
+def run_engines(graph, values, engines=ENGINE_NAMES, wrt=None, outputs=None, method: str = "richardson") -> list[EngineRun]:
+    """Run each engine; the first is the reference the others are compared with.
+    An engine that cannot handle the problem is recorded, not raised, unless it is
+    the reference."""
+    runs: list[EngineRun] = []
+    reference = None
+    for name in engines:
+        options = {"method": method} if name == "numeric" else {}
+        try:
+            result = run_engine(name, graph, values, outputs=outputs, wrt=wrt, **options)
+        except DcalcError as error:
+            if reference is None:
+                raise
+            runs.append(EngineRun(name, None, failure=error.message))
+            continue
+        run = EngineRun(name, result)
+        if reference is None:
+            reference = result
+            run.max_rel_diff = 0.0
+            run.agrees = True
+        else:
+            run.max_rel_diff = max_rel_diff(reference, result)
+            if name == "numeric" and reference.engine != "numeric":
+                run.agrees = within_estimate(reference, result)
+            else:
+                run.agrees = run.max_rel_diff <= EXACT_AGREEMENT
+        runs.append(run)
+    return runs
