@@ -130,5 +130,5 @@ def suggest(name: str, known) -> str | None:
     """'did you mean ...?' for the known name nearest to ``name``, if any is near."""
     import difflib
 
-    matches = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    matches = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.5)
     return f"did you mean {matches[0]!r}?" if matches else None

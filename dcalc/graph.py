@@ -63,6 +63,9 @@ class Primitive:
     partials: tuple | None = None
     jvp: tuple | None = None
     vjp: tuple | None = None
+    # Static parameters derived from the operands' shapes (e.g. their ranks), added
+    # to the params when a node is built: ``prepare(shapes, params) -> params``.
+    prepare: Callable[[Sequence[Shape], dict], dict] | None = None
     # The language: other names for it, and parameters given as trailing call arguments.
     aliases: tuple[str, ...] = ()
     static: tuple[str, ...] = ()
@@ -261,6 +264,8 @@ class Graph:
         for node in inputs:
             if node.graph is not self:
                 raise ValueError("cannot combine nodes of two different graphs")
+        if prim.prepare is not None:
+            params = prim.prepare([node.shape for node in inputs], params)
         if self.simplify:
             from .simplify import simplify
 

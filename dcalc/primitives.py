@@ -475,12 +475,43 @@ def _matmul_shape(shapes, params):
     return stack + rows + columns
 
 
+def _matmul_ranks(shapes, params):
+    return {**params, "ranks": (len(shapes[0]), len(shapes[1]))}
+
+
+def _matmul(xp, a, b, ranks):
+    """NumPy's matmul on node axes, with any trailing batch axes carried along."""
+    rank_a, rank_b = ranks
+    batch_a, batch_b = xp.ndim(a) - rank_a, xp.ndim(b) - rank_b
+    if batch_a == 0 and batch_b == 0:
+        return xp.matmul(a, b)
+    batch = max(batch_a, batch_b)
+
+    def batch_first(array, rank, own_batch):
+        moved = xp.moveaxis(array, tuple(range(rank, rank + own_batch)), tuple(range(own_batch)))
+        return xp.reshape(moved, (1,) * (batch - own_batch) + xp.shape(moved))
+
+    left = batch_first(a, rank_a, batch_a)
+    right = batch_first(b, rank_b, batch_b)
+    if rank_a == 1:
+        left = left[..., None, :]
+    if rank_b == 1:
+        right = right[..., :, None]
+    product = xp.matmul(left, right)
+    if rank_b == 1:
+        product = product[..., 0]
+    if rank_a == 1:
+        product = product[..., 0] if rank_b == 1 else product[..., 0, :]
+    return xp.moveaxis(product, tuple(range(batch)), tuple(range(xp.ndim(product) - batch, xp.ndim(product))))
+
+
 matmul = define(
     Primitive(
         "matmul",
-        Ufunc("matmul"),
+        _matmul,
         2,
         shape_rule=_matmul_shape,
+        prepare=_matmul_ranks,
         elementwise=False,
         infix="@",
         precedence=PREC_MUL,

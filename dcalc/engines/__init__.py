@@ -83,8 +83,9 @@ def timed(function: Callable) -> Callable:
 
 
 def resolve(graph: Graph, outputs, wrt) -> tuple[list[Node], list[str], list[Node]]:
+    # The graph's own outputs go by their names; outputs passed in are out0, out1, ...
+    names = graph.output_names if outputs is None else [f"out{k}" for k in range(len(outputs))]
     outputs = list(graph.outputs if outputs is None else outputs)
-    names = graph.output_names if outputs == graph.outputs else [f"out{k}" for k in range(len(outputs))]
     wrt_nodes = list(graph.inputs) if wrt is None else [graph.input_named(name) for name in wrt]
     return outputs, list(names), wrt_nodes
 

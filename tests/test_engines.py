@@ -1,0 +1,328 @@
+"""The four engines agree with each other, with hand-derived derivatives, and
+with the references' worked examples."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import dcalc
+from dcalc import parse_program, primitives
+from dcalc.engines import ENGINE_NAMES, run_engine
+from dcalc.engines.forward import forward
+from dcalc.engines.reverse import reverse
+from dcalc.engines.symbolic import derivative, derivative_graph
+from dcalc.errors import DerivativeError
+from dcalc.evaluate import evaluate
+from dcalc.printer import to_infix
+
+LECTURE = "ln(x1)+x1*x2-sin(x2)"
+EXACT = ("forward", "reverse", "symbolic")
+
+
+def engines_at(text, **point):
+    problem = dcalc.load(text, point)
+    return {name: run_engine(name, problem.graph, problem.values) for name in ENGINE_NAMES}
+
+
+def relative(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
+
+
+def test_lecture_example_every_engine():
+    results = engines_at(LECTURE, x1=2.0, x2=5.0)
+    expected = {"x1": 5.5, "x2": 1.7163378145367738}
+    for name, result in results.items():
+        assert float(result.values[0]) == pytest.approx(11.652071455223084, rel=1e-15)
+        tolerance = 1e-11 if name == "numeric" else 1e-15
+        for input_name, value in expected.items():
+            assert relative(result.jacobian[("f", input_name)], value) <= tolerance, name
+
+
+def domke_derivative(x):
+    # Domke's hand-derived df/dx (his eq. 2.2).
+    a = math.exp(x)
+    inner = a + a * a
+    return math.exp(inner) * (a + 2 * a * a) + math.cos(inner) * (a + 2 * a * a)
+
+
+@pytest.mark.parametrize("x", [-1.0, 0.0, 0.5, 1.0])
+@pytest.mark.parametrize("sample", ["domke.wl", "domke_closed_form.wl"])
+def test_domke_matches_the_hand_derivation(program_text, sample, x):
+    results = engines_at(program_text(sample), x=x)
+    expected = domke_derivative(x)
+    for name, result in results.items():
+        got = float(result.jacobian[(result.output_names[0], "x")])
+        if name == "numeric":
+            assert abs(got - expected) <= float(result.error[(result.output_names[0], "x")])
+            assert relative(got, expected) <= 1e-11
+        else:
+            assert relative(got, expected) <= 1e-13, name
+
+
+def test_load_program_derivatives(program_text):
+    results = engines_at(program_text("load.wl"), x=1.0, a=2.0, b=3.0)
+    for result in results.values():
+        gradient = result.gradient()
+        assert gradient["a"] == pytest.approx(1.0 + 3.0, rel=1e-12)  # x + b
+        assert gradient["b"] == pytest.approx(1.0 + 2.0, rel=1e-12)  # x + a
+        assert gradient["x"] == pytest.approx(2 * 1.0 + 2.0 + 3.0, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "text, wrt, printed",
+    [
+        (LECTURE, "x1", {"1/x1 + x2", "x2 + 1/x1"}),
+        (LECTURE, "x2", {"x1 - cos(x2)"}),
+        ("x^2 + 1", "x", {"2*x"}),
+        ("t0 = load('x'); t1 = load('a'); t2 = t0 + t1; t3 = load('b'); t4 = t0 + t3; t5 = t2 * t4; y = t5", "a", {"x + b"}),
+        ("t0 = load('x'); t1 = load('a'); t2 = t0 + t1; t3 = load('b'); t4 = t0 + t3; t5 = t2 * t4; y = t5", "b", {"x + a"}),
+    ],
+)
+def test_symbolic_derivatives_print_simply(text, wrt, printed):
+    assert to_infix(derivative(parse_program(text), wrt)) in printed
+
+
+def test_second_derivative_and_order():
+    graph = parse_program("x^3")
+    assert to_infix(derivative(graph, "x", order=2)) == "6*x"
+    assert to_infix(derivative(graph, "x", order=3)) == "6"
+    assert to_infix(derivative(graph, "x", order=4)) == "0"
+
+
+def test_printed_derivative_parses_back_to_the_same_numbers():
+    graph = parse_program(LECTURE)
+    for wrt in ("x1", "x2"):
+        node = derivative(graph, wrt)
+        reparsed = parse_program(to_infix(node))
+        at = {"x1": 2.0, "x2": 5.0}
+        (direct,) = evaluate(node.graph, at, outputs=[node])
+        (again,) = evaluate(reparsed, {name: at[name] for name in reparsed.input_names})
+        assert float(direct) == float(again)
+
+
+# ---- table-driven: every primitive -----------------------------------------------------
+
+DIFFERENTIABLE = sorted(
+    {prim.name: prim for prim in primitives.TABLE.values() if prim.partials is not None and prim.arity > 0}.values(),
+    key=lambda prim: prim.name,
+)
+
+
+def sample_points(prim, seed, count):
+    rng = np.random.default_rng(seed)
+    points = []
+    for _ in range(count):
+        point = []
+        for intervals in prim.domain:
+            low, high = intervals[rng.integers(len(intervals))]
+            point.append(float(rng.uniform(low, high)))
+        points.append(point)
+    return points
+
+
+def call_text(prim, names):
+    if prim.infix and prim.arity == 2:
+        return f"{names[0]} {prim.infix} {names[1]}"
+    if prim.infix:
+        return f"{prim.infix}{names[0]}"
+    return f"{prim.name}({', '.join(names)})"
+
+
+@pytest.mark.parametrize("prim", DIFFERENTIABLE, ids=lambda prim: prim.name)
+def test_first_derivatives_agree(prim):
+    names = [f"a{k}" for k in range(prim.arity)]
+    graph = parse_program(call_text(prim, names))
+    for point in sample_points(prim, seed=sum(map(ord, prim.name)), count=12):
+        values = dict(zip(names, point))
+        results = {name: run_engine(name, graph, values) for name in ENGINE_NAMES}
+        reference = results["reverse"]
+        for name in names:
+            key = ("f", name)
+            exact = float(reference.jacobian[key])
+            for engine in ("forward", "symbolic"):
+                assert relative(results[engine].jacobian[key], exact) <= 1e-12, (engine, point)
+            numeric = results["numeric"]
+            assert abs(float(numeric.jacobian[key]) - exact) <= float(numeric.error[key]), point
+
+
+UNARY = [prim for prim in DIFFERENTIABLE if prim.arity == 1]
+
+
+@pytest.mark.parametrize("prim", UNARY, ids=lambda prim: prim.name)
+def test_second_derivatives_agree(prim):
+    """d²/dx² three ways: symbolic twice; forward and reverse over the symbolic first
+    derivative; and finite differences of the first derivative within their estimate."""
+    graph = parse_program(f"{prim.name}(x)" if not prim.infix else "-x")
+    first = derivative(graph, "x")
+    second = derivative(graph, "x", order=2)
+    copy, _ = derivative_graph(graph)
+    for (x,) in sample_points(prim, seed=7 + len(prim.name), count=8):
+        at = {"x": x}
+        (symbolic_value,) = evaluate(copy, at, outputs=[second])
+        forward_value = forward(copy, at, outputs=[first], wrt=["x"]).jacobian[("out0", "x")]
+        reverse_value = reverse(copy, at, outputs=[first], wrt=["x"]).jacobian[("out0", "x")]
+        numeric = run_engine("numeric", copy, at, outputs=[first], wrt=["x"])
+        scale = max(abs(float(symbolic_value)), 1e-300)
+        assert abs(float(forward_value) - float(symbolic_value)) <= 1e-12 * scale
+        assert abs(float(reverse_value) - float(symbolic_value)) <= 1e-12 * scale
+        assert abs(float(numeric.jacobian[("out0", "x")]) - float(symbolic_value)) <= float(numeric.error[("out0", "x")])
+
+
+# ---- behaviours the engines promise ---------------------------------------------------
+
+
+def test_zero_tangents_are_skipped_not_multiplied():
+    # y never reaches the output; sign has a zero derivative: both give exact zeros.
+    problem = dcalc.load("sign(x)*0 + 2*x + sign(y)", {"x": 1.5, "y": 3.0})
+    for name in EXACT:
+        result = run_engine(name, problem.graph, problem.values)
+        assert float(result.jacobian[("f", "y")]) == 0.0
+        assert float(result.jacobian[("f", "x")]) == 2.0
+
+
+def test_missing_rule_names_op_argument_and_engine():
+    problem = dcalc.load("A @ x", {"A": np.eye(2), "x": np.ones(2)})
+    with pytest.raises(DerivativeError) as caught:
+        run_engine("reverse", problem.graph, problem.values)
+    message = caught.value.message
+    assert "matmul" in message and "argument" in message and "reverse" in message
+
+
+def test_forward_mode_seeds_all_directions_in_one_pass():
+    problem = dcalc.load("x*y*z", {"x": 2.0, "y": 3.0, "z": 5.0})
+    result = forward(problem.graph, problem.values)
+    assert [float(result.jacobian[("f", name)]) for name in "xyz"] == [15.0, 10.0, 6.0]
+
+
+def test_directional_derivative_is_gradient_dot_direction():
+    problem = dcalc.load(LECTURE, {"x1": 2.0, "x2": 5.0})
+    direction = {"x1": np.array(0.6), "x2": np.array(-0.8)}
+    along = forward(problem.graph, problem.values, direction=direction).jacobian[("f", "x1")]
+    assert float(along) == pytest.approx(0.6 * 5.5 - 0.8 * 1.7163378145367738, rel=1e-15)
+
+
+def test_reverse_mode_jacobian_of_several_outputs():
+    problem = dcalc.load("a = x*y; b = sin(x) + y^2; return a, b", {"x": 0.7, "y": -1.3})
+    for name in ENGINE_NAMES:
+        result = run_engine(name, problem.graph, problem.values)
+        tolerance = 1e-10 if name == "numeric" else 1e-15
+        assert relative(result.jacobian[("a", "x")], -1.3) <= tolerance
+        assert relative(result.jacobian[("a", "y")], 0.7) <= tolerance
+        assert relative(result.jacobian[("b", "x")], math.cos(0.7)) <= tolerance
+        assert relative(result.jacobian[("b", "y")], -2.6) <= tolerance
+
+
+@pytest.mark.parametrize("point", [0.05, 1e-3])
+def test_numeric_steps_stay_inside_the_domain(point):
+    problem = dcalc.load("ln(x)", {"x": point})
+    result = run_engine("numeric", problem.graph, problem.values)
+    assert relative(result.jacobian[("f", "x")], 1 / point) <= 1e-10
+
+
+def test_numeric_near_a_domain_edge():
+    problem = dcalc.load("sqrt(x - 0.0499)", {"x": 0.05})
+    result = run_engine("numeric", problem.graph, problem.values)
+    exact = 0.5 / math.sqrt(0.05 - 0.0499)
+    got, error = float(result.jacobian[("f", "x")]), float(result.error[("f", "x")])
+    assert abs(got - exact) <= error and error <= 1e-6 * exact
+
+
+def test_complex_step_is_exact_to_rounding_and_refuses_non_analytic_ops():
+    problem = dcalc.load(LECTURE, {"x1": 2.0, "x2": 5.0})
+    result = run_engine("numeric", problem.graph, problem.values, method="complex")
+    assert relative(result.jacobian[("f", "x2")], 1.7163378145367738) <= 1e-15
+    problem = dcalc.load("abs(x)", {"x": 2.0})
+    with pytest.raises(DerivativeError, match="abs is not"):
+        run_engine("numeric", problem.graph, problem.values, method="complex")
+
+
+@pytest.mark.parametrize("method, tolerance", [("central", 1e-9), ("forward", 1e-6)])
+def test_plain_difference_methods(method, tolerance):
+    problem = dcalc.load(LECTURE, {"x1": 2.0, "x2": 5.0})
+    result = run_engine("numeric", problem.graph, problem.values, method=method)
+    assert relative(result.jacobian[("f", "x1")], 5.5) <= tolerance
+    assert abs(float(result.jacobian[("f", "x1")]) - 5.5) <= float(result.error[("f", "x1")])
+
+
+# ---- expression swell is measured --------------------------------------------------------
+
+
+def derivative_size(text, wrt):
+    graph = parse_program(text)
+    copy, mapping = derivative_graph(graph)
+    function_nodes = len(graph.ancestors(graph.outputs))
+    from dcalc.engines.symbolic import gradient_nodes
+
+    nodes = gradient_nodes(mapping[graph.outputs[0].index], [copy.input_named(name) for name in wrt])
+    return function_nodes, len(copy.ancestors(nodes))
+
+
+def test_nested_sin_derivative_is_linear_in_size():
+    function, total = derivative_size("sin(" * 40 + "x" + ")" * 40, ["x"])
+    assert total <= 4 * function
+
+
+def test_product_gradient_is_linear_in_size():
+    names = [f"x{k}" for k in range(1, 31)]
+    function, total = derivative_size("*".join(names), names)
+    assert total <= 4 * function
+
+
+# ---- the command line ---------------------------------------------------------------
+
+
+def test_grad_json_has_every_engine(cli):
+    result = cli("grad", LECTURE, "--at", "x1=2,x2=5", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["value"] == pytest.approx(11.652071455223084, rel=1e-15)
+    assert data["gradient"] == {"x1": 5.5, "x2": 1.7163378145367738}
+    assert set(data["engines"]) == set(ENGINE_NAMES)
+    for name, entry in data["engines"].items():
+        assert entry["agrees"] is True
+        assert entry["max_rel_diff"] <= (1e-11 if name == "numeric" else 1e-15)
+    assert set(data["engines"]["numeric"]["error_estimate"]) == {"x1", "x2"}
+
+
+def test_grad_table_and_engine_choice(cli):
+    result = cli("grad", LECTURE, "--at", "x1=2,x2=5")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[:3] == ["f = 11.652071455223084", "∂f/∂x1 = 5.5", "∂f/∂x2 = 1.7163378145367738"]
+    for name in ENGINE_NAMES:
+        assert any(line.startswith(name) for line in lines)
+    result = cli("grad", LECTURE, "--at", "x1=2,x2=5", "--engine", "forward", "--wrt", "x2", "--json")
+    data = json.loads(result.stdout)
+    assert data["gradient"] == {"x2": 1.7163378145367738} and list(data["engines"]) == ["forward"]
+
+
+def test_grad_directional(cli):
+    result = cli("grad", LECTURE, "--at", "x1=2,x2=5", "--dir", "x1=1,x2=0", "--json")
+    data = json.loads(result.stdout)
+    assert data["directional_derivative"]["f"] == 5.5 == data["reverse_dot_direction"]["f"]
+
+
+def test_grad_bad_engine_and_wrt(cli):
+    result = cli("grad", LECTURE, "--at", "x1=2,x2=5", "--engine", "magic")
+    assert result.exit_code == 2 and "unknown engine 'magic'" in result.stderr
+    result = cli("grad", LECTURE, "--at", "x1=2,x2=5", "--wrt", "x3")
+    assert result.exit_code == 2 and "did you mean" in result.stderr
+
+
+def test_diff_command(cli):
+    assert cli("diff", LECTURE, "--wrt", "x2").stdout.strip() == "x1 - cos(x2)"
+    assert cli("diff", "x^2+1").stdout.strip() == "2*x"
+    assert cli("diff", "x^2+1", "--order", "2").stdout.strip() == "2"
+    assert cli("diff", LECTURE, "--wrt", "x2", "--latex").stdout.strip() == r"x_{1} - \cos\left(x_{2}\right)"
+    result = cli("diff", LECTURE)
+    assert result.exit_code == 2 and "--wrt x1 or --wrt x2" in result.stderr
+
+
+def test_diff_names_shared_parts_of_large_derivatives(cli):
+    result = cli("diff", "sin(" * 40 + "x" + ")" * 40)
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "t1 = sin(x)"
+    assert all(len(line) < 400 for line in lines)
