@@ -117,10 +117,11 @@ def numeric(graph: Graph, values, outputs=None, wrt=None, method: str = "richard
     center = np.concatenate([np.ravel(np.asarray(values[node.params["name"]], dtype=float)) for node in wrt_nodes]) if wrt_nodes else np.zeros(0)
     f0 = [np.asarray(value, dtype=float) for value in evaluate(graph, values, outputs, xp)]
 
+    rounds = 1
     if method == "complex":
         derivative, error = _complex_step(graph, values, outputs, wrt_nodes, offsets, center, f0)
     else:
-        derivative, error = _differences(graph, values, outputs, wrt_nodes, offsets, center, f0, method)
+        derivative, error, rounds = _differences(graph, values, outputs, wrt_nodes, offsets, center, f0, method)
 
     jacobian, errors = {}, {}
     for name, node, rows, row_errors in zip(output_names, outputs, derivative, error):
@@ -136,7 +137,11 @@ def numeric(graph: Graph, values, outputs=None, wrt=None, method: str = "richard
         f0,
         jacobian,
         error=errors,
-        details={"method": method, "evaluations_per_component": evaluations, "evaluations": evaluations * components + 1},
+        details={
+            "method": method,
+            "evaluations_per_component": evaluations * rounds,
+            "evaluations": evaluations * rounds * components + 1,
+        },
     )
 
 
@@ -146,6 +151,7 @@ def _differences(graph, values, outputs, wrt_nodes, offsets, center, f0, method)
     smaller, keeping whichever estimate is better."""
     h0 = base_steps(center, method)
     derivatives, errors = _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, method, h0)
+    rounds = 1
     for _ in range(RETRIES):
         poor = np.zeros(center.size, dtype=bool)
         for derivative, error in zip(derivatives, errors):
@@ -155,11 +161,12 @@ def _differences(graph, values, outputs, wrt_nodes, offsets, center, f0, method)
             break
         h0 = np.where(poor, ((center + h0 / 32) - center), h0)
         retried, retried_errors = _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, method, h0)
+        rounds += 1
         for k, (derivative, error) in enumerate(zip(retried, retried_errors)):
             better = error < errors[k]
             derivatives[k] = np.where(better, derivative, derivatives[k])
             errors[k] = np.where(better, error, errors[k])
-    return derivatives, errors
+    return derivatives, errors, rounds
 
 
 def _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, method, h0):
