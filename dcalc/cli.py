@@ -362,6 +362,70 @@ def diff_command(
         console.print(expression, markup=False)
 
 
+def _unicode_ok() -> bool:
+    """Whether standard output can show v̇₋₁; if not, traces fall back to ASCII."""
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "v̇₋₁ v̄₀ ∂ × −".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+@command("trace")
+def trace_command(
+    source: InputArgument,
+    at: AtOption = None,
+    mode: Annotated[str, typer.Option("--mode", "-m", help="forward (primal and tangent traces) or reverse (primal and adjoint traces).")] = "forward",
+    wrt: Annotated[Optional[str], typer.Option("--wrt", "-w", help="The input whose tangent is seeded with 1 (forward mode).")] = None,
+    output_format: Annotated[str, typer.Option("--format", "-f", help="table, markdown, latex or json.")] = "table",
+    ascii_: AsciiOption = False,
+    precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17, help="Significant digits of the values.")] = 4,
+    full: Annotated[bool, typer.Option("--full", help="Show array values in full.")] = False,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Which output to trace (the first by default).")] = None,
+) -> None:
+    """The primal, tangent and adjoint trace tables of AD lectures, from the engines' own passes."""
+    from .errors import InputError, UnknownNameError, suggest
+    from .render import trace_json, trace_latex, trace_markdown, trace_tables
+    from .trace import forward_trace, reverse_trace
+
+    problem = load_problem(source, at)
+    graph = problem.graph
+    if mode not in ("forward", "reverse"):
+        raise InputError(f"unknown mode {mode!r}: use forward or reverse")
+    if output_format not in ("table", "markdown", "latex", "json"):
+        raise InputError(f"unknown format {output_format!r}: use table, markdown, latex or json")
+    target = None
+    if output is not None:
+        if output not in graph.output_names:
+            raise UnknownNameError(f"no output named {output!r} (outputs: {', '.join(graph.output_names)})", hint=suggest(output, graph.output_names))
+        target = graph.outputs[graph.output_names.index(output)]
+    if mode == "forward":
+        names = _names(wrt, graph)
+        if not names:
+            if len(graph.input_names) != 1:
+                raise UnknownNameError("say which input's tangent to seed: --wrt " + " or --wrt ".join(graph.input_names))
+            names = graph.input_names
+        if len(names) != 1:
+            raise InputError("a forward trace follows one input's tangent: give one name to --wrt")
+        traces = forward_trace(graph, problem.values, names[0], target)
+    else:
+        traces = reverse_trace(graph, problem.values, target)
+    notation = "ascii" if ascii_ or not _unicode_ok() else "unicode"
+    if output_format == "json":
+        print_json(trace_json(traces))
+    elif output_format == "latex":
+        sys.stdout.write(trace_latex(traces, digits=precision, full=full) + "\n")
+    elif output_format == "markdown":
+        sys.stdout.write(trace_markdown(traces, notation, digits=precision, full=full))
+    else:
+        console = _stdout()
+        for index, table in enumerate(trace_tables(traces, notation, digits=precision, full=full)):
+            if index:
+                console.print()
+            console.print(table)
+
+
 def version_callback(value: bool) -> None:
     if value:
         from . import __version__

@@ -384,7 +384,7 @@ class _ProgramBuilder:
         if isinstance(expression, Tree) and expression.data == "name":
             return str(expression.children[0])
         taken = set(self.graph.input_names)
-        for candidate in ("f", "y", "out"):
+        for candidate in ("y", "f", "out"):
             if candidate not in taken:
                 return candidate if index == 0 else f"{candidate}{index + 1}"
         return f"out{index + 1}"

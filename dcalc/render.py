@@ -224,3 +224,95 @@ def gradient_json(runs) -> dict:
             entry["evaluations"] = run.result.details.get("evaluations")
         data["engines"][run.name] = entry
     return data
+
+
+# ---- traces -----------------------------------------------------------------------------
+
+
+def _trace_value(row, digits: int, full: bool, notation: str = "unicode") -> str:
+    value = np.asarray(row.value)
+    text = format_value(value, digits=digits, limit=10**9 if full else 6)
+    if value.ndim and not full:
+        text = f"{describe_shape(value.shape)}: {text}"
+    if notation == "unicode":
+        text = text.replace("-", "−")
+    return text
+
+
+def trace_tables(traces, notation: str = "unicode", digits: int = 4, full: bool = False):
+    """One rich Table per trace: node, definition (and the specific rule), value."""
+    from rich.table import Table
+
+    tables = []
+    for trace in traces:
+        has_rule = any(row.rule is not None for row in trace.rows)
+        table = Table(title=trace.title, title_justify="left", show_edge=False, pad_edge=False, show_header=False, box=None)
+        table.add_column("node", no_wrap=True)
+        table.add_column("definition")
+        if has_rule:
+            table.add_column("rule")
+        table.add_column("value", no_wrap=True)
+        for row in trace.rows:
+            cells = [row.label.in_notation(notation), "= " + row.definition.in_notation(notation)]
+            if has_rule:
+                cells.append("= " + row.rule.in_notation(notation) if row.rule is not None else "")
+            cells.append("= " + _trace_value(row, digits, full, notation))
+            table.add_row(*cells)
+        tables.append(table)
+    return tables
+
+
+def trace_markdown(traces, notation: str = "unicode", digits: int = 4, full: bool = False) -> str:
+    lines = []
+    for trace in traces:
+        has_rule = any(row.rule is not None for row in trace.rows)
+        lines.append(f"### {trace.title}\n")
+        header = ["node", "definition"] + (["rule"] if has_rule else []) + ["value"]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join(["---"] * len(header)) + "|")
+        for row in trace.rows:
+            cells = [row.label.in_notation(notation), row.definition.in_notation(notation)]
+            if has_rule:
+                cells.append(row.rule.in_notation(notation) if row.rule is not None else "")
+            cells.append(_trace_value(row, digits, full, notation))
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def trace_latex(traces, digits: int = 4, full: bool = False) -> str:
+    blocks = []
+    for trace in traces:
+        has_rule = any(row.rule is not None for row in trace.rows)
+        columns = "l" * (4 if has_rule else 3)
+        rows = []
+        for row in trace.rows:
+            value = _trace_value(row, digits, full, "latex")
+            cells = [row.label.latex, "= " + row.definition.latex]
+            if has_rule:
+                cells.append("= " + row.rule.latex if row.rule is not None else "")
+            cells.append("= " + value)
+            rows.append("  " + " & ".join(cells) + r" \\")
+        blocks.append(f"% {trace.title}\n\\begin{{array}}{{{columns}}}\n" + "\n".join(rows) + "\n\\end{array}")
+    return "\n\n".join(blocks)
+
+
+def trace_json(traces) -> dict:
+    return {
+        "traces": [
+            {
+                "title": trace.title,
+                "rows": [
+                    {
+                        "node": row.label.ascii,
+                        "definition": row.definition.ascii,
+                        **({"rule": row.rule.ascii} if row.rule is not None else {}),
+                        "value": to_json(row.value),
+                        "shape": list(np.shape(row.value)),
+                    }
+                    for row in trace.rows
+                ],
+            }
+            for trace in traces
+        ]
+    }

@@ -21,7 +21,7 @@ def test_eval_lecture_example_json(cli):
 def test_eval_prints_full_precision(cli):
     result = cli("eval", LECTURE, "--at", "x1=2", "--at", "x2=5")
     assert result.exit_code == 0
-    assert result.stdout.strip() == "f = 11.652071455223084"
+    assert result.stdout.strip() == "y = 11.652071455223084"
 
 
 def test_eval_program_file_and_stdin(cli, program_text, program_path):
@@ -69,7 +69,7 @@ def test_show_numbers_as_the_lecture(cli):
     assert "sin v₀" in rows["v₃"]
     assert "v₁ + v₂" in rows["v₄"]
     assert "v₄ − v₃" in rows["v₅"] and "ln(x1)+x1*x2-sin(x2)" in rows["v₅"]
-    assert lines[-1] == "f = v₅"
+    assert lines[-1] == "y = v₅"
 
 
 def test_show_with_values_and_ascii(cli, program_text):

@@ -38,7 +38,7 @@ def test_lecture_example_every_engine():
         assert float(result.values[0]) == pytest.approx(11.652071455223084, rel=1e-15)
         tolerance = 1e-11 if name == "numeric" else 1e-15
         for input_name, value in expected.items():
-            assert relative(result.jacobian[("f", input_name)], value) <= tolerance, name
+            assert relative(result.jacobian[("y", input_name)], value) <= tolerance, name
 
 
 def domke_derivative(x):
@@ -140,7 +140,7 @@ def test_first_derivatives_agree(prim):
         results = {name: run_engine(name, graph, values) for name in ENGINE_NAMES}
         reference = results["reverse"]
         for name in names:
-            key = ("f", name)
+            key = ("y", name)
             exact = float(reference.jacobian[key])
             for engine in ("forward", "symbolic"):
                 assert relative(results[engine].jacobian[key], exact) <= 1e-12, (engine, point)
@@ -179,6 +179,7 @@ def test_zero_tangents_are_skipped_not_multiplied():
     problem = dcalc.load("sign(x)*0 + 2*x + sign(y)", {"x": 1.5, "y": 3.0})
     for name in EXACT:
         result = run_engine(name, problem.graph, problem.values)
+        # An input is named y, so the output is called f.
         assert float(result.jacobian[("f", "y")]) == 0.0
         assert float(result.jacobian[("f", "x")]) == 2.0
 
@@ -194,13 +195,13 @@ def test_missing_rule_names_op_argument_and_engine():
 def test_forward_mode_seeds_all_directions_in_one_pass():
     problem = dcalc.load("x*y*z", {"x": 2.0, "y": 3.0, "z": 5.0})
     result = forward(problem.graph, problem.values)
-    assert [float(result.jacobian[("f", name)]) for name in "xyz"] == [15.0, 10.0, 6.0]
+    assert [float(result.jacobian[("f", name)]) for name in "xyz"] == [15.0, 10.0, 6.0]  # y is an input, so the output is f
 
 
 def test_directional_derivative_is_gradient_dot_direction():
     problem = dcalc.load(LECTURE, {"x1": 2.0, "x2": 5.0})
     direction = {"x1": np.array(0.6), "x2": np.array(-0.8)}
-    along = forward(problem.graph, problem.values, direction=direction).jacobian[("f", "x1")]
+    along = forward(problem.graph, problem.values, direction=direction).jacobian[("y", "x1")]
     assert float(along) == pytest.approx(0.6 * 5.5 - 0.8 * 1.7163378145367738, rel=1e-15)
 
 
@@ -219,21 +220,21 @@ def test_reverse_mode_jacobian_of_several_outputs():
 def test_numeric_steps_stay_inside_the_domain(point):
     problem = dcalc.load("ln(x)", {"x": point})
     result = run_engine("numeric", problem.graph, problem.values)
-    assert relative(result.jacobian[("f", "x")], 1 / point) <= 1e-10
+    assert relative(result.jacobian[("y", "x")], 1 / point) <= 1e-10
 
 
 def test_numeric_near_a_domain_edge():
     problem = dcalc.load("sqrt(x - 0.0499)", {"x": 0.05})
     result = run_engine("numeric", problem.graph, problem.values)
     exact = 0.5 / math.sqrt(0.05 - 0.0499)
-    got, error = float(result.jacobian[("f", "x")]), float(result.error[("f", "x")])
+    got, error = float(result.jacobian[("y", "x")]), float(result.error[("y", "x")])
     assert abs(got - exact) <= error and error <= 1e-6 * exact
 
 
 def test_complex_step_is_exact_to_rounding_and_refuses_non_analytic_ops():
     problem = dcalc.load(LECTURE, {"x1": 2.0, "x2": 5.0})
     result = run_engine("numeric", problem.graph, problem.values, method="complex")
-    assert relative(result.jacobian[("f", "x2")], 1.7163378145367738) <= 1e-15
+    assert relative(result.jacobian[("y", "x2")], 1.7163378145367738) <= 1e-15
     problem = dcalc.load("abs(x)", {"x": 2.0})
     with pytest.raises(DerivativeError, match="abs is not"):
         run_engine("numeric", problem.graph, problem.values, method="complex")
@@ -243,8 +244,8 @@ def test_complex_step_is_exact_to_rounding_and_refuses_non_analytic_ops():
 def test_plain_difference_methods(method, tolerance):
     problem = dcalc.load(LECTURE, {"x1": 2.0, "x2": 5.0})
     result = run_engine("numeric", problem.graph, problem.values, method=method)
-    assert relative(result.jacobian[("f", "x1")], 5.5) <= tolerance
-    assert abs(float(result.jacobian[("f", "x1")]) - 5.5) <= float(result.error[("f", "x1")])
+    assert relative(result.jacobian[("y", "x1")], 5.5) <= tolerance
+    assert abs(float(result.jacobian[("y", "x1")]) - 5.5) <= float(result.error[("y", "x1")])
 
 
 # ---- expression swell is measured --------------------------------------------------------
@@ -291,7 +292,7 @@ def test_grad_table_and_engine_choice(cli):
     result = cli("grad", LECTURE, "--at", "x1=2,x2=5")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[:3] == ["f = 11.652071455223084", "∂f/∂x1 = 5.5", "∂f/∂x2 = 1.7163378145367738"]
+    assert lines[:3] == ["y = 11.652071455223084", "∂y/∂x1 = 5.5", "∂y/∂x2 = 1.7163378145367738"]
     for name in ENGINE_NAMES:
         assert any(line.startswith(name) for line in lines)
     result = cli("grad", LECTURE, "--at", "x1=2,x2=5", "--engine", "forward", "--wrt", "x2", "--json")
@@ -302,7 +303,7 @@ def test_grad_table_and_engine_choice(cli):
 def test_grad_directional(cli):
     result = cli("grad", LECTURE, "--at", "x1=2,x2=5", "--dir", "x1=1,x2=0", "--json")
     data = json.loads(result.stdout)
-    assert data["directional_derivative"]["f"] == 5.5 == data["reverse_dot_direction"]["f"]
+    assert data["directional_derivative"]["y"] == 5.5 == data["reverse_dot_direction"]["y"]
 
 
 def test_grad_bad_engine_and_wrt(cli):

@@ -16,7 +16,11 @@ from .rules import jvp
 
 
 @timed
-def forward(graph: Graph, values, outputs=None, wrt=None, direction: dict | None = None, xp=np) -> Derivatives:
+def forward(
+    graph: Graph, values, outputs=None, wrt=None, direction: dict | None = None, xp=np, record: list | None = None
+) -> Derivatives:
+    """``record``, when given a list, receives ``(node, primal, tangent)`` for each
+    node in the order computed (tangent None where it is zero): the forward trace."""
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     shapes = [node.shape for node in wrt_nodes]
     if direction is None:
@@ -41,6 +45,8 @@ def forward(graph: Graph, values, outputs=None, wrt=None, direction: dict | None
                 out = node.prim.impl(xp, *args, **node.params)
                 primal[node.index] = out
                 tangent[node.index] = jvp(node, [tangent[operand.index] for operand in node.inputs], args, out, "forward")
+            if record is not None:
+                record.append((node, primal[node.index], tangent[node.index]))
     count = seeds[0].shape[-1] if seeds else 0
     result_values, jacobian = [], {}
     for name, node in zip(output_names, outputs):

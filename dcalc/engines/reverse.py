@@ -17,7 +17,10 @@ from .rules import vjp
 
 
 @timed
-def reverse(graph: Graph, values, outputs=None, wrt=None, xp=np) -> Derivatives:
+def reverse(graph: Graph, values, outputs=None, wrt=None, xp=np, record: list | None = None) -> Derivatives:
+    """``record``, when given a list, receives ``("primal", node, value)`` for each
+    node of the primal pass, then ``("adjoint", operand, node, position,
+    contribution, total)`` for each cotangent sent, in the order sent: the trace."""
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     nodes = graph.ancestors(outputs)
     primal: dict[int, object] = {}
@@ -30,6 +33,8 @@ def reverse(graph: Graph, values, outputs=None, wrt=None, xp=np) -> Derivatives:
                 primal[node.index] = xp.asarray(value)[..., None] if isinstance(value, np.ndarray) else value
             else:
                 primal[node.index] = node.prim.impl(xp, *[primal[operand.index] for operand in node.inputs], **node.params)
+            if record is not None:
+                record.append(("primal", node, primal[node.index]))
 
         seeds = seed_identity([node.shape for node in outputs])
         count = seeds[0].shape[-1]
@@ -53,6 +58,8 @@ def reverse(graph: Graph, values, outputs=None, wrt=None, xp=np) -> Derivatives:
                     continue
                 previous = adjoint.get(operand.index)
                 adjoint[operand.index] = contribution if previous is None else previous + contribution
+                if record is not None:
+                    record.append(("adjoint", operand, node, position, contribution, adjoint[operand.index]))
     result_values = [primal[node.index][..., 0] if np.ndim(primal[node.index]) else primal[node.index] for node in outputs]
     jacobian = {}
     for input_node in wrt_nodes:
