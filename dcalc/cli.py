@@ -426,6 +426,113 @@ def trace_command(
             console.print(table)
 
 
+def write_output(path: str, data: bytes | str) -> None:
+    """Write a file the user named, through a temporary file so a failed write
+    leaves any old file intact."""
+    import tempfile
+
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{path} is a folder; give a file name")
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
+        with tempfile.NamedTemporaryFile(dir=target.parent or Path("."), prefix=f".{target.name}.", delete=False) as handle:
+            handle.write(payload)
+        os.chmod(handle.name, mode)
+        os.replace(handle.name, target)
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error.strerror}") from None
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+@command("graph")
+def graph_command(
+    source: InputArgument,
+    at: AtOption = None,
+    output_format: Annotated[str, typer.Option("--format", "-f", help="dot, mermaid, svg or png (svg and png need Graphviz).")] = "dot",
+    output_file: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to this file instead of standard output.")] = None,
+    ascii_: AsciiOption = False,
+) -> None:
+    """Draw INPUT's computational graph; with --at, each node shows its value and adjoint."""
+    from .drawing import render_with_graphviz, to_dot, to_mermaid
+    from .program import parse_program
+
+    if output_format not in ("dot", "mermaid", "svg", "png"):
+        raise InputError(f"unknown format {output_format!r}: use dot, mermaid, svg or png")
+    if at:
+        problem = load_problem(source, at)
+        graph, values = problem.graph, problem.values
+    else:
+        text, origin = read_source(source)
+        graph, values = parse_program(text, origin), None
+    if output_format == "mermaid":
+        data: bytes | str = to_mermaid(graph, values, ascii_)
+    else:
+        data = to_dot(graph, values, ascii_)
+        if output_format in ("svg", "png"):
+            if output_format == "png" and output_file is None:
+                raise InputError("a PNG is binary: give a file with -o graph.png")
+            data = render_with_graphviz(data, output_format)
+    if output_file is not None:
+        write_output(output_file, data)
+    elif isinstance(data, bytes):
+        sys.stdout.buffer.write(data)
+    else:
+        sys.stdout.write(data)
+
+
+@command("plot")
+def plot_command(
+    source: InputArgument,
+    wrt: Annotated[Optional[str], typer.Option("--wrt", "-w", help="The input along the horizontal axis.")] = None,
+    value_range: Annotated[str, typer.Option("--range", "-r", help="LOW:HIGH of that input.")] = "-3:3",
+    at: AtOption = None,
+    output_file: Annotated[Optional[str], typer.Option("--output", "-o", help="Save a PNG here (needs matplotlib: pip install 'dcalc[plot]').")] = None,
+    width: Annotated[int, typer.Option("--width", min=10, max=400, help="Plot width in characters.")] = 72,
+    height: Annotated[int, typer.Option("--height", min=4, max=200, help="Plot height in lines.")] = 20,
+) -> None:
+    """Plot INPUT and its derivative over a range, in the terminal or as a PNG."""
+    import numpy as np
+
+    from .drawing import sample, save_png, terminal_plot
+    from .errors import UnknownNameError
+    from .values import parse_at
+
+    low_high = value_range.split(":")
+    try:
+        low, high = (float(part) for part in low_high)
+    except ValueError:
+        raise InputError(f"--range {value_range!r} is not LOW:HIGH, e.g. -3:3") from None
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise InputError(f"--range {value_range!r}: LOW must be less than HIGH, both finite")
+    text, origin = read_source(source)
+    from .program import parse_program
+
+    given = parse_at(at) if at else {}
+    graph = parse_program(text, origin, given=given.keys(), shapes={name: value.shape for name, value in given.items()})
+    names = _names(wrt, graph)
+    if not names:
+        free = [name for name in graph.input_names if name not in given]
+        if len(free) != 1:
+            raise UnknownNameError("say which input goes along the axis: --wrt " + " or --wrt ".join(graph.input_names or ["NAME"]))
+        names = free
+    missing = [name for name in graph.input_names if name not in given and name != names[0]]
+    if missing:
+        raise InputError(f"no value for the input {missing[0]!r}", hint="give the other inputs with --at")
+    data = sample(graph, given, names[0], low, high, points=max(2 * width, 400))
+    if output_file is not None:
+        save_png(data, output_file)
+        _stderr().print(f"wrote {output_file}", markup=False)
+        return
+    _stdout().print(terminal_plot(data, width, height))
+
+
 def version_callback(value: bool) -> None:
     if value:
         from . import __version__
