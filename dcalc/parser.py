@@ -23,6 +23,8 @@ TERMINAL_WORDS = {
     "STRING": "a quoted name",
     "FILE_REF": "@file",
     "LPAR": "'('",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
     "RPAR": "')'",
     "LSQB": "'['",
     "RSQB": "']'",
@@ -39,6 +41,10 @@ TERMINAL_WORDS = {
     "SEMICOLON": "';'",
     "_NEWLINE": "a new line",
     "RETURN": "'return'",
+    "PARTIAL": "d/dNAME",
+    "FUNCTION": "'function'",
+    "VALUE": "'value'",
+    "AT_KEYWORD": "'at'",
     "$END": "the end of the input",
 }
 EXPRESSION_START = {"NAME", "NUMBER", "LPAR", "LSQB", "MINUS", "PLUS"}
@@ -70,7 +76,8 @@ def _cache_file() -> str | bool:
 
 
 class BracketNewlines:
-    """Drop line breaks inside brackets, so an expression may span lines in ( ) or [ ]."""
+    """Drop line breaks inside brackets, so an expression may span lines in ( ) or [ ]
+    (not in { }, whose body is a program of lines)."""
 
     always_accept = ("_NEWLINE",)
 
@@ -95,7 +102,7 @@ def _lark():
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
         lexer="contextual",
-        start=["program", "assignments"],
+        start=["program", "assignments", "sample"],
         postlex=BracketNewlines(),
         propagate_positions=True,
         maybe_placeholders=True,
@@ -124,7 +131,7 @@ def describe_expected(expected) -> str:
     if EXPRESSION_START & expected and len(EXPRESSION_START & expected) >= 4:
         words.append("an expression")
         expected -= EXPRESSION_START
-    if len(OPERATORS & expected) >= 4:
+    if len(OPERATORS & expected) >= 3:
         words.append("an operator")
         expected -= OPERATORS
     words.extend(sorted(TERMINAL_WORDS.get(name, name.lower()) for name in expected))
@@ -172,6 +179,16 @@ def _plausible(expected, text: str, position: int) -> set:
     return expected
 
 
+def _accepted(error) -> set:
+    """The terminals the parser would really take here. LALR merges lookahead sets,
+    so ``error.expected`` can list tokens from other contexts; the interactive
+    parser tries each one."""
+    try:
+        return set(error.interactive_parser.accepts())
+    except Exception:  # an older Lark without it: the merged set is still a fair guide
+        return set(error.expected)
+
+
 def _syntax_error(error, text: str, origin: str) -> DcalcSyntaxError:
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
@@ -181,7 +198,7 @@ def _syntax_error(error, text: str, origin: str) -> DcalcSyntaxError:
     )
     if at_end:
         position = len(text.rstrip())
-        expected = describe_expected(_plausible(getattr(error, "expected", ()), text, position))
+        expected = describe_expected(_plausible(_accepted(error) if hasattr(error, "interactive_parser") else getattr(error, "expected", ()), text, position))
         last = text.rstrip()[-1:]
         message = f"the input ends too early: expected {expected}"
         if last and last in "+-*/^@=,(":
@@ -205,7 +222,7 @@ def _syntax_error(error, text: str, origin: str) -> DcalcSyntaxError:
     elif isinstance(error, UnexpectedToken):
         token = error.token
         found = repr(str(token)) if token.type != "_NEWLINE" else "a new line"
-        expected = _plausible(error.expected, text, position)
+        expected = _plausible(_accepted(error), text, position)
         message = f"unexpected {found}: expected {describe_expected(expected)}"
         if str(token) in CLOSING:
             message = f"{str(token)!r} has no matching {CLOSING[str(token)]!r}"
@@ -214,6 +231,12 @@ def _syntax_error(error, text: str, origin: str) -> DcalcSyntaxError:
             opened = _unclosed_bracket(text, position)
             if opened is not None:
                 hint = "a bracket opened on this line is not closed"
+        elif token.type == "NAME" and str(token)[0] in "eE" and position > 0 and (text[position - 1].isdigit() or text[position - 1] == "."):
+            start = position
+            while start > 0 and (text[start - 1].isdigit() or text[start - 1] in "._"):
+                start -= 1
+            message = f"malformed number {text[start:position] + str(token)!r}"
+            hint = "numbers are written 2, 2.5, .5 or 1e-3; a product needs *, as in 2*x"
         elif token.type in ("NUMBER", "NAME", "LPAR") and OPERATORS & expected:
             message = f"missing operator before {found}"
             hint = "two operands in a row: write the operator between them, e.g. 2*x rather than 2x"

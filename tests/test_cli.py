@@ -138,7 +138,7 @@ def test_value_for_a_name_that_is_not_an_input_warns(cli):
     [
         ("x=1,x=2", "'x' is given a value twice"),
         ("x=[[1,2],[3]]", "ragged list"),
-        ("x=1e", "missing operator"),
+        ("x=1e", "malformed number '1e'"),
         ("x=", "ends after '='"),
         ("x=@missing.npy", "no such file: missing.npy"),
         ("x=y", "unknown name 'y' in a value"),
