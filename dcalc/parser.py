@@ -179,6 +179,15 @@ def _plausible(expected, text: str, position: int) -> set:
     return expected
 
 
+def _after_operand(text: str, position: int) -> bool:
+    """Whether the text just before ``position`` ends an operand (a name, a number, a
+    closing bracket) on the same line: then a new operand there lacks an operator."""
+    index = position - 1
+    while index >= 0 and text[index] in " \t":
+        index -= 1
+    return index >= 0 and (text[index].isalnum() or text[index] in "_.)]")
+
+
 def _accepted(error) -> set:
     """The terminals the parser would really take here. LALR merges lookahead sets,
     so ``error.expected`` can list tokens from other contexts; the interactive
@@ -237,7 +246,7 @@ def _syntax_error(error, text: str, origin: str) -> DcalcSyntaxError:
                 start -= 1
             message = f"malformed number {text[start:position] + str(token)!r}"
             hint = "numbers are written 2, 2.5, .5 or 1e-3; a product needs *, as in 2*x"
-        elif token.type in ("NUMBER", "NAME", "LPAR") and OPERATORS & expected:
+        elif token.type in ("NUMBER", "NAME", "LPAR") and _after_operand(text, position):
             message = f"missing operator before {found}"
             hint = "two operands in a row: write the operator between them, e.g. 2*x rather than 2x"
         elif token.type in OPERATORS and EXPRESSION_START & expected:
