@@ -247,7 +247,7 @@ def grad_command(
     from .compare import run_engines
     from .engines import ENGINE_NAMES
     from .errors import InputError
-    from .render import engines_table, format_value, gradient_json, partial_label, to_json
+    from .render import engines_table, format_value, gradient_json, partial_label
 
     problem = load_problem(source, at)
     graph = problem.graph
@@ -427,28 +427,9 @@ def trace_command(
 
 
 def write_output(path: str, data: bytes | str) -> None:
-    """Write a file the user named, through a temporary file so a failed write
-    leaves any old file intact."""
-    import tempfile
+    from .files import atomic_write
 
-    target = Path(path)
-    if target.is_dir():
-        raise InputError(f"{path} is a folder; give a file name")
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
-        with tempfile.NamedTemporaryFile(dir=target.parent or Path("."), prefix=f".{target.name}.", delete=False) as handle:
-            handle.write(payload)
-        os.chmod(handle.name, mode)
-        os.replace(handle.name, target)
-    except OSError as error:
-        raise InputError(f"cannot write {path}: {error.strerror}") from None
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+    atomic_write(path, data.encode("utf-8") if isinstance(data, str) else data)
 
 
 @command("graph")
@@ -531,6 +512,88 @@ def plot_command(
         _stderr().print(f"wrote {output_file}", markup=False)
         return
     _stdout().print(terminal_plot(data, width, height))
+
+
+@command("check")
+def check_command(
+    paths: Annotated[List[str], typer.Argument(metavar="PATH...", help="Sample files (.dcalc) and folders (searched recursively; folders named 'failing' are skipped unless named).")],
+    as_json: JsonOption = False,
+    junit: Annotated[Optional[str], typer.Option("--junit", metavar="FILE", help="Also write a JUnit XML report (the xunit2 shape pytest writes).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Check files in this many processes.")] = 1,
+    random_points: Annotated[int, typer.Option("--random", min=0, help="Also check every claim at this many seeded random points.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for --random.")] = 0,
+    update: Annotated[bool, typer.Option("--update", help="Write the current values into the expected lines (exit 1 if any changed).")] = False,
+    accept: Annotated[bool, typer.Option("--accept", help="With --update: exit 0 even when goldens changed.")] = False,
+    allow_outside: Annotated[bool, typer.Option("--allow-outside", help="Let samples read data files outside their own folder.")] = False,
+) -> None:
+    """Run every check of the sample files: engines agree, goldens, claims. Exit 0 all
+    pass, 1 a check failed, 2 a file could not be read."""
+    from .checking import check_file, exit_status, find_samples, summary
+    from .render import check_details, check_json, check_table, github_annotations, junit_xml
+
+    files = find_samples(paths)
+    if not files:
+        raise InputError(f"no .dcalc files in {', '.join(paths)}")
+    options = {"random_points": random_points, "seed": seed, "update": update, "allow_outside": allow_outside}
+    reports = _run_checks(files, options, jobs)
+    results = [result for report in reports for result in report.results]
+    errors = [report for report in reports if report.error is not None]
+    if junit:
+        write_output(junit, junit_xml(reports))
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        sys.stdout.write(github_annotations(reports))
+    for report in errors:
+        report_error(report.error)
+    if as_json:
+        print_json(check_json(reports))
+    else:
+        console = _stdout()
+        if results:
+            console.print(check_table(results))
+            for line in check_details(results):
+                console.print(line, markup=False, style=None)
+        for report in reports:
+            for change in report.changes:
+                console.print(f"updated {change}", markup=False)
+        console.print(summary(results, len(errors)), markup=False)
+    status = exit_status(reports)
+    changed = any(report.changes for report in reports)
+    if update and changed and not accept and status == 0:
+        status = 1
+    if status:
+        raise typer.Exit(status)
+
+
+def _run_checks(files, options, jobs):
+    """Check each file, in parallel with -j; a progress bar on stderr for long runs
+    when stderr is a terminal."""
+    from functools import partial
+
+    from .checking import check_file
+
+    run = partial(check_file, **options)
+    show_progress = sys.stderr.isatty() and len(files) > 3
+    if jobs > 1 and len(files) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(run, str(path)) for path in files]
+            return _collect(futures, show_progress, lambda future: future.result())
+    return _collect([str(path) for path in files], show_progress, run)
+
+
+def _collect(items, show_progress: bool, finish):
+    if not show_progress:
+        return [finish(item) for item in items]
+    from rich.progress import Progress
+
+    reports = []
+    with Progress(console=_stderr(), transient=True) as progress:
+        task = progress.add_task("checking", total=len(items))
+        for item in items:
+            reports.append(finish(item))
+            progress.advance(task)
+    return reports
 
 
 def version_callback(value: bool) -> None:

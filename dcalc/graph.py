@@ -78,6 +78,9 @@ class Primitive:
     domain: tuple = ()
     reference: Callable | None = None
     complex_analytic: bool = True
+    # Where the op is not differentiable: ``kink(*args) -> bool array`` (abs at 0,
+    # max at a tie), so checks can report such points instead of judging them.
+    kink: Callable | None = None
     description: str = ""
 
     def __repr__(self) -> str:

@@ -263,8 +263,20 @@ sqrt = unary("sqrt", domain=POSITIVE, latex=r"\sqrt", partials=(d_sqrt,))
 cbrt = unary("cbrt", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\sqrt[3]", partials=(d_cbrt,))
 # Kinks at 0: sampled away from them. At the kink itself the rules give the mean
 # of the one-sided derivatives.
-absolute = unary("abs", "absolute", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\operatorname{abs}", partials=(d_abs,))
-sign = unary("sign", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\operatorname{sign}", partials=(0,))
+def at_zero(x):
+    """The kink of abs, sign, relu and the step: the argument is 0."""
+    return x == 0
+
+
+def at_tie(x, y):
+    """The kink of min and max: the arguments are equal."""
+    return x == y
+
+
+absolute = unary(
+    "abs", "absolute", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\operatorname{abs}", partials=(d_abs,), kink=at_zero
+)
+sign = unary("sign", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\operatorname{sign}", partials=(0,), kink=at_zero)
 
 
 def _heaviside(xp, x):
@@ -283,6 +295,7 @@ heaviside = define(
         reference=lambda x: np.heaviside(x, 0.5),
         partials=(0,),
         aliases=("step",),
+        kink=at_zero,
     )
 )
 
@@ -338,6 +351,7 @@ relu = define(
         latex=r"\operatorname{relu}",
         reference=lambda x: np.where(x > 0, x, 0.0),
         partials=(d_relu,),
+        kink=at_zero,
     )
 )
 
@@ -376,10 +390,10 @@ def hypot_partial_right(x, y, out):
 
 # Elementwise functions of two arguments.
 minimum = binary_function(
-    "min", "minimum", complex_analytic=False, aliases=("minimum",), commutative=True, partials=(min_partial_left, min_partial_right)
+    "min", "minimum", complex_analytic=False, aliases=("minimum",), commutative=True, partials=(min_partial_left, min_partial_right), kink=at_tie
 )
 maximum = binary_function(
-    "max", "maximum", complex_analytic=False, aliases=("maximum",), commutative=True, partials=(max_partial_left, max_partial_right)
+    "max", "maximum", complex_analytic=False, aliases=("maximum",), commutative=True, partials=(max_partial_left, max_partial_right), kink=at_tie
 )
 # atan2(y, x) jumps across the negative x axis; y is sampled away from it.
 atan2 = binary_function(

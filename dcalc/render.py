@@ -316,3 +316,127 @@ def trace_json(traces) -> dict:
             for trace in traces
         ]
     }
+
+
+# ---- check reports ---------------------------------------------------------------------------
+
+STATUS_STYLE = {"pass": "green", "FAIL": "bold red", "not differentiable here": "yellow", "not finite": "yellow", "error": "bold red"}
+
+
+def check_table(results):
+    """file:line, check, status, the worst difference and the limit it was judged
+    against; the messages of checks that did not pass follow in ``check_details``."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("where", overflow="fold")
+    table.add_column("check", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("worst", justify="right", no_wrap=True)
+    table.add_column("limit", justify="right", no_wrap=True)
+    for result in results:
+        table.add_row(
+            _shorter_path(result.path) + f":{result.line}",
+            result.name,
+            Text(result.status, style=STATUS_STYLE.get(result.status, "")),
+            "" if result.worst is None else format_number(result.worst, digits=2),
+            "" if result.limit is None else format_number(result.limit, digits=2),
+        )
+    return table
+
+
+def _shorter_path(path: str) -> str:
+    """A path relative to the current folder when it lies under it."""
+    import os
+
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def check_details(results) -> list[str]:
+    """One line per check that did not pass: where, what, and why."""
+    return [f"{result.status}: {result.location}: {result.name}: {result.message}" for result in results if result.status != "pass"]
+
+
+def check_json(reports) -> dict:
+    from .checking import summary
+
+    results = [result for report in reports for result in report.results]
+    return {
+        "summary": summary(results, sum(report.error is not None for report in reports)),
+        "checks": [
+            {
+                "file": result.path,
+                "line": result.line,
+                "check": result.name,
+                "status": result.status,
+                "worst": result.worst,
+                "limit": result.limit,
+                "message": result.message,
+            }
+            for result in results
+        ],
+        "errors": [{"file": report.path, "message": report.error.render()} for report in reports if report.error is not None],
+        "updated": [change for report in reports for change in report.changes],
+    }
+
+
+def junit_xml(reports) -> str:
+    """JUnit XML in the xunit2 shape pytest writes: one testcase per check."""
+    import socket
+    import xml.etree.ElementTree as ET
+    from datetime import datetime, timezone
+
+    results = [result for report in reports for result in report.results]
+    failures = sum(result.status == "FAIL" for result in results)
+    errors = sum(result.status == "error" for result in results) + sum(report.error is not None for report in reports)
+    skipped = sum(result.status in ("not differentiable here", "not finite") for result in results)
+    suites = ET.Element("testsuites", name="dcalc check")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name="dcalc",
+        errors=str(errors),
+        failures=str(failures),
+        skipped=str(skipped),
+        tests=str(len(results) + sum(report.error is not None for report in reports)),
+        time=f"{sum(result.seconds for result in results):.3f}",
+        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        hostname=socket.gethostname(),
+    )
+    for report in reports:
+        classname = report.path.replace("/", ".").removesuffix(".dcalc")
+        if report.error is not None:
+            case = ET.SubElement(suite, "testcase", classname=classname, name="read sample file", time="0.000")
+            ET.SubElement(case, "error", message=report.error.message).text = report.error.render()
+        for result in report.results:
+            case = ET.SubElement(suite, "testcase", classname=classname, name=result.name, time=f"{result.seconds:.3f}")
+            text = f"{result.location}: {result.name}: {result.message}"
+            if result.status == "FAIL":
+                ET.SubElement(case, "failure", message=result.message or "FAIL").text = text
+            elif result.status == "error":
+                ET.SubElement(case, "error", message=result.message.splitlines()[0] if result.message else "error").text = text
+            elif result.status != "pass":
+                ET.SubElement(case, "skipped", type="pytest.skip", message=f"{result.status}: {result.message}").text = text
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def github_annotations(reports) -> str:
+    """Workflow commands GitHub Actions shows on the sample file's line."""
+
+    def escape(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    lines = []
+    for report in reports:
+        if report.error is not None:
+            line = report.error.span.line if report.error.span is not None else 1
+            lines.append(f"::error file={report.path},line={line}::{escape(report.error.message)}")
+        for result in report.results:
+            if result.status in ("FAIL", "error"):
+                lines.append(f"::error file={result.path},line={result.line}::{escape(result.name + ': ' + result.message)}")
+            elif result.status != "pass":
+                lines.append(f"::warning file={result.path},line={result.line}::{escape(result.name + ': ' + result.status + ': ' + result.message)}")
+    return "".join(line + "\n" for line in lines)

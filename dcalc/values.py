@@ -25,29 +25,44 @@ VALUE_CONSTANTS = {"inf": math.inf, "nan": math.nan}
 
 def parse_at(texts: Sequence[str] | str, origin: str = "--at") -> dict[str, np.ndarray]:
     """Every ``name=value`` in the given --at texts, as float arrays."""
-    from .evaluate import evaluate
-    from .program import _ProgramBuilder
-
     if isinstance(texts, str):
         texts = [texts]
     values: dict[str, np.ndarray] = {}
     for text in texts:
         tree = parse_values(text, origin)
-        for item in tree.children:
-            name_token, value_tree = item.children
-            name = str(name_token)
-            span = Span(text, name_token.start_pos, name_token.end_pos, name_token.line, name_token.column, origin)
+        for name, value in values_from_items(tree.children, text, origin).items():
             if name in values:
-                raise InputError(f"{name!r} is given a value twice", span)
-            if isinstance(value_tree, Token):
-                value_span = Span(text, value_tree.start_pos, value_tree.end_pos, value_tree.line, value_tree.column, origin)
-                values[name] = load_file(str(value_tree)[1:], value_span)
-                continue
-            builder = _ProgramBuilder(text, origin, given=(), shapes={}, constants=VALUE_CONSTANTS, inputs_allowed=False)
-            node = builder.expression.build(value_tree)
-            (value,) = evaluate(builder.graph, {}, outputs=[node])
-            values[name] = np.asarray(value, dtype=float)
+                raise InputError(f"{name!r} is given a value twice", None)
+            values[name] = value
     return values
+
+
+def values_from_items(items, text: str, origin: str, base_dir: Path | None = None, allow_outside: bool = True) -> dict[str, np.ndarray]:
+    """``name = value`` items of the grammar (``value_item``) as float arrays; files
+    are read relative to ``base_dir`` and, unless ``allow_outside``, only inside it."""
+    values: dict[str, np.ndarray] = {}
+    for item in items:
+        name_token, value_tree = item.children
+        name = str(name_token)
+        if name in values:
+            span = Span(text, name_token.start_pos, name_token.end_pos, name_token.line, name_token.column, origin)
+            raise InputError(f"{name!r} is given a value twice", span)
+        values[name] = value_of(value_tree, text, origin, base_dir, allow_outside)
+    return values
+
+
+def value_of(value_tree, text: str, origin: str, base_dir: Path | None = None, allow_outside: bool = True) -> np.ndarray:
+    """One value: a constant expression evaluated by dcalc, or @file."""
+    from .evaluate import evaluate
+    from .program import _ProgramBuilder
+
+    if isinstance(value_tree, Token):
+        span = Span(text, value_tree.start_pos, value_tree.end_pos, value_tree.line, value_tree.column, origin)
+        return load_file(str(value_tree)[1:], span, base_dir, allow_outside)
+    builder = _ProgramBuilder(text, origin, given=(), shapes={}, constants=VALUE_CONSTANTS, inputs_allowed=False)
+    node = builder.expression.build(value_tree)
+    (value,) = evaluate(builder.graph, {}, outputs=[node])
+    return np.asarray(value, dtype=float)
 
 
 def _unquote(path: str) -> str:
@@ -56,7 +71,7 @@ def _unquote(path: str) -> str:
     return path
 
 
-def load_file(reference: str, span: Span | None = None) -> np.ndarray:
+def load_file(reference: str, span: Span | None = None, base_dir: Path | None = None, allow_outside: bool = True) -> np.ndarray:
     """An array from a file: path, or path:key for one array of an .npz."""
     reference = _unquote(reference)
     key = None
@@ -64,6 +79,16 @@ def load_file(reference: str, span: Span | None = None) -> np.ndarray:
     if colon and head.lower().endswith(".npz"):
         reference, key = head, tail
     path = Path(reference)
+    if base_dir is not None and not path.is_absolute():
+        path = base_dir / path
+    if base_dir is not None and not allow_outside:
+        resolved = path.resolve()
+        if resolved != base_dir.resolve() and base_dir.resolve() not in resolved.parents:
+            raise InputError(
+                f"{reference} is outside the sample's folder {base_dir}; a sample may read only files in its own folder tree",
+                span,
+                hint="run dcalc check with --allow-outside to permit it",
+            )
     if not path.is_file():
         raise InputError(f"no such file: {reference}", span)
     suffix = path.suffix.lower()

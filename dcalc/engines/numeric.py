@@ -117,11 +117,12 @@ def numeric(graph: Graph, values, outputs=None, wrt=None, method: str = "richard
     center = np.concatenate([np.ravel(np.asarray(values[node.params["name"]], dtype=float)) for node in wrt_nodes]) if wrt_nodes else np.zeros(0)
     f0 = [np.asarray(value, dtype=float) for value in evaluate(graph, values, outputs, xp)]
 
+    scales = _rounding_scales(graph, values, outputs)
     rounds = 1
     if method == "complex":
         derivative, error = _complex_step(graph, values, outputs, wrt_nodes, offsets, center, f0)
     else:
-        derivative, error, rounds = _differences(graph, values, outputs, wrt_nodes, offsets, center, f0, method)
+        derivative, error, rounds = _differences(graph, values, outputs, wrt_nodes, offsets, center, f0, method, scales)
 
     jacobian, errors = {}, {}
     for name, node, rows, row_errors in zip(output_names, outputs, derivative, error):
@@ -145,12 +146,34 @@ def numeric(graph: Graph, values, outputs=None, wrt=None, method: str = "richard
     )
 
 
-def _differences(graph, values, outputs, wrt_nodes, offsets, center, f0, method):
+def _rounding_scales(graph: Graph, values, outputs) -> list[float]:
+    """Per output, the largest intermediate value on its path. Rounding in f is
+    proportional to its intermediates, not to f: near a cancellation (y - x^2 at
+    Rosenbrock's minimum) f is tiny while its error is not. Inputs are left out:
+    perturbed inputs are exact."""
+    from ..evaluate import evaluate_all
+
+    trace = evaluate_all(graph, values, outputs)
+    scales = []
+    for output in outputs:
+        largest = 0.0
+        for node in graph.ancestors([output]):
+            if node.is_input or node.is_const:
+                continue
+            magnitude = np.abs(np.asarray(trace[node.index], dtype=complex if np.iscomplexobj(trace[node.index]) else float))
+            finite = magnitude[np.isfinite(magnitude)]
+            if finite.size:
+                largest = max(largest, float(finite.max()))
+        scales.append(largest)
+    return scales
+
+
+def _differences(graph, values, outputs, wrt_nodes, offsets, center, f0, method, scales):
     """Differences with the base steps; where that leaves a component with a poor
     estimate (a singularity or domain edge close by), again with steps 32 times
     smaller, keeping whichever estimate is better."""
     h0 = base_steps(center, method)
-    derivatives, errors = _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, method, h0)
+    derivatives, errors = _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, method, h0, scales)
     rounds = 1
     for _ in range(RETRIES):
         poor = np.zeros(center.size, dtype=bool)
@@ -160,7 +183,7 @@ def _differences(graph, values, outputs, wrt_nodes, offsets, center, f0, method)
         if not poor.any():
             break
         h0 = np.where(poor, ((center + h0 / 32) - center), h0)
-        retried, retried_errors = _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, method, h0)
+        retried, retried_errors = _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, method, h0, scales)
         rounds += 1
         for k, (derivative, error) in enumerate(zip(retried, retried_errors)):
             better = error < errors[k]
@@ -169,7 +192,7 @@ def _differences(graph, values, outputs, wrt_nodes, offsets, center, f0, method)
     return derivatives, errors, rounds
 
 
-def _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, method, h0):
+def _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, method, h0, scales):
     """Central (with Richardson extrapolation or a plain pair) or forward differences."""
     components = center.size
     count = RICHARDSON_STEPS if method == "richardson" else 2
@@ -188,7 +211,7 @@ def _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, me
     minus_step = center[:, None] - (center[:, None] - steps)
     sampled = evaluate(graph, _batched(values, wrt_nodes, offsets, perturbation), outputs)
     derivatives, errors = [], []
-    for node, value, center_value in zip(outputs, sampled, f0):
+    for node, value, center_value, scale in zip(outputs, sampled, f0, scales):
         table = np.broadcast_to(np.asarray(value, dtype=float), node.shape + (points,)).reshape(node.shape + (components, count, 2))
         plus, minus = table[..., 0], table[..., 1]
         base = center_value[..., None, None]
@@ -197,16 +220,16 @@ def _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, me
         order = 2
         with np.errstate(all="ignore"):
             central = (plus - minus) / (plus_step + minus_step)
-            noise = NOISE_ULPS * EPS * (np.abs(plus) + np.abs(minus)) / (plus_step + minus_step)
+            noise = NOISE_ULPS * EPS * (np.maximum(np.abs(plus), scale) + np.maximum(np.abs(minus), scale)) / (plus_step + minus_step)
             if method == "forward":
                 central = (plus - base) / plus_step
-                noise = NOISE_ULPS * EPS * (np.abs(plus) + np.abs(base)) / plus_step
+                noise = NOISE_ULPS * EPS * (np.maximum(np.abs(plus), scale) + np.maximum(np.abs(base), scale)) / plus_step
                 plus_ok, minus_ok, order = plus_ok & center_ok, np.ones_like(minus_ok), 1
             best, best_error = richardson(central, noise, order, plus_ok & minus_ok)
             # Where no central step stayed inside the domain: one-sided differences.
             for side, side_ok, step in ((plus, plus_ok, plus_step), (minus, minus_ok, -minus_step)):
                 one_sided = (side - base) / step
-                side_noise = NOISE_ULPS * EPS * (np.abs(side) + np.abs(base)) / np.abs(step)
+                side_noise = NOISE_ULPS * EPS * (np.maximum(np.abs(side), scale) + np.maximum(np.abs(base), scale)) / np.abs(step)
                 fallback, fallback_error = richardson(one_sided, side_noise, 1, side_ok & center_ok)
                 use = ~np.isfinite(best_error) & np.isfinite(fallback_error)
                 best = np.where(use, fallback, best)
@@ -236,3 +259,42 @@ def _complex_step(graph, values, outputs, wrt_nodes, offsets, center, f0):
         # With h this small the truncation error (h^2 f'''/6) vanishes; what is left is rounding.
         errors.append(NOISE_ULPS * EPS * np.abs(derivative))
     return derivatives, errors
+
+
+def one_sided(graph: Graph, values, outputs=None, wrt=None) -> dict:
+    """Right and left derivatives by one-sided differences with Richardson
+    extrapolation: what a function has on each side of a kink.
+
+    Returns ``{(output, input): (right, left)}``, each shaped output + input.
+    """
+    outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
+    offsets, start = [], 0
+    for node in wrt_nodes:
+        offsets.append((start, start + node.size))
+        start += node.size
+    center = np.concatenate([np.ravel(np.asarray(values[node.params["name"]], dtype=float)) for node in wrt_nodes])
+    components, count = center.size, RICHARDSON_STEPS
+    steps = _geometric(base_steps(center, "richardson"), count)
+    perturbation = np.zeros((components, components * count * 2))
+    index = np.arange(components)
+    for s in range(count):
+        perturbation[index, (index * count + s) * 2] = steps[:, s]
+        perturbation[index, (index * count + s) * 2 + 1] = -steps[:, s]
+    f0 = evaluate(graph, values, outputs)
+    sampled = evaluate(graph, _batched(values, wrt_nodes, offsets, perturbation), outputs)
+    results = {}
+    for name, node, value, center_value in zip(output_names, outputs, sampled, f0):
+        table = np.broadcast_to(np.asarray(value, dtype=float), node.shape + (perturbation.shape[1],))
+        table = table.reshape(node.shape + (components, count, 2))
+        base = np.asarray(center_value, dtype=float)[..., None, None]
+        sides = []
+        with np.errstate(all="ignore"):
+            for side, sign in ((table[..., 0], 1.0), (table[..., 1], -1.0)):
+                quotient = (side - base) / (sign * steps)
+                noise = NOISE_ULPS * EPS * (np.abs(side) + np.abs(base)) / steps
+                best, _ = richardson(quotient, noise, 1, np.isfinite(side) & np.isfinite(base))
+                sides.append(best)
+        for input_node, (first, last) in zip(wrt_nodes, offsets):
+            shape = node.shape + input_node.shape
+            results[(name, input_node.params["name"])] = tuple(side[..., first:last].reshape(shape) for side in sides)
+    return results
