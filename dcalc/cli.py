@@ -113,7 +113,7 @@ def read_source(argument: str) -> tuple[str, str]:
     if argument == "-":
         return _decode(sys.stdin.buffer.read(), "<stdin>"), "<stdin>"
     path = Path(argument)
-    if "\n" not in argument and len(argument) < 4096 and path.is_file():
+    if "\n" not in argument and len(argument) < 4096 and _is_file(path):
         try:
             data = path.read_bytes()
         except OSError as error:
@@ -122,6 +122,13 @@ def read_source(argument: str) -> tuple[str, str]:
     if PROGRAM_SUFFIXES.fullmatch(argument):
         raise InputError(f"no such file: {argument}")
     return argument, "<expression>"
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system is an expression
+        return False
 
 
 def _decode(data: bytes, origin: str) -> str:
@@ -148,7 +155,20 @@ def warn_nonfinite(problem) -> None:
 
 
 def print_json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    """Strict JSON: non-finite numbers become the strings "nan", "inf", "-inf"."""
+    sys.stdout.write(json.dumps(_finite_json(data), indent=2, allow_nan=False) + "\n")
+
+
+def _finite_json(data):
+    import math
+
+    if isinstance(data, float) and not math.isfinite(data):
+        return "nan" if math.isnan(data) else ("inf" if data > 0 else "-inf")
+    if isinstance(data, dict):
+        return {key: _finite_json(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite_json(value) for value in data]
+    return data
 
 
 # ---- commands ---------------------------------------------------------------------
@@ -254,6 +274,10 @@ def grad_command(
     names = _names(wrt, graph)
     if engine not in (*ENGINE_NAMES, "all"):
         raise InputError(f"unknown engine {engine!r}: use reverse, forward, symbolic, numeric or all")
+    from .engines.numeric import METHODS
+
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}: use {', '.join(METHODS)}")
     warn_nonfinite(problem)
     if direction:
         _directional(problem, names, direction, as_json)
@@ -274,7 +298,7 @@ def grad_command(
     if len(runs) > 1:
         console.print()
         console.print(engines_table(runs, ascii=ascii_, full=full))
-        disagreeing = [run.name for run in runs[1:] if run.result is not None and not run.agrees]
+        disagreeing = [run.name for run in runs[1:] if run.result is not None and run.agrees is False]
         if disagreeing:
             warn(f"{', '.join(disagreeing)} disagree{'s' if len(disagreeing) == 1 else ''} with {runs[0].name}")
 
@@ -301,7 +325,7 @@ def _directional(problem, names, direction, as_json) -> None:
     gradient = reverse(graph, problem.values, wrt=wrt_names)
     results = {}
     for output in jvp.output_names:
-        along = jvp.jacobian[(output, wrt_names[0])]
+        along = jvp.jacobian[(output, "direction")]
         dotted = sum(
             np.tensordot(gradient.jacobian[(output, name)], vector[name], axes=vector[name].ndim) for name in wrt_names
         )

@@ -31,9 +31,11 @@ class Schedule:
     output_slots: list[int]
 
 
-def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np) -> Schedule:
+def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np, batch_ndim: int = 0) -> Schedule:
+    """``batch_ndim``: how many trailing batch axes the input arrays carry beyond
+    the inputs' shapes; array constants get as many axes of length 1 to line up."""
     outputs = list(graph.outputs if outputs is None else outputs)
-    key = ("schedule", id(xp), len(graph.nodes), tuple(node.index for node in outputs))
+    key = ("schedule", id(xp), batch_ndim, len(graph.nodes), tuple(node.index for node in outputs))
     cached = graph._cache.get(key)
     if cached is not None:
         return cached
@@ -45,7 +47,9 @@ def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np) ->
             input_slots.append((slot, node.params["name"]))
         elif node.is_const:
             value = node.value
-            constants.append((slot, xp.asarray(value) if isinstance(value, np.ndarray) else value))
+            if isinstance(value, np.ndarray):
+                value = xp.asarray(value).reshape(value.shape + (1,) * batch_ndim)
+            constants.append((slot, value))
         else:
             function = partial(node.prim.impl, xp, **node.params) if node.params else partial(node.prim.impl, xp)
             steps.append((slot, function, tuple(slot_of[operand.index] for operand in node.inputs)))
@@ -67,16 +71,19 @@ def run_schedule(schedule: Schedule, values: Mapping[str, Any]) -> list:
     return slots
 
 
-def evaluate(graph: Graph, values: Mapping[str, Any], outputs: Sequence[Node] | None = None, xp=np) -> list:
-    """The values of the outputs (the graph's own by default) at the given input values."""
-    schedule = compile_graph(graph, outputs, xp)
+def evaluate(graph: Graph, values: Mapping[str, Any], outputs: Sequence[Node] | None = None, xp=np, batch_ndim: int = 0) -> list:
+    """The values of the outputs (the graph's own by default) at the given input values
+    (which may carry ``batch_ndim`` trailing batch axes: many points at once)."""
+    schedule = compile_graph(graph, outputs, xp, batch_ndim)
     slots = run_schedule(schedule, values)
     return [slots[slot] for slot in schedule.output_slots]
 
 
-def evaluate_all(graph: Graph, values: Mapping[str, Any], outputs: Sequence[Node] | None = None, xp=np) -> dict[int, Any]:
+def evaluate_all(
+    graph: Graph, values: Mapping[str, Any], outputs: Sequence[Node] | None = None, xp=np, batch_ndim: int = 0
+) -> dict[int, Any]:
     """Every needed node's value, keyed by node index (the primal trace)."""
-    schedule = compile_graph(graph, outputs, xp)
+    schedule = compile_graph(graph, outputs, xp, batch_ndim)
     slots = run_schedule(schedule, values)
     return {node.index: slots[slot] for slot, node in enumerate(schedule.nodes)}
 
@@ -107,6 +114,8 @@ def check_inputs(graph: Graph, values: Mapping[str, Any]) -> tuple[dict[str, Any
     for node in graph.inputs:
         name = node.params["name"]
         value = values[name]
+        if np.size(value) == 0:
+            raise InputError(f"the value of {name!r} is empty", node.span)
         if np.shape(value)[: len(node.shape)] != node.shape:
             raise InputError(f"the value of {name!r} has shape {np.shape(value)}, but the program was built for {node.shape}")
         bound[name] = value

@@ -81,7 +81,6 @@ class Primitive:
     # Where the op is not differentiable: ``kink(*args) -> bool array`` (abs at 0,
     # max at a tie), so checks can report such points instead of judging them.
     kink: Callable | None = None
-    description: str = ""
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"

@@ -500,10 +500,15 @@ def _matmul(xp, a, b, ranks):
     if batch_a == 0 and batch_b == 0:
         return xp.matmul(a, b)
     batch = max(batch_a, batch_b)
+    stack = max(rank_a, rank_b, 2) - 2  # leading stacked-matrix axes of the wider operand
 
     def batch_first(array, rank, own_batch):
+        """Batch axes to the front, then the stack axes padded to the common depth,
+        so NumPy's broadcasting lines batch up with batch and stack with stack."""
         moved = xp.moveaxis(array, tuple(range(rank, rank + own_batch)), tuple(range(own_batch)))
-        return xp.reshape(moved, (1,) * (batch - own_batch) + xp.shape(moved))
+        shape = xp.shape(moved)
+        own_stack = max(rank - 2, 0)
+        return xp.reshape(moved, (1,) * (batch - own_batch) + shape[:own_batch] + (1,) * (stack - own_stack) + shape[own_batch:])
 
     left = batch_first(a, rank_a, batch_a)
     right = batch_first(b, rank_b, batch_b)
@@ -536,6 +541,6 @@ matmul = define(
 )
 
 # Constants a program may use unless it gives the name a value of its own.
-CONSTANTS = {"pi": float(np.pi), "e": float(np.e)}
+CONSTANTS = {"pi": float(np.pi), "e": float(np.e), "inf": float("inf"), "nan": float("nan")}
 
 INFIX = {"+": add, "-": sub, "*": mul, "/": div, "@": matmul, "^": power, "**": power}

@@ -122,7 +122,7 @@ class _Printer:
             return notation.symbols[prim.infix].join(parts), prim.precedence
         if prim.infix and len(operands) == 1:  # negation
             text, precedence = operands[0]
-            if precedence <= PREC_NEG and precedence != PREC_POW:
+            if precedence <= PREC_NEG:
                 text = f"({text})"
             return notation.minus + text, PREC_NEG
         arguments = [text for text, _ in operands]
@@ -130,9 +130,6 @@ class _Printer:
         if notation.juxtapose and len(arguments) == 1 and operands[0][1] == PREC_ATOM and "(" not in arguments[0]:
             return f"{prim.name} {arguments[0]}", PREC_MUL + 0.5
         return f"{prim.name}({', '.join(arguments)})", PREC_ATOM
-
-
-__all__ = ["PLAIN", "LECTURE", "Notation", "format_number", "to_infix", "PREC_ADD"]
 
 
 # ---- LaTeX ------------------------------------------------------------------------
@@ -163,7 +160,7 @@ class _LatexPrinter(_Printer):
             return latex_name(node.params["name"]), PREC_ATOM
         if node.is_const:
             text = format_number(node.value, self.digits)
-            if node.value == math.pi:
+            if np.ndim(node.value) == 0 and node.value == math.pi:
                 text = r"\pi"
             if "e" in text and not text.startswith("[") and "inf" not in text:
                 mantissa, _, exponent = text.partition("e")
@@ -192,7 +189,7 @@ class _LatexPrinter(_Printer):
             return f"{wrap(0)} {prim.infix} {wrap(1)}", prim.precedence
         if prim.infix:  # negation
             text, precedence = operands[0]
-            if precedence <= PREC_NEG and precedence != PREC_POW:
+            if precedence <= PREC_NEG:
                 text = rf"\left({text}\right)"
             return "-" + text, PREC_NEG
         arguments = [text for text, _ in operands]

@@ -269,6 +269,8 @@ class _ProgramBuilder:
         return self.apply(prim, operands, params, span)
 
     def _load(self, arguments, span) -> Node:
+        if not self.inputs_allowed:
+            raise UnknownNameError("load declares an input; a value cannot have inputs", span)
         if len(arguments) != 1 or not isinstance(arguments[0], Text):
             raise ArityError("load takes one quoted input name, as in load('x')", span)
         name = arguments[0].value

@@ -183,7 +183,10 @@ def engines_table(runs, ascii: bool = False, full: bool = False):
             if run is runs[0]:
                 row += ["reference", "", format_seconds(run.result.seconds)]
             else:
-                mark = ("yes" if ascii else "✓") if run.agrees else ("NO" if ascii else "✗ NO")
+                if run.agrees is None:
+                    mark = "n/a"
+                else:
+                    mark = ("yes" if ascii else "✓") if run.agrees else ("NO" if ascii else "✗ NO")
                 row += [format_number(run.max_rel_diff, digits=2), mark, format_seconds(run.result.seconds)]
             table.add_row(*row)
     return table

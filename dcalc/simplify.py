@@ -49,11 +49,11 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
     if not inputs:
         return None
     if all(node.is_const for node in inputs) and prim.impl is not None:
+        # Folded even when not finite: inf and nan are constants of the language too,
+        # so the printed result still parses back.
         with np.errstate(all="ignore"):
             value = prim.impl(np, *[node.value for node in inputs], **params)
-        if np.all(np.isfinite(value)):
-            return graph.const(np.asarray(value, dtype=float) if np.ndim(value) else float(value))
-        return None
+        return graph.const(np.asarray(value, dtype=float) if np.ndim(value) else float(value))
     try:
         shape = tuple(prim.shape_rule([node.shape for node in inputs], params))
     except Exception:

@@ -96,9 +96,9 @@ class _Placeholders:
     """A scratch graph whose inputs stand for v₋₁, v̇₂, v̄₀ ...: applying a rule to
     them gives the rule's expression, printed with their names."""
 
-    def __init__(self, numbers: dict[int, int]):
+    def __init__(self, numbers: dict[int, int], simplify: bool = True):
         self.numbers = numbers
-        self.graph = Graph(simplify=True)
+        self.graph = Graph(simplify=simplify)
         self.names: dict[int, Text] = {}
 
     def symbol(self, node: Node, accent: str = "") -> Node:
@@ -123,7 +123,8 @@ class _Placeholders:
 
 
 def _definition(node: Node, places: _Placeholders) -> Text:
-    """The primal line's right-hand side: ``ln v₋₁``."""
+    """The primal line's right-hand side: ``ln v₋₁``, as written (``places`` does
+    not simplify, so ``v₀ × 1`` stays what the program computes)."""
     expression = places.graph.apply(node.prim, [places.symbol(operand) for operand in node.inputs], dict(node.params))
     return places.text(expression)
 
@@ -181,7 +182,7 @@ def forward_trace(graph: Graph, values, wrt: str, output: Node | None = None) ->
     direction = {wrt: np.ones(graph.input_named(wrt).shape)}
     forward(graph, values, outputs=[output], wrt=[wrt], direction=direction, record=record)
     numbers = lecture_numbers(graph)
-    places = _Placeholders(numbers)
+    places, as_written = _Placeholders(numbers), _Placeholders(numbers, simplify=False)
     primal, tangent = Trace("Forward Primal Trace"), Trace("Forward Tangent (Derivative) Trace")
     moving = {node.index for node, _, tangent_value in record if tangent_value is not None}
     for node, value, tangent_value in record:
@@ -195,7 +196,7 @@ def forward_trace(graph: Graph, values, wrt: str, output: Node | None = None) ->
             primal.rows.append(Row(v(number), variable(name), value, node=node))
             tangent.rows.append(Row(v(number, "dot"), variable(name, "dot"), tangent_value, node=node))
         else:
-            primal.rows.append(Row(v(number), _definition(node, places), value, node=node))
+            primal.rows.append(Row(v(number), _definition(node, as_written), value, node=node))
             tangent.rows.append(Row(v(number, "dot"), _tangent_rule(node, places, moving), tangent_value, node=node))
     name = _output_name(graph, output)
     final = numbers[output.index]
@@ -216,13 +217,13 @@ def reverse_trace(graph: Graph, values, output: Node | None = None) -> list[Trac
     record: list = []
     reverse(graph, values, outputs=[output], record=record)
     numbers = lecture_numbers(graph)
-    places = _Placeholders(numbers)
+    places, as_written = _Placeholders(numbers), _Placeholders(numbers, simplify=False)
     primal, adjoint = Trace("Forward Primal Trace"), Trace("Reverse Adjoint (Derivative) Trace")
     for entry in record:
         if entry[0] != "primal" or entry[1].is_const:
             continue
         _, node, value = entry
-        definition = variable(node.params["name"]) if node.is_input else _definition(node, places)
+        definition = variable(node.params["name"]) if node.is_input else _definition(node, as_written)
         primal.rows.append(Row(v(numbers[node.index]), definition, _strip(value), node=node))
     name = _output_name(graph, output)
     final = numbers[output.index]

@@ -59,8 +59,14 @@ def value_of(value_tree, text: str, origin: str, base_dir: Path | None = None, a
     if isinstance(value_tree, Token):
         span = Span(text, value_tree.start_pos, value_tree.end_pos, value_tree.line, value_tree.column, origin)
         return load_file(str(value_tree)[1:], span, base_dir, allow_outside)
+    from .graph import Node
+
     builder = _ProgramBuilder(text, origin, given=(), shapes={}, constants=VALUE_CONSTANTS, inputs_allowed=False)
     node = builder.expression.build(value_tree)
+    if not isinstance(node, Node):
+        meta = getattr(value_tree, "meta", None)
+        span = builder.span(meta)
+        raise InputError("a value is a number, a list, a constant expression or @file, not a tuple or text", span)
     (value,) = evaluate(builder.graph, {}, outputs=[node])
     return np.asarray(value, dtype=float)
 
@@ -117,8 +123,8 @@ def load_file(reference: str, span: Span | None = None, base_dir: Path | None = 
         if "pickle" in str(error).lower():
             raise InputError(f"{reference} holds pickled objects, which dcalc refuses to load (allow_pickle=False)", span) from None
         raise InputError(f"cannot read {reference}: {error}", span) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"cannot read {reference}: {error}", span) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, EOFError, TypeError) as error:
+        raise InputError(f"cannot read {reference}: {error or type(error).__name__}", span) from None
     if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
         raise InputError(f"{reference} holds {array.dtype} data, not numbers", span)
     return np.asarray(array, dtype=float)

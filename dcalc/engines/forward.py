@@ -38,7 +38,8 @@ def forward(
                 tangent[node.index] = tangent_of.get(node.index)
             elif node.is_const:
                 value = node.value
-                primal[node.index] = xp.asarray(value)[..., None] if isinstance(value, np.ndarray) else value
+                # NumPy scalars, not Python floats: 1/0 in a rule is then inf, not an exception.
+                primal[node.index] = xp.asarray(value)[..., None] if isinstance(value, np.ndarray) else np.float64(value)
                 tangent[node.index] = None
             else:
                 args = [primal[operand.index] for operand in node.inputs]
@@ -57,9 +58,9 @@ def forward(
             derivative = np.zeros(node.shape + (count,))
         derivative = np.broadcast_to(derivative, node.shape + (count,))
         if direction is None:
-            blocks = split_directions(derivative, shapes, node.shape)
-        else:
-            blocks = [derivative[..., 0]] * len(wrt_nodes)  # the one directional derivative
-        for input_node, block in zip(wrt_nodes, blocks):
-            jacobian[(name, input_node.params["name"])] = block
-    return Derivatives("forward", output_names, [node.params["name"] for node in wrt_nodes], result_values, jacobian)
+            for input_node, block in zip(wrt_nodes, split_directions(derivative, shapes, node.shape)):
+                jacobian[(name, input_node.params["name"])] = block
+        else:  # one derivative along the direction, under its own key
+            jacobian[(name, "direction")] = derivative[..., 0]
+    input_names = ["direction"] if direction is not None else [node.params["name"] for node in wrt_nodes]
+    return Derivatives("forward", output_names, input_names, result_values, jacobian)

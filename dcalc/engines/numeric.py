@@ -62,10 +62,11 @@ def richardson(estimates: np.ndarray, noise: np.ndarray, order: int, valid: np.n
     best = np.full(estimates.shape[:-1], np.nan)
     best_error = np.full(estimates.shape[:-1], np.inf)
     if estimates.shape[-1] > 1:
-        # Level 0: judge each plain difference by its change to the next smaller step.
-        change = np.abs(estimates[..., :-1] - estimates[..., 1:]) + noise[..., :-1]
+        # Level 0: the finer of two plain differences, judged by the whole change
+        # between them (its true error is only a part of that, so this is safe).
+        change = np.abs(estimates[..., :-1] - estimates[..., 1:]) + noise[..., 1:]
         ok = valid[..., :-1] & valid[..., 1:]
-        best, best_error = _pick(best, best_error, estimates[..., :-1], np.where(ok, change, np.inf))
+        best, best_error = _pick(best, best_error, estimates[..., 1:], np.where(ok, change, np.inf))
     table, table_noise, table_valid = estimates, noise, valid
     for level in range(1, estimates.shape[-1]):
         # Halving the step shrinks the removed error term by 2^(order*level).
@@ -130,7 +131,8 @@ def numeric(graph: Graph, values, outputs=None, wrt=None, method: str = "richard
             key = (name, input_node.params["name"])
             jacobian[key] = rows[..., first:last].reshape(node.shape + input_node.shape)
             errors[key] = row_errors[..., first:last].reshape(node.shape + input_node.shape)
-    evaluations = {"richardson": 2 * RICHARDSON_STEPS, "central": 4, "forward": 2, "complex": 1}[method]
+    # Forward differences evaluate both sides too (the minus side backs up a domain edge).
+    evaluations = {"richardson": 2 * RICHARDSON_STEPS, "central": 4, "forward": 4, "complex": 1}[method]
     return Derivatives(
         "numeric",
         output_names,
@@ -177,9 +179,12 @@ def _differences(graph, values, outputs, wrt_nodes, offsets, center, f0, method,
     rounds = 1
     for _ in range(RETRIES):
         poor = np.zeros(center.size, dtype=bool)
-        for derivative, error in zip(derivatives, errors):
-            relative = error / np.maximum(np.abs(derivative), 1e-300)
-            poor |= np.any(~(relative <= 1e-8), axis=tuple(range(relative.ndim - 1)))
+        for derivative, error, scale in zip(derivatives, errors, scales):
+            # Poor: worse than 1e-8 of the partial or of the largest partial of the
+            # output, and above the rounding floor (a partial of exactly 0 is fine).
+            largest = float(np.max(np.abs(derivative[np.isfinite(derivative)]), initial=0.0))
+            threshold = 1e-8 * np.maximum(np.abs(derivative), largest) + 1e2 * EPS * scale
+            poor |= np.any(~(error <= threshold), axis=tuple(range(error.ndim - 1)))
         if not poor.any():
             break
         h0 = np.where(poor, ((center + h0 / 32) - center), h0)
@@ -209,7 +214,7 @@ def _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, me
         perturbation[index, (index * count + s) * 2 + 1] = -steps[:, s]
     plus_step = (center[:, None] + steps) - center[:, None]
     minus_step = center[:, None] - (center[:, None] - steps)
-    sampled = evaluate(graph, _batched(values, wrt_nodes, offsets, perturbation), outputs)
+    sampled = evaluate(graph, _batched(values, wrt_nodes, offsets, perturbation), outputs, batch_ndim=1)
     derivatives, errors = [], []
     for node, value, center_value, scale in zip(outputs, sampled, f0, scales):
         table = np.broadcast_to(np.asarray(value, dtype=float), node.shape + (points,)).reshape(node.shape + (components, count, 2))
@@ -250,14 +255,20 @@ def _complex_step(graph, values, outputs, wrt_nodes, offsets, center, f0):
     steps = base_steps(center, "complex")
     perturbation = np.zeros((components, components), dtype=complex)
     perturbation[np.arange(components), np.arange(components)] = 1j * steps
-    sampled = evaluate(graph, _batched(values, wrt_nodes, offsets, perturbation), outputs)
+    sampled = evaluate(graph, _batched(values, wrt_nodes, offsets, perturbation), outputs, batch_ndim=1)
     derivatives, errors = [], []
-    for node, value in zip(outputs, sampled):
+    for node, value, center_value in zip(outputs, sampled, f0):
         table = np.broadcast_to(np.asarray(value), node.shape + (components,))
         derivative = np.imag(table) / steps
+        # Outside the real domain (ln(-1)) the complex value is not the real one plus
+        # an infinitesimal: there is no derivative there.
+        real = np.asarray(center_value, dtype=float)[..., None]
+        with np.errstate(invalid="ignore"):
+            inside = np.isfinite(real) & (np.abs(np.real(table) - real) <= 1e-8 * np.maximum(np.abs(real), 1e-300))
+        derivative = np.where(inside, derivative, np.nan)
         derivatives.append(derivative)
         # With h this small the truncation error (h^2 f'''/6) vanishes; what is left is rounding.
-        errors.append(NOISE_ULPS * EPS * np.abs(derivative))
+        errors.append(np.where(inside, NOISE_ULPS * EPS * np.abs(derivative), np.inf))
     return derivatives, errors
 
 
@@ -281,7 +292,7 @@ def one_sided(graph: Graph, values, outputs=None, wrt=None) -> dict:
         perturbation[index, (index * count + s) * 2] = steps[:, s]
         perturbation[index, (index * count + s) * 2 + 1] = -steps[:, s]
     f0 = evaluate(graph, values, outputs)
-    sampled = evaluate(graph, _batched(values, wrt_nodes, offsets, perturbation), outputs)
+    sampled = evaluate(graph, _batched(values, wrt_nodes, offsets, perturbation), outputs, batch_ndim=1)
     results = {}
     for name, node, value, center_value in zip(output_names, outputs, sampled, f0):
         table = np.broadcast_to(np.asarray(value, dtype=float), node.shape + (perturbation.shape[1],))

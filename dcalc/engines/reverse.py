@@ -30,7 +30,8 @@ def reverse(graph: Graph, values, outputs=None, wrt=None, xp=np, record: list | 
                 primal[node.index] = xp.asarray(values[node.params["name"]])[..., None]
             elif node.is_const:
                 value = node.value
-                primal[node.index] = xp.asarray(value)[..., None] if isinstance(value, np.ndarray) else value
+                # NumPy scalars, not Python floats: 1/0 in a rule is then inf, not an exception.
+                primal[node.index] = xp.asarray(value)[..., None] if isinstance(value, np.ndarray) else np.float64(value)
             else:
                 primal[node.index] = node.prim.impl(xp, *[primal[operand.index] for operand in node.inputs], **node.params)
             if record is not None:
@@ -41,7 +42,6 @@ def reverse(graph: Graph, values, outputs=None, wrt=None, xp=np, record: list | 
         adjoint: dict[int, object] = {}
         for node, seed in zip(outputs, seeds):
             adjoint[node.index] = adjoint[node.index] + seed if node.index in adjoint else xp.asarray(seed)
-        wanted = {node.index for node in wrt_nodes}
         for node in reversed(nodes):
             if node.is_input or node.is_const:
                 continue
@@ -63,7 +63,7 @@ def reverse(graph: Graph, values, outputs=None, wrt=None, xp=np, record: list | 
     result_values = [primal[node.index][..., 0] if np.ndim(primal[node.index]) else primal[node.index] for node in outputs]
     jacobian = {}
     for input_node in wrt_nodes:
-        gradient = adjoint.get(input_node.index) if input_node.index in wanted else None
+        gradient = adjoint.get(input_node.index)
         if gradient is None:
             gradient = np.zeros(input_node.shape + (count,))
         gradient = np.broadcast_to(gradient, input_node.shape + (count,))

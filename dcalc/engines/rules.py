@@ -10,6 +10,8 @@ a cotangent is summed back to the operand's shape after one.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import DerivativeError
 from ..graph import Node
 from ..primitives import broadcast_to, sum_to
@@ -22,7 +24,11 @@ def _missing(node: Node, position: int, engine: str) -> DerivativeError:
 
 
 def _scaled(value, factor):
-    """value * factor, where a numeric factor of 1, -1 or 0 costs nothing."""
+    """value * factor, where a numeric factor of 1, -1 or 0 costs nothing.
+
+    On arrays, a zero in ``value`` gives exactly zero even where the factor is
+    infinite or NaN: tangents and cotangents are batches of directions, and the
+    direction along x must not see the infinite slope of sqrt(y) at y = 0."""
     if isinstance(factor, (int, float)):
         if factor == 1:
             return value
@@ -31,7 +37,12 @@ def _scaled(value, factor):
         if factor == 0:
             return None
         return value * factor
-    return value * factor
+    if isinstance(value, Node) or isinstance(factor, Node):
+        return value * factor
+    product = value * factor
+    if np.ndim(product) and not np.all(np.isfinite(factor)):
+        product = np.where(value == 0, 0.0, product)
+    return product
 
 
 def jvp(node: Node, tangents, args, out, engine: str):

@@ -97,10 +97,12 @@ def symbolic(graph: Graph, values, outputs=None, wrt=None, xp=np) -> Derivatives
         for variable, derivative_node in zip(variables, gradient_nodes(mapping[node.index], variables)):
             pairs.append((name, variable.params["name"]))
             targets.append(derivative_node)
-    computed = evaluate(copy, values, outputs=[mapping[node.index] for node in outputs] + targets, xp=xp)
-    result_values = computed[: len(outputs)]
+    # The value comes from the user's graph: simplifying x - x to 0 must not hide
+    # that x is NaN there.
+    result_values = evaluate(graph, values, outputs=outputs, xp=xp)
+    computed = evaluate(copy, values, outputs=targets, xp=xp) if targets else []
     jacobian = {}
-    for pair, target, value in zip(pairs, targets, computed[len(outputs) :]):
+    for pair, target, value in zip(pairs, targets, computed):
         jacobian[pair] = np.broadcast_to(value, target.shape)
     return Derivatives(
         "symbolic",
