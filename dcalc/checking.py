@@ -260,7 +260,7 @@ def _check_point(sample: Sample, point: Point, replacements: list | None) -> lis
     except DcalcError as error:
         result("point", ERROR, message=error.render())
         return results
-    special = _special_status(graph, values)
+    special = point_status(graph, values)
     engines = {}
     for engine in sample.engines:
         try:
@@ -417,7 +417,7 @@ def _judge_claim(sample: Sample, claim: Claim, graph, values, reference, rel: fl
     )
 
 
-def _special_status(graph, values) -> tuple[str, str] | None:
+def point_status(graph, values) -> tuple[str, str] | None:
     """(status, message) when the point is at a kink or a value is not finite there."""
     from .engines.numeric import one_sided
     from .evaluate import evaluate_all, locate_nonfinite
@@ -446,7 +446,9 @@ def _special_status(graph, values) -> tuple[str, str] | None:
 
 def _short(value) -> str:
     array = np.asarray(value)
-    return _number(array) if array.ndim == 0 else np.array2string(array, precision=6)
+    if array.ndim == 0:
+        return "none (a jump)" if np.isnan(array) else _number(array)
+    return np.array2string(array, precision=6)
 
 
 # ---- claims at random points ------------------------------------------------------------------
@@ -469,7 +471,7 @@ def _check_claim_randomly(sample: Sample, claim: Claim, count: int, seed: int) -
         values = {key: value + rng.uniform(-1, 1, size=value.shape) * 0.5 * np.maximum(np.abs(value), 1.0) for key, value in base.values.items()}
         try:
             graph, bound = _graph_for(sample, Point(base.name, base.line, values))
-            if _special_status(graph, bound) is not None:
+            if point_status(graph, bound) is not None:
                 continue
             reference = reverse(graph, bound)
             if not all(np.all(np.isfinite(block)) for block in reference.jacobian.values()):

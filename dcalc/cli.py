@@ -74,7 +74,9 @@ def warn(message: str) -> None:
 
 
 def command(name: str, **options):
-    """Register a command whose dcalc errors become a message and exit status 2."""
+    """Register a command whose dcalc errors become a message and exit status 2.
+    An argument that starts with '-' but is no option ("-x^2") is taken as INPUT."""
+    options.setdefault("context_settings", {"ignore_unknown_options": True})
 
     def register(function):
         @functools.wraps(function)
@@ -118,6 +120,9 @@ def read_source(argument: str) -> tuple[str, str]:
             data = path.read_bytes()
         except OSError as error:
             raise InputError(f"cannot read {argument}: {error.strerror}") from None
+        if not PROGRAM_SUFFIXES.fullmatch(argument) and "/" not in argument:
+            # An expression that happens to name a file: say which was read.
+            _stderr().print(f"note: reading the file {argument} (write ./{argument} to silence this, or rename the file)", style="dim", markup=False)
         return _decode(data, argument), argument
     if PROGRAM_SUFFIXES.fullmatch(argument):
         raise InputError(f"no such file: {argument}")
@@ -238,7 +243,12 @@ def _names(text: str | None, graph) -> list[str] | None:
 
     if text is None:
         return None
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise InputError(f"--wrt {text!r} has an empty name: give input names separated by commas")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputError(f"--wrt names {repeated[0]!r} twice")
     for name in names:
         if name not in graph.input_names:
             raise UnknownNameError(
@@ -284,8 +294,19 @@ def grad_command(
         return
     engines = ENGINE_NAMES if engine == "all" else (engine,)
     runs = run_engines(graph, problem.values, engines, wrt=names, method=method)
+    from .checking import KINK, point_status
+
+    special = point_status(graph, problem.values)
+    if special is not None and special[0] == KINK:
+        # Not a disagreement: at a kink there is no derivative to agree on.
+        warn(f"not differentiable here: {special[1]}")
+        for run in runs[1:]:
+            run.agrees = None
+    disagreeing = [run.name for run in runs[1:] if run.result is not None and run.agrees is False]
     if as_json:
         print_json(gradient_json(runs))
+        if disagreeing:
+            raise typer.Exit(1)
         return
     reference = runs[0].result
     console = _stdout()
@@ -298,9 +319,10 @@ def grad_command(
     if len(runs) > 1:
         console.print()
         console.print(engines_table(runs, ascii=ascii_, full=full))
-        disagreeing = [run.name for run in runs[1:] if run.result is not None and run.agrees is False]
         if disagreeing:
             warn(f"{', '.join(disagreeing)} disagree{'s' if len(disagreeing) == 1 else ''} with {runs[0].name}")
+    if disagreeing:
+        raise typer.Exit(1)
 
 
 def _directional(problem, names, direction, as_json) -> None:
@@ -316,6 +338,11 @@ def _directional(problem, names, direction, as_json) -> None:
     graph = problem.graph
     vector = parse_at(direction, origin="--dir")
     wrt_names = names or graph.input_names
+    for name in vector:
+        if name not in wrt_names:
+            from .errors import UnknownNameError, suggest
+
+            raise UnknownNameError(f"--dir gives a component for {name!r}, which is not an input differentiated here (inputs: {', '.join(wrt_names)})", hint=suggest(name, wrt_names))
     for name in wrt_names:
         if name not in vector:
             raise InputError(f"--dir has no component for {name!r}", hint="give one for every input differentiated: --dir " + ",".join(f"{n}=..." for n in wrt_names))
@@ -355,13 +382,13 @@ def diff_command(
     from .errors import UnknownNameError, suggest
     from .printer import with_lets
 
-    if at:
-        graph = load_problem(source, at).graph
-    else:
-        from .program import parse_program
+    from .program import parse_program
+    from .values import parse_at
 
-        text, origin = read_source(source)
-        graph = parse_program(text, origin)
+    # --at is optional here: values give the inputs' shapes and may shadow pi and e.
+    given = parse_at(at) if at else {}
+    text, origin = read_source(source)
+    graph = parse_program(text, origin, given=given.keys(), shapes={name: value.shape for name, value in given.items()})
     names = _names(wrt, graph)
     if not names:
         if len(graph.input_names) != 1:
@@ -380,7 +407,8 @@ def diff_command(
         node = derivative(graph, name, order, target)
         lets, expression = with_lets(node, latex=latex)
         if len(names) > 1:
-            console.print(f"# d/d{name}", markup=False)
+            power = "" if order == 1 else f"^{order}"
+            console.print(f"# d{power}/d{name}{power}", markup=False)
         for let_name, let_expression in lets:
             console.print(f"{let_name} = {let_expression}", markup=False)
         console.print(expression, markup=False)

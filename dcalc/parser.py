@@ -188,6 +188,22 @@ def _after_operand(text: str, position: int) -> bool:
     return index >= 0 and (text[index].isalnum() or text[index] in "_.)]")
 
 
+def _word_before(text: str, position: int) -> str:
+    end = position
+    while end > 0 and text[end - 1] in " \t":
+        end -= 1
+    start = end
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    return text[start:end]
+
+
+def _function_names() -> set:
+    from .program import known_functions
+
+    return known_functions()
+
+
 def _accepted(error) -> set:
     """The terminals the parser would really take here. LALR merges lookahead sets,
     so ``error.expected`` can list tokens from other contexts; the interactive
@@ -233,7 +249,7 @@ def _syntax_error(error, text: str, origin: str) -> DcalcSyntaxError:
         found = repr(str(token)) if token.type != "_NEWLINE" else "a new line"
         expected = _plausible(_accepted(error), text, position)
         message = f"unexpected {found}: expected {describe_expected(expected)}"
-        if str(token) in CLOSING:
+        if str(token) in CLOSING and _unclosed_bracket(text, position) is None:
             message = f"{str(token)!r} has no matching {CLOSING[str(token)]!r}"
         elif token.type == "_NEWLINE":
             message = f"the line ends too early: expected {describe_expected(expected)}"
@@ -249,6 +265,10 @@ def _syntax_error(error, text: str, origin: str) -> DcalcSyntaxError:
         elif token.type in ("NUMBER", "NAME", "LPAR") and _after_operand(text, position):
             message = f"missing operator before {found}"
             hint = "two operands in a row: write the operator between them, e.g. 2*x rather than 2x"
+            previous = _word_before(text, position)
+            if previous in _function_names():
+                message = f"{previous} needs parentheses around its argument"
+                hint = f"write {previous}({str(token)}...) rather than {previous} {str(token)}"
         elif token.type in OPERATORS and EXPRESSION_START & expected:
             hint = "two operators in a row: an operand must come between them"
         elif token.type == "EQUAL":

@@ -206,11 +206,18 @@ def d_log1p(x, out):  # d/dx ln(1 + x) = 1/(1 + x)
 
 
 def d_log2(x, out):  # d/dx log2 x = 1/(x ln 2)
-    return 1 / (x * LN2)
+    return 1 / (x * ln(_as_operand(x, 2.0)))
 
 
 def d_log10(x, out):  # d/dx log10 x = 1/(x ln 10)
-    return 1 / (x * LN10)
+    return 1 / (x * ln(_as_operand(x, 10.0)))
+
+
+def _as_operand(like, value):
+    """A constant in the form ``like`` has: a node of its graph, or a plain number."""
+    from .graph import Node
+
+    return like.graph.const(value) if isinstance(like, Node) else value
 
 
 def d_sqrt(x, out):  # d/dx sqrt x = 1/(2 sqrt x)
@@ -237,8 +244,6 @@ def d_relu(x, out):  # d/dx max(x, 0) = step(x) (1/2 at the kink)
     return heaviside(x)
 
 
-LN2 = float(np.log(2.0))
-LN10 = float(np.log(10.0))
 
 sin = unary("sin", latex=r"\sin", partials=(d_sin,))
 cos = unary("cos", latex=r"\cos", partials=(d_cos,))

@@ -48,9 +48,23 @@ def format_number(value, digits: int | None = None) -> str:
     if digits is not None:
         text = f"{value:.{digits}g}"
         return "0" if text == "-0" else text
+    if value == 0 and math.copysign(1.0, value) < 0:
+        return "-0"
     if value.is_integer() and abs(value) < 1e16:
         return str(int(value))
     return repr(value)
+
+
+NAMED_CONSTANTS = {math.pi: "pi", math.e: "e"}
+
+
+def _constant_name(node: Node) -> str | None:
+    """pi and e by name, unless the graph uses the name for an input."""
+    value = node.value
+    if np.ndim(value) or value not in NAMED_CONSTANTS:
+        return None
+    name = NAMED_CONSTANTS[value]
+    return None if name in node.graph.input_names else name
 
 
 def _needs_parentheses(node: Node, operand_precedence: int, position: int) -> bool:
@@ -108,7 +122,7 @@ class _Printer:
         if node.is_input:
             return node.params["name"], PREC_ATOM
         if node.is_const:
-            text = format_number(node.value, self.digits)
+            text = _constant_name(node) or format_number(node.value, self.digits)
             negative = text.startswith("-")
             if negative and notation is LECTURE:
                 text = notation.minus + text[1:]
@@ -160,8 +174,9 @@ class _LatexPrinter(_Printer):
             return latex_name(node.params["name"]), PREC_ATOM
         if node.is_const:
             text = format_number(node.value, self.digits)
-            if np.ndim(node.value) == 0 and node.value == math.pi:
-                text = r"\pi"
+            name = _constant_name(node)
+            if name is not None:
+                text = {"pi": r"\pi", "e": "e"}[name]
             if "e" in text and not text.startswith("[") and "inf" not in text:
                 mantissa, _, exponent = text.partition("e")
                 text = rf"{mantissa} \times 10^{{{int(exponent)}}}"
@@ -222,12 +237,25 @@ def expanded_size(root: Node, cap: int = 10**9) -> int:
     return size[root.index]
 
 
-def with_lets(root: Node, latex: bool = False, limit: int = INLINE_LIMIT, prefix: str = "t") -> tuple[list[tuple[str, str]], str]:
+def _free_prefix(graph) -> str:
+    """A letter for let names (t1, t2 ...) that no input or variable of the graph uses."""
+    import re
+
+    taken = set(graph.input_names) | set(graph.names.values())
+    for prefix in ("t", "u", "w", "s", "q", "let"):
+        if not any(re.fullmatch(rf"{prefix}\d+", name) for name in taken):
+            return prefix
+    return "let_"
+
+
+def with_lets(root: Node, latex: bool = False, limit: int = INLINE_LIMIT, prefix: str | None = None) -> tuple[list[tuple[str, str]], str]:
     """``(lets, expression)``: when the expression is large, each subexpression used
-    more than once is named (t1, t2, ...) and printed once, in order."""
+    more than once is named (t1, t2, ...; another letter if the program uses those)
+    and printed once, in order."""
     printer = to_latex if latex else to_infix
     if expanded_size(root, cap=limit + 1) <= limit:
         return [], printer(root)
+    prefix = prefix or _free_prefix(root.graph)
     nodes = root.graph.ancestors([root])
     uses: dict[int, int] = {}
     for node in nodes:

@@ -219,7 +219,7 @@ class _ProgramBuilder:
                 span,
                 hint=suggest(name, self.constants),
             )
-        if not self.allow_new_inputs:
+        if not self.allow_new_inputs and name not in self.given:
             defined = [*self.environment, *self.graph.input_names]
             raise UnknownNameError(f"{name!r} is returned but the program never defines it", span, hint=suggest(name, defined))
         node = self.graph.input(name, self.shapes.get(name, ()), span=span)
@@ -301,9 +301,9 @@ class _ProgramBuilder:
         if not all(isinstance(element, Node) and element.is_const for element in elements):
             raise DcalcError("array literals may only hold numbers in this build", span)
         values = [element.value for element in elements]
-        shapes = {np.shape(value) for value in values}
+        shapes = list(dict.fromkeys(np.shape(value) for value in values))  # in the order written
         if len(shapes) > 1:
-            raise ShapeError(f"ragged list: its elements have the shapes {', '.join(map(str, sorted(shapes)))}", span)
+            raise ShapeError(f"ragged list: its elements have the shapes {', '.join(map(str, shapes))}", span)
         return self.graph.const(np.array(values, dtype=float), span=span)
 
     # ---- statements -------------------------------------------------------------
@@ -383,7 +383,9 @@ class _ProgramBuilder:
         return value
 
     def _output_name(self, expression, node: Node, index: int = 0) -> str:
-        if isinstance(expression, Tree) and expression.data == "name":
+        # A returned variable keeps its name; a bare input or constant does not (the
+        # output of "y" is not called y when y is an input).
+        if isinstance(expression, Tree) and expression.data == "name" and not (node.is_input or node.is_const):
             return str(expression.children[0])
         taken = set(self.graph.input_names)
         for candidate in ("y", "f", "out"):

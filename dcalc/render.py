@@ -70,7 +70,9 @@ def show_table(graph: Graph, values: dict[int, Any] | None = None, ascii: bool =
 
     numbers = lecture_numbers(graph)
     has_arrays = any(node.shape for node in graph.nodes)
-    table = Table(title="Wengert list", title_justify="left", show_edge=False, pad_edge=False)
+    from rich import box
+
+    table = Table(title="Wengert list", title_justify="left", show_edge=False, pad_edge=False, box=box.ASCII if ascii else box.HEAVY_HEAD)
     table.add_column("node", no_wrap=True)
     table.add_column("name")
     table.add_column("op")
@@ -152,8 +154,10 @@ def engines_table(runs, ascii: bool = False, full: bool = False):
     """Engine × partials, with the largest relative difference to the reference and time."""
     from rich.table import Table
 
+    from rich import box
+
     reference = runs[0].result
-    table = Table(show_edge=False, pad_edge=False, title_justify="left")
+    table = Table(show_edge=False, pad_edge=False, title_justify="left", box=box.ASCII if ascii else box.HEAVY_HEAD)
     several = len(reference.output_names) > 1
     if several:
         table.add_column("output")

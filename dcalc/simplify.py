@@ -42,13 +42,30 @@ def _zeros(graph: Graph, shape) -> Node:
     return graph.const(np.zeros(shape) if shape else 0.0)
 
 
+ARITHMETIC = {"add", "sub", "mul", "div", "neg", "pow", "broadcast_to", "sum_to"}
+
+
+def _foldable(prim, inputs, params) -> bool:
+    """Arithmetic on constants folds; a function of a constant (ln(2), sqrt(2*pi))
+    folds only to an integer (exp(0) is 1), so derivatives print ln(2), not 0.693..."""
+    from .printer import _constant_name
+
+    if any(_constant_name(node) for node in inputs):
+        return False  # 2*pi and e - 1 stay as written
+    if prim.name in ARITHMETIC:
+        return True
+    with np.errstate(all="ignore"):
+        value = prim.impl(np, *[node.value for node in inputs], **params)
+    return bool(np.all(np.isfinite(value)) and np.all(np.asarray(value) == np.round(value)))
+
+
 def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
     """A simpler node equal to ``prim(*inputs)``, or None to build it as it is."""
     from . import primitives as P
 
     if not inputs:
         return None
-    if all(node.is_const for node in inputs) and prim.impl is not None:
+    if all(node.is_const for node in inputs) and prim.impl is not None and _foldable(prim, inputs, params):
         # Folded even when not finite: inf and nan are constants of the language too,
         # so the printed result still parses back.
         with np.errstate(all="ignore"):
@@ -82,6 +99,8 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
             return graph.apply(P.sub, (x, _negated(graph, y)))
         if _negative(x):  # (-a) + b = b - a
             return graph.apply(P.sub, (y, _negated(graph, x)))
+        if x is y:  # x + x = 2x
+            return graph.apply(P.mul, (graph.const(2.0), x))
         return None
     if name == "sub":
         if _const(y, 0):
@@ -103,7 +122,7 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
                 return same(graph.apply(P.neg, (b,)))
         if _number(y) and not _number(x):  # constants first: 2*x
             return graph.apply(P.mul, (y, x))
-        if _number(x) and y.op == "mul" and _number(y.inputs[0]):  # c1*(c2*z) = (c1 c2)*z
+        if _number(x) and y.op == "mul" and _number(y.inputs[0]) and _foldable(P.mul, (x, y.inputs[0]), {}):  # c1*(c2*z) = (c1 c2)*z
             return graph.apply(P.mul, (graph.const(x.value * y.inputs[0].value), y.inputs[1]))
         if x.op == "neg" or y.op == "neg":  # (-a)*b = -(a*b)
             a = x.inputs[0] if x.op == "neg" else x

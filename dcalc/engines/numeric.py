@@ -276,7 +276,8 @@ def one_sided(graph: Graph, values, outputs=None, wrt=None) -> dict:
     """Right and left derivatives by one-sided differences with Richardson
     extrapolation: what a function has on each side of a kink.
 
-    Returns ``{(output, input): (right, left)}``, each shaped output + input.
+    Returns ``{(output, input): (right, left)}``, each shaped output + input; NaN
+    where a side has no derivative (the function jumps there).
     """
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     offsets, start = [], 0
@@ -303,8 +304,9 @@ def one_sided(graph: Graph, values, outputs=None, wrt=None) -> dict:
             for side, sign in ((table[..., 0], 1.0), (table[..., 1], -1.0)):
                 quotient = (side - base) / (sign * steps)
                 noise = NOISE_ULPS * EPS * (np.abs(side) + np.abs(base)) / steps
-                best, _ = richardson(quotient, noise, 1, np.isfinite(side) & np.isfinite(base))
-                sides.append(best)
+                best, error = richardson(quotient, noise, 1, np.isfinite(side) & np.isfinite(base))
+                # No convergence (a jump, as sign has at 0): no one-sided derivative.
+                sides.append(np.where(error <= 1e-6 * np.maximum(np.abs(best), 1.0), best, np.nan))
         for input_node, (first, last) in zip(wrt_nodes, offsets):
             shape = node.shape + input_node.shape
             results[(name, input_node.params["name"])] = tuple(side[..., first:last].reshape(shape) for side in sides)
