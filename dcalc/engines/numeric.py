@@ -43,7 +43,8 @@ def base_steps(center: np.ndarray, method: str) -> np.ndarray:
     step = BASE[method] * scale
     if method == "complex":
         return step
-    return (center + step) - center
+    with np.errstate(invalid="ignore"):  # an infinite point gives a NaN step, and NaN derivatives
+        return (center + step) - center
 
 
 def _geometric(h0: np.ndarray, count: int) -> np.ndarray:
