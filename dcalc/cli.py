@@ -580,7 +580,7 @@ def check_command(
 ) -> None:
     """Run every check of the sample files: engines agree, goldens, claims. Exit 0 all
     pass, 1 a check failed, 2 a file could not be read."""
-    from .checking import check_file, exit_status, find_samples, summary
+    from .checking import exit_status, find_samples, summary
     from .render import check_details, check_json, check_table, github_annotations, junit_xml
 
     files = find_samples(paths)

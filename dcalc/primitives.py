@@ -549,3 +549,26 @@ matmul = define(
 CONSTANTS = {"pi": float(np.pi), "e": float(np.e), "inf": float("inf"), "nan": float("nan")}
 
 INFIX = {"+": add, "-": sub, "*": mul, "/": div, "@": matmul, "^": power, "**": power}
+
+
+# ---- for table-driven tests and random programs ------------------------------------
+
+
+def sample_arguments(prim: Primitive, rng, count: int) -> list:
+    """``count`` points inside the primitive's declared domain: one array per argument."""
+    arguments = []
+    for intervals in prim.domain:
+        choice = rng.integers(len(intervals), size=count)
+        lows = np.array([intervals[k][0] for k in choice])
+        highs = np.array([intervals[k][1] for k in choice])
+        arguments.append(rng.uniform(lows, highs))
+    return arguments
+
+
+def call_text(prim: Primitive, names) -> str:
+    """How the language writes the primitive applied to these names."""
+    if prim.infix and prim.arity == 2:
+        return f"{names[0]} {prim.infix} {names[1]}"
+    if prim.infix:
+        return f"{prim.infix}{names[0]}"
+    return f"{prim.name}({', '.join(names)})"

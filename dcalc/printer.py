@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from .graph import PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Node
+from .graph import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Node
 
 
 @dataclass(frozen=True)

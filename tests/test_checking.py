@@ -1,7 +1,6 @@
 """Gradient checking: sample files, dcalc check, goldens, claims, JUnit, the pytest plugin."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys

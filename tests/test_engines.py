@@ -112,29 +112,15 @@ DIFFERENTIABLE = sorted(
 
 
 def sample_points(prim, seed, count):
-    rng = np.random.default_rng(seed)
-    points = []
-    for _ in range(count):
-        point = []
-        for intervals in prim.domain:
-            low, high = intervals[rng.integers(len(intervals))]
-            point.append(float(rng.uniform(low, high)))
-        points.append(point)
-    return points
-
-
-def call_text(prim, names):
-    if prim.infix and prim.arity == 2:
-        return f"{names[0]} {prim.infix} {names[1]}"
-    if prim.infix:
-        return f"{prim.infix}{names[0]}"
-    return f"{prim.name}({', '.join(names)})"
+    """Points inside the primitive's domain, one list of arguments per point."""
+    arguments = primitives.sample_arguments(prim, np.random.default_rng(seed), count)
+    return [list(map(float, point)) for point in zip(*arguments)]
 
 
 @pytest.mark.parametrize("prim", DIFFERENTIABLE, ids=lambda prim: prim.name)
 def test_first_derivatives_agree(prim):
     names = [f"a{k}" for k in range(prim.arity)]
-    graph = parse_program(call_text(prim, names))
+    graph = parse_program(primitives.call_text(prim, names))
     for point in sample_points(prim, seed=sum(map(ord, prim.name)), count=12):
         values = dict(zip(names, point))
         results = {name: run_engine(name, graph, values) for name in ENGINE_NAMES}

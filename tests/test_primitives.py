@@ -14,31 +14,12 @@ CALLABLE = sorted({prim.name: prim for prim in primitives.FUNCTIONS.values()}.va
 INFIX = [primitives.TABLE[name] for name in ("add", "sub", "mul", "div", "pow", "neg")]
 
 
-def sample(prim, rng, count=64):
-    """Points inside the primitive's declared domain, one array per argument."""
-    arguments = []
-    for intervals in prim.domain:
-        choice = rng.integers(len(intervals), size=count)
-        lows = np.array([intervals[k][0] for k in choice])
-        highs = np.array([intervals[k][1] for k in choice])
-        arguments.append(rng.uniform(lows, highs))
-    return arguments
-
-
-def expression_for(prim, names):
-    if prim.infix and prim.arity == 2:
-        return f"{names[0]} {prim.infix} {names[1]}"
-    if prim.infix:
-        return f"{prim.infix}{names[0]}"
-    return f"{prim.name}({', '.join(names)})"
-
-
 @pytest.mark.parametrize("prim", CALLABLE + INFIX, ids=lambda prim: prim.name)
 def test_primitive_matches_numpy(prim):
     rng = np.random.default_rng(20261122)
-    arguments = sample(prim, rng)
+    arguments = primitives.sample_arguments(prim, rng, 64)
     names = [f"a{k}" for k in range(prim.arity)]
-    graph = parse_program(expression_for(prim, names))
+    graph = parse_program(primitives.call_text(prim, names))
     # The whole batch of points goes through the evaluator at once.
     (ours,) = evaluate(graph, dict(zip(names, arguments)))
     expected = prim.reference(*arguments)

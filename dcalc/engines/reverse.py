@@ -13,7 +13,7 @@ import numpy as np
 
 from ..graph import Graph
 from . import Derivatives, resolve, seed_identity, timed
-from .rules import vjp
+from .rules import backward
 
 
 @timed
@@ -42,24 +42,14 @@ def reverse(graph: Graph, values, outputs=None, wrt=None, xp=np, record: list | 
         adjoint: dict[int, object] = {}
         for node, seed in zip(outputs, seeds):
             adjoint[node.index] = adjoint[node.index] + seed if node.index in adjoint else xp.asarray(seed)
-        for node in reversed(nodes):
-            if node.is_input or node.is_const:
-                continue
-            cotangent = adjoint.pop(node.index, None)
-            if cotangent is None:
-                continue
-            args = [primal[operand.index] for operand in node.inputs]
-            out = primal[node.index]
-            for position, operand in enumerate(node.inputs):
-                if operand.is_const:
-                    continue
-                contribution = vjp(node, position, cotangent, args, out, "reverse")
-                if contribution is None:
-                    continue
-                previous = adjoint.get(operand.index)
-                adjoint[operand.index] = contribution if previous is None else previous + contribution
-                if record is not None:
-                    record.append(("adjoint", operand, node, position, contribution, adjoint[operand.index]))
+        backward(
+            nodes,
+            adjoint,
+            lambda node: [primal[operand.index] for operand in node.inputs],
+            lambda node: primal[node.index],
+            "reverse",
+            record,
+        )
     result_values = [primal[node.index][..., 0] if np.ndim(primal[node.index]) else primal[node.index] for node in outputs]
     jacobian = {}
     for input_node in wrt_nodes:

@@ -88,3 +88,28 @@ def vjp(node: Node, position: int, cotangent, args, out, engine: str):
     if rule is None:
         raise _missing(node, position, engine)
     return rule(cotangent, *args, out=out, node=node)
+
+
+def backward(nodes, adjoint: dict, args_of, out_of, engine: str, record: list | None = None) -> dict:
+    """The reverse sweep, shared by the reverse (arrays) and symbolic (nodes) engines:
+    visit ``nodes`` (topological order) backwards, send each node's cotangent to its
+    operands through the VJP rules and sum where a node has several uses.
+    ``adjoint`` holds the seeds and is filled in; inputs' cotangents stay in it."""
+    for node in reversed(nodes):
+        if node.is_input or node.is_const:
+            continue
+        cotangent = adjoint.pop(node.index, None)
+        if cotangent is None:
+            continue
+        args, out = args_of(node), out_of(node)
+        for position, operand in enumerate(node.inputs):
+            if operand.is_const:
+                continue
+            contribution = vjp(node, position, cotangent, args, out, engine)
+            if contribution is None:
+                continue
+            previous = adjoint.get(operand.index)
+            adjoint[operand.index] = contribution if previous is None else previous + contribution
+            if record is not None:
+                record.append(("adjoint", operand, node, position, contribution, adjoint[operand.index]))
+    return adjoint

@@ -16,7 +16,7 @@ from ..errors import DerivativeError
 from ..evaluate import evaluate
 from ..graph import Graph, Node
 from . import Derivatives, resolve, timed
-from .rules import vjp
+from .rules import backward
 
 
 def derivative_graph(graph: Graph) -> tuple[Graph, dict[int, Node]]:
@@ -51,20 +51,8 @@ def gradient_nodes(output: Node, wrt: list[Node]) -> list[Node]:
         )
     nodes = graph.ancestors([output])
     adjoint: dict[int, Node] = {output.index: graph.const(1.0)}
-    for node in reversed(nodes):
-        if node.is_input or node.is_const:
-            continue
-        cotangent = adjoint.pop(node.index, None)
-        if cotangent is None:
-            continue
-        for position, operand in enumerate(node.inputs):
-            if operand.is_const:
-                continue
-            contribution = vjp(node, position, cotangent, list(node.inputs), node, "symbolic")
-            if contribution is None:
-                continue
-            previous = adjoint.get(operand.index)
-            adjoint[operand.index] = contribution if previous is None else previous + contribution
+    # The same sweep as reverse mode, with nodes for values: rules build nodes.
+    backward(nodes, adjoint, lambda node: list(node.inputs), lambda node: node, "symbolic")
     zero = {}
     results = []
     for node in wrt:
