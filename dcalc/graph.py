@@ -72,7 +72,14 @@ class Primitive:
     # Printing: an infix symbol, or a function name; LaTeX.
     infix: str | None = None
     precedence: int = PREC_ATOM
+    # LaTeX: a function name (\sin, written \sin\left(x\right)), or a form with
+    # {0}, {1} for the operands (\frac{{{0}}}{{{1}}}); operands of infix forms are
+    # parenthesised as in plain text except at ``latex_bare`` positions, which the
+    # form itself delimits. ``latex_precedence`` is the form's own binding.
     latex: str | None = None
+    latex_form: str | None = None
+    latex_bare: tuple[int, ...] = ()
+    latex_precedence: int | None = None
     # Numerics and tests: where arguments may be sampled, a NumPy reference, and
     # whether it is complex-analytic (so the complex-step method may go through it).
     domain: tuple = ()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ShapeError
-from .graph import CONST, INPUT, PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, Primitive
+from .graph import CONST, INPUT, PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Primitive
 
 TABLE: dict[str, Primitive] = {"input": INPUT, "const": CONST}
 # User-facing function names (names and aliases) -> primitive.
@@ -82,6 +82,7 @@ def binary_function(name, numpy_name, *, domain=(ANY, ANY), latex=None, **option
 
 
 def arithmetic(name, numpy_name, arity, infix, precedence, domain, partials, **options) -> Primitive:
+    """An infix arithmetic op (not callable by name)."""
     return define(
         Primitive(
             name,
@@ -99,8 +100,8 @@ def arithmetic(name, numpy_name, arity, infix, precedence, domain, partials, **o
 
 
 # d(x + y) = dx + dy; d(x - y) = dx - dy; d(-x) = -dx
-add = arithmetic("add", "add", 2, "+", PREC_ADD, (ANY, ANY), (1, 1), commutative=True)
-sub = arithmetic("sub", "subtract", 2, "-", PREC_ADD, (ANY, ANY), (1, -1))
+add = arithmetic("add", "add", 2, "+", PREC_ADD, (ANY, ANY), (1, 1), commutative=True, latex_form="{0} + {1}")
+sub = arithmetic("sub", "subtract", 2, "-", PREC_ADD, (ANY, ANY), (1, -1), latex_form="{0} - {1}")
 neg = arithmetic("neg", "negative", 1, "-", PREC_NEG, (ANY,), (-1,))
 
 
@@ -112,7 +113,9 @@ def mul_partial_right(x, y, out):  # d(x y)/dy = x
     return x
 
 
-mul = arithmetic("mul", "multiply", 2, "*", PREC_MUL, (ANY, ANY), (mul_partial_left, mul_partial_right), commutative=True)
+mul = arithmetic(
+    "mul", "multiply", 2, "*", PREC_MUL, (ANY, ANY), (mul_partial_left, mul_partial_right), commutative=True, latex_form=r"{0} \cdot {1}"
+)
 
 
 def div_partial_left(x, y, out):  # d(x/y)/dx = 1/y
@@ -123,7 +126,18 @@ def div_partial_right(x, y, out):  # d(x/y)/dy = -x/y^2 = -(x/y)/y
     return -out / y
 
 
-div = arithmetic("div", "divide", 2, "/", PREC_MUL, (ANY, AWAY_FROM_ZERO), (div_partial_left, div_partial_right))
+div = arithmetic(
+    "div",
+    "divide",
+    2,
+    "/",
+    PREC_MUL,
+    (ANY, AWAY_FROM_ZERO),
+    (div_partial_left, div_partial_right),
+    latex_form=r"\frac{{{0}}}{{{1}}}",
+    latex_bare=(0, 1),
+    latex_precedence=PREC_ATOM,
+)
 
 
 def pow_partial_base(x, y, out):  # d(x^y)/dx = y x^(y-1)
@@ -135,7 +149,17 @@ def pow_partial_exponent(x, y, out):  # d(x^y)/dy = x^y ln x
 
 
 # x^y for real y and variable exponents; the base is sampled positive so any exponent is defined.
-power = arithmetic("pow", "power", 2, "^", PREC_POW, (((0.2, 3.0),), ((-2.5, 2.5),)), (pow_partial_base, pow_partial_exponent))
+power = arithmetic(
+    "pow",
+    "power",
+    2,
+    "^",
+    PREC_POW,
+    (((0.2, 3.0),), ((-2.5, 2.5),)),
+    (pow_partial_base, pow_partial_exponent),
+    latex_form="{{{0}}}^{{{1}}}",
+    latex_bare=(1,),
+)
 
 
 # ---- elementary functions -----------------------------------------------------
@@ -257,15 +281,15 @@ tanh = unary("tanh", latex=r"\tanh", partials=(d_tanh,))
 asinh = unary("asinh", "arcsinh", aliases=("arcsinh",), latex=r"\operatorname{arsinh}", partials=(d_asinh,))
 acosh = unary("acosh", "arccosh", domain=((1.05, 5.0),), aliases=("arccosh",), latex=r"\operatorname{arcosh}", partials=(d_acosh,))
 atanh = unary("atanh", "arctanh", domain=OPEN_UNIT, aliases=("arctanh",), latex=r"\operatorname{artanh}", partials=(d_atanh,))
-exp = unary("exp", latex=r"\exp", partials=(d_exp,))
+exp = unary("exp", latex=r"\exp", partials=(d_exp,), latex_form="e^{{{0}}}", latex_precedence=PREC_POW)
 expm1 = unary("expm1", partials=(d_expm1,))
 ln = unary("ln", "log", domain=POSITIVE, latex=r"\ln", partials=(d_ln,))
 log1p = unary("log1p", domain=((-0.9, 5.0),), partials=(d_log1p,))
 log2 = unary("log2", domain=POSITIVE, latex=r"\log_2", partials=(d_log2,))
 log10 = unary("log10", domain=POSITIVE, latex=r"\log_{10}", partials=(d_log10,))
-sqrt = unary("sqrt", domain=POSITIVE, latex=r"\sqrt", partials=(d_sqrt,))
+sqrt = unary("sqrt", domain=POSITIVE, latex_form=r"\sqrt{{{0}}}", partials=(d_sqrt,))
 # cbrt has no complex form in NumPy, and its derivative is infinite at 0.
-cbrt = unary("cbrt", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\sqrt[3]", partials=(d_cbrt,))
+cbrt = unary("cbrt", domain=AWAY_FROM_ZERO, complex_analytic=False, latex_form=r"\sqrt[3]{{{0}}}", partials=(d_cbrt,))
 # Kinks at 0: sampled away from them. At the kink itself the rules give the mean
 # of the one-sided derivatives.
 def at_zero(x):
@@ -279,7 +303,7 @@ def at_tie(x, y):
 
 
 absolute = unary(
-    "abs", "absolute", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\operatorname{abs}", partials=(d_abs,), kink=at_zero
+    "abs", "absolute", domain=AWAY_FROM_ZERO, complex_analytic=False, latex_form=r"\left|{0}\right|", partials=(d_abs,), kink=at_zero
 )
 sign = unary("sign", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\operatorname{sign}", partials=(0,), kink=at_zero)
 
@@ -539,6 +563,7 @@ matmul = define(
         elementwise=False,
         infix="@",
         precedence=PREC_MUL,
+        latex_form="{0} {1}",
         complex_analytic=True,
         reference=np.matmul,
     ),

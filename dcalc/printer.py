@@ -183,41 +183,21 @@ class _LatexPrinter(_Printer):
             return text, PREC_NEG if text.startswith("-") else PREC_ATOM
         operands = [self.done[operand.index] for operand in node.inputs]
         prim = node.prim
-
-        def wrap(position, symbol_node=node):
-            text, precedence = operands[position]
-            if _needs_parentheses(symbol_node, precedence, position):
-                return rf"\left({text}\right)"
-            return text
-
-        if prim.name == "div":
-            return rf"\frac{{{operands[0][0]}}}{{{operands[1][0]}}}", PREC_ATOM
-        if prim.name == "pow":
-            return f"{{{wrap(0)}}}^{{{operands[1][0]}}}", PREC_POW
-        if prim.name == "mul":
-            left, right = wrap(0), wrap(1)
-            joiner = " " if node.inputs[0].is_const and not node.inputs[1].is_const else r" \cdot "
-            return left + joiner + right, PREC_MUL
-        if prim.name == "matmul":
-            return wrap(0) + " " + wrap(1), PREC_MUL
-        if prim.infix and len(operands) == 2:
-            return f"{wrap(0)} {prim.infix} {wrap(1)}", prim.precedence
+        if prim.latex_form is not None:
+            texts = []
+            for position, (text, precedence) in enumerate(operands):
+                if prim.infix and position not in prim.latex_bare and _needs_parentheses(node, precedence, position):
+                    text = rf"\left({text}\right)"
+                texts.append(text)
+            precedence = prim.latex_precedence if prim.latex_precedence is not None else prim.precedence
+            return prim.latex_form.format(*texts), precedence
         if prim.infix:  # negation
             text, precedence = operands[0]
             if precedence <= PREC_NEG:
                 text = rf"\left({text}\right)"
             return "-" + text, PREC_NEG
-        arguments = [text for text, _ in operands]
-        if prim.name == "sqrt":
-            return rf"\sqrt{{{arguments[0]}}}", PREC_ATOM
-        if prim.name == "cbrt":
-            return rf"\sqrt[3]{{{arguments[0]}}}", PREC_ATOM
-        if prim.name == "abs":
-            return rf"\left|{arguments[0]}\right|", PREC_ATOM
-        if prim.name == "exp":
-            return rf"e^{{{arguments[0]}}}", PREC_POW
         name = prim.latex or rf"\operatorname{{{prim.name}}}"
-        return rf"{name}\left({', '.join(arguments)}\right)", PREC_ATOM
+        return rf"{name}\left({', '.join(text for text, _ in operands)}\right)", PREC_ATOM
 
 
 def to_latex(root: Node, leaf: Callable[[Node], str | None] | None = None) -> str:
