@@ -206,15 +206,13 @@ def show_command(
 ) -> None:
     """Print INPUT's Wengert list: v₋₁, v₀ for the inputs, v₁ … v_N for the operations."""
     from .evaluate import evaluate_all
-    from .program import parse_program
     from .render import output_lines, show_table
 
     if at:
         problem = load_problem(source, at)
         graph, values = problem.graph, evaluate_all(problem.graph, problem.values, problem.graph.nodes)
     else:
-        text, origin = read_source(source)
-        graph, values = parse_program(text, origin), None
+        graph, values = load_function(source, None)[0], None
     console = _stdout()
     console.print(show_table(graph, values, ascii=ascii_, full=full))
     for line in output_lines(graph, ascii=ascii_):
@@ -326,46 +324,65 @@ def grad_command(
 
 
 def _directional(problem, names, direction, as_json) -> None:
-    """Forward mode along one direction, checked against the reverse-mode gradient."""
-    import numpy as np
-
-    from .engines.forward import forward
-    from .engines.reverse import reverse
-    from .errors import InputError
+    from .compare import directional
     from .render import format_value, to_json
     from .values import parse_at
 
     graph = problem.graph
-    vector = parse_at(direction, origin="--dir")
-    wrt_names = names or graph.input_names
-    for name in vector:
-        if name not in wrt_names:
-            from .errors import UnknownNameError, suggest
-
-            raise UnknownNameError(f"--dir gives a component for {name!r}, which is not an input differentiated here (inputs: {', '.join(wrt_names)})", hint=suggest(name, wrt_names))
-    for name in wrt_names:
-        if name not in vector:
-            raise InputError(f"--dir has no component for {name!r}", hint="give one for every input differentiated: --dir " + ",".join(f"{n}=..." for n in wrt_names))
-        if vector[name].shape != graph.input_named(name).shape:
-            raise InputError(f"the direction for {name!r} has shape {vector[name].shape}, but the input has shape {graph.input_named(name).shape}")
-    jvp = forward(graph, problem.values, wrt=wrt_names, direction=vector)
-    gradient = reverse(graph, problem.values, wrt=wrt_names)
-    results = {}
-    for output in jvp.output_names:
-        along = jvp.jacobian[(output, "direction")]
-        dotted = sum(
-            np.tensordot(gradient.jacobian[(output, name)], vector[name], axes=vector[name].ndim) for name in wrt_names
-        )
-        results[output] = (along, dotted)
+    results = directional(graph, problem.values, parse_at(direction, origin="--dir"), names or graph.input_names)
     if as_json:
-        print_json({"value": to_json(jvp.values[0]) if len(jvp.values) == 1 else dict(zip(jvp.output_names, map(to_json, jvp.values))),
-                    "directional_derivative": {output: to_json(pair[0]) for output, pair in results.items()},
-                    "reverse_dot_direction": {output: to_json(pair[1]) for output, pair in results.items()}})
+        values = problem.evaluate()
+        print_json(
+            {
+                "value": to_json(values[0]) if len(values) == 1 else dict(zip(graph.output_names, map(to_json, values))),
+                "directional_derivative": {output: to_json(pair[0]) for output, pair in results.items()},
+                "reverse_dot_direction": {output: to_json(pair[1]) for output, pair in results.items()},
+            }
+        )
         return
     console = _stdout()
     for output, (along, dotted) in results.items():
         console.print(f"directional derivative of {output} (forward mode) = {format_value(along)}", markup=False)
         console.print(f"gradient · direction (reverse mode)  = {format_value(dotted)}", markup=False)
+
+
+def load_function(source: str, at):
+    """INPUT's graph built with the shapes of whatever values are given (all, some or
+    none; they may also shadow pi and e), and those values."""
+    from .program import parse_program
+    from .values import parse_at
+
+    given = parse_at(at) if at else {}
+    text, origin = read_source(source)
+    graph = parse_program(text, origin, given=given.keys(), shapes={name: value.shape for name, value in given.items()})
+    return graph, given
+
+
+def one_input(graph, wrt: str | None, purpose: str, candidates: list[str] | None = None) -> str:
+    """The one input --wrt names, or the only candidate when --wrt is left out."""
+    names = _names(wrt, graph)
+    if names:
+        if len(names) != 1:
+            raise InputError(f"{purpose}: give one name to --wrt")
+        return names[0]
+    candidates = graph.input_names if candidates is None else candidates
+    if len(candidates) != 1:
+        from .errors import UnknownNameError
+
+        choices = " or --wrt ".join(graph.input_names) if graph.input_names else "NAME (this function has no inputs)"
+        raise UnknownNameError(f"{purpose}: say which input with --wrt {choices}")
+    return candidates[0]
+
+
+def output_node(graph, output: str | None):
+    """The output --output names (None for the first)."""
+    if output is None:
+        return None
+    if output not in graph.output_names:
+        from .errors import UnknownNameError, suggest
+
+        raise UnknownNameError(f"no output named {output!r} (outputs: {', '.join(graph.output_names)})", hint=suggest(output, graph.output_names))
+    return graph.outputs[graph.output_names.index(output)]
 
 
 @command("diff")
@@ -379,29 +396,12 @@ def diff_command(
 ) -> None:
     """The symbolic derivative of INPUT, simplified; large ones name their shared parts."""
     from .engines.symbolic import derivative
-    from .errors import UnknownNameError, suggest
     from .printer import with_lets
 
-    from .program import parse_program
-    from .values import parse_at
-
     # --at is optional here: values give the inputs' shapes and may shadow pi and e.
-    given = parse_at(at) if at else {}
-    text, origin = read_source(source)
-    graph = parse_program(text, origin, given=given.keys(), shapes={name: value.shape for name, value in given.items()})
-    names = _names(wrt, graph)
-    if not names:
-        if len(graph.input_names) != 1:
-            raise UnknownNameError(
-                "say which input to differentiate with respect to: --wrt "
-                + (" or --wrt ".join(graph.input_names) if graph.input_names else "NAME (this function has no inputs)")
-            )
-        names = graph.input_names
-    target = None
-    if output is not None:
-        if output not in graph.output_names:
-            raise UnknownNameError(f"no output named {output!r} (outputs: {', '.join(graph.output_names)})", hint=suggest(output, graph.output_names))
-        target = graph.outputs[graph.output_names.index(output)]
+    graph, _ = load_function(source, at)
+    names = _names(wrt, graph) or [one_input(graph, None, "differentiate with respect to which input")]
+    target = output_node(graph, output)
     console = _stdout()
     for name in names:
         node = derivative(graph, name, order, target)
@@ -437,7 +437,6 @@ def trace_command(
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Which output to trace (the first by default).")] = None,
 ) -> None:
     """The primal, tangent and adjoint trace tables of AD lectures, from the engines' own passes."""
-    from .errors import InputError, UnknownNameError, suggest
     from .render import trace_json, trace_latex, trace_markdown, trace_tables
     from .trace import forward_trace, reverse_trace
 
@@ -447,20 +446,10 @@ def trace_command(
         raise InputError(f"unknown mode {mode!r}: use forward or reverse")
     if output_format not in ("table", "markdown", "latex", "json"):
         raise InputError(f"unknown format {output_format!r}: use table, markdown, latex or json")
-    target = None
-    if output is not None:
-        if output not in graph.output_names:
-            raise UnknownNameError(f"no output named {output!r} (outputs: {', '.join(graph.output_names)})", hint=suggest(output, graph.output_names))
-        target = graph.outputs[graph.output_names.index(output)]
+    target = output_node(graph, output)
     if mode == "forward":
-        names = _names(wrt, graph)
-        if not names:
-            if len(graph.input_names) != 1:
-                raise UnknownNameError("say which input's tangent to seed: --wrt " + " or --wrt ".join(graph.input_names))
-            names = graph.input_names
-        if len(names) != 1:
-            raise InputError("a forward trace follows one input's tangent: give one name to --wrt")
-        traces = forward_trace(graph, problem.values, names[0], target)
+        name = one_input(graph, wrt, "a forward trace follows one input's tangent")
+        traces = forward_trace(graph, problem.values, name, target)
     else:
         traces = reverse_trace(graph, problem.values, target)
     notation = "ascii" if ascii_ or not _unicode_ok() else "unicode"
@@ -494,7 +483,6 @@ def graph_command(
 ) -> None:
     """Draw INPUT's computational graph; with --at, each node shows its value and adjoint."""
     from .drawing import render_with_graphviz, to_dot, to_mermaid
-    from .program import parse_program
 
     if output_format not in ("dot", "mermaid", "svg", "png"):
         raise InputError(f"unknown format {output_format!r}: use dot, mermaid, svg or png")
@@ -502,8 +490,7 @@ def graph_command(
         problem = load_problem(source, at)
         graph, values = problem.graph, problem.values
     else:
-        text, origin = read_source(source)
-        graph, values = parse_program(text, origin), None
+        graph, values = load_function(source, None)[0], None
     if output_format == "mermaid":
         data: bytes | str = to_mermaid(graph, values, ascii_)
     else:
@@ -534,8 +521,6 @@ def plot_command(
     import numpy as np
 
     from .drawing import sample, save_png, terminal_plot
-    from .errors import UnknownNameError
-    from .values import parse_at
 
     low_high = value_range.split(":")
     try:
@@ -544,21 +529,13 @@ def plot_command(
         raise InputError(f"--range {value_range!r} is not LOW:HIGH, e.g. -3:3") from None
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
         raise InputError(f"--range {value_range!r}: LOW must be less than HIGH, both finite")
-    text, origin = read_source(source)
-    from .program import parse_program
-
-    given = parse_at(at) if at else {}
-    graph = parse_program(text, origin, given=given.keys(), shapes={name: value.shape for name, value in given.items()})
-    names = _names(wrt, graph)
-    if not names:
-        free = [name for name in graph.input_names if name not in given]
-        if len(free) != 1:
-            raise UnknownNameError("say which input goes along the axis: --wrt " + " or --wrt ".join(graph.input_names or ["NAME"]))
-        names = free
-    missing = [name for name in graph.input_names if name not in given and name != names[0]]
+    graph, given = load_function(source, at)
+    free = [name for name in graph.input_names if name not in given]
+    name = one_input(graph, wrt, "plot along which input", candidates=free)
+    missing = [other for other in graph.input_names if other not in given and other != name]
     if missing:
         raise InputError(f"no value for the input {missing[0]!r}", hint="give the other inputs with --at")
-    data = sample(graph, given, names[0], low, high, points=max(2 * width, 400))
+    data = sample(graph, given, name, low, high, points=max(2 * width, 400))
     if output_file is not None:
         save_png(data, output_file)
         _stderr().print(f"wrote {output_file}", markup=False)

@@ -95,3 +95,30 @@ def run_engines(graph, values, engines=ENGINE_NAMES, wrt=None, outputs=None, met
                 run.agrees = run.max_rel_diff <= EXACT_AGREEMENT
         runs.append(run)
     return runs
+
+
+def directional(graph, values, direction: dict, wrt: list[str]) -> dict:
+    """Forward mode along one direction, checked against reverse mode:
+    ``{output: (forward JVP, reverse gradient · direction)}``."""
+    from .engines.forward import forward
+    from .engines.reverse import reverse
+    from .errors import InputError, UnknownNameError, suggest
+
+    for name in direction:
+        if name not in wrt:
+            raise UnknownNameError(
+                f"the direction has a component for {name!r}, which is not an input differentiated here (inputs: {', '.join(wrt)})",
+                hint=suggest(name, wrt),
+            )
+    for name in wrt:
+        if name not in direction:
+            raise InputError(f"the direction has no component for {name!r}", hint="give one for every input differentiated: --dir " + ",".join(f"{n}=..." for n in wrt))
+        if direction[name].shape != graph.input_named(name).shape:
+            raise InputError(f"the direction for {name!r} has shape {direction[name].shape}, but the input has shape {graph.input_named(name).shape}")
+    along = forward(graph, values, wrt=wrt, direction=direction)
+    gradient = reverse(graph, values, wrt=wrt)
+    results = {}
+    for output in along.output_names:
+        dotted = sum(np.tensordot(gradient.jacobian[(output, name)], direction[name], axes=direction[name].ndim) for name in wrt)
+        results[output] = (along.jacobian[(output, "direction")], dotted)
+    return results
