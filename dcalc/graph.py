@@ -80,6 +80,9 @@ class Primitive:
     latex_form: str | None = None
     latex_bare: tuple[int, ...] = ()
     latex_precedence: int | None = None
+    # How the op's parameters are written as trailing call arguments, so printed
+    # text parses back: ``written(params) -> ["(0,)"]``; None writes name=value.
+    written: Callable[[dict], list[str]] | None = None
     # Numerics and tests: where arguments may be sampled, a NumPy reference, and
     # whether it is complex-analytic (so the complex-step method may go through it).
     domain: tuple = ()

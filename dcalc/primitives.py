@@ -10,6 +10,7 @@ in tests/test_primitives.py are driven by this table.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -281,15 +282,15 @@ tanh = unary("tanh", latex=r"\tanh", partials=(d_tanh,))
 asinh = unary("asinh", "arcsinh", aliases=("arcsinh",), latex=r"\operatorname{arsinh}", partials=(d_asinh,))
 acosh = unary("acosh", "arccosh", domain=((1.05, 5.0),), aliases=("arccosh",), latex=r"\operatorname{arcosh}", partials=(d_acosh,))
 atanh = unary("atanh", "arctanh", domain=OPEN_UNIT, aliases=("arctanh",), latex=r"\operatorname{artanh}", partials=(d_atanh,))
-exp = unary("exp", latex=r"\exp", partials=(d_exp,), latex_form="e^{{{0}}}", latex_precedence=PREC_POW)
+exp = unary("exp", latex=r"\exp", partials=(d_exp,), latex_form="e^{{{0}}}", latex_bare=(0,), latex_precedence=PREC_POW)
 expm1 = unary("expm1", partials=(d_expm1,))
 ln = unary("ln", "log", domain=POSITIVE, latex=r"\ln", partials=(d_ln,))
 log1p = unary("log1p", domain=((-0.9, 5.0),), partials=(d_log1p,))
 log2 = unary("log2", domain=POSITIVE, latex=r"\log_2", partials=(d_log2,))
 log10 = unary("log10", domain=POSITIVE, latex=r"\log_{10}", partials=(d_log10,))
-sqrt = unary("sqrt", domain=POSITIVE, latex_form=r"\sqrt{{{0}}}", partials=(d_sqrt,))
+sqrt = unary("sqrt", domain=POSITIVE, latex_form=r"\sqrt{{{0}}}", latex_bare=(0,), partials=(d_sqrt,))
 # cbrt has no complex form in NumPy, and its derivative is infinite at 0.
-cbrt = unary("cbrt", domain=AWAY_FROM_ZERO, complex_analytic=False, latex_form=r"\sqrt[3]{{{0}}}", partials=(d_cbrt,))
+cbrt = unary("cbrt", domain=AWAY_FROM_ZERO, complex_analytic=False, latex_form=r"\sqrt[3]{{{0}}}", latex_bare=(0,), partials=(d_cbrt,))
 # Kinks at 0: sampled away from them. At the kink itself the rules give the mean
 # of the one-sided derivatives.
 def at_zero(x):
@@ -303,7 +304,7 @@ def at_tie(x, y):
 
 
 absolute = unary(
-    "abs", "absolute", domain=AWAY_FROM_ZERO, complex_analytic=False, latex_form=r"\left|{0}\right|", partials=(d_abs,), kink=at_zero
+    "abs", "absolute", domain=AWAY_FROM_ZERO, complex_analytic=False, latex_form=r"\left|{0}\right|", latex_bare=(0,), partials=(d_abs,), kink=at_zero
 )
 sign = unary("sign", domain=AWAY_FROM_ZERO, complex_analytic=False, latex=r"\operatorname{sign}", partials=(0,), kink=at_zero)
 
@@ -597,3 +598,250 @@ def call_text(prim: Primitive, names) -> str:
     if prim.infix:
         return f"{prim.infix}{names[0]}"
     return f"{prim.name}({', '.join(names)})"
+
+
+# ---- tensors: axes, reductions, matrix products ------------------------------------
+# Impls address node axes from the front, so trailing batch axes ride along.
+
+
+def _transpose(xp, x, perm):
+    return xp.transpose(x, tuple(perm) + tuple(range(len(perm), xp.ndim(x))))
+
+
+def _transpose_shape(shapes, params):
+    (shape,) = shapes
+    perm = params["perm"]
+    if sorted(perm) != list(range(len(shape))):
+        raise ShapeError(f"transpose of shape {shape} needs a permutation of {len(shape)} axes, got {perm}")
+    return tuple(shape[axis] for axis in perm)
+
+
+def _transpose_prepare(shapes, params):
+    """transpose(A) and A.T reverse the axes unless a permutation is given."""
+    if "perm" not in params or params["perm"] is None:
+        return {**params, "perm": tuple(reversed(range(len(shapes[0]))))}
+    return {**params, "perm": tuple(params["perm"])}
+
+
+def transpose_jvp(tangent, x, out=None, node=None):
+    return transpose(tangent, perm=node.params["perm"])
+
+
+def transpose_vjp(cotangent, x, out=None, node=None):
+    inverse = tuple(sorted(range(len(node.params["perm"])), key=lambda axis: node.params["perm"][axis]))
+    return transpose(cotangent, perm=inverse)
+
+
+transpose = define(
+    Primitive(
+        "transpose",
+        _transpose,
+        1,
+        shape_rule=_transpose_shape,
+        prepare=_transpose_prepare,
+        elementwise=False,
+        static=("perm",),
+        jvp=(transpose_jvp,),
+        vjp=(transpose_vjp,),
+        latex_form="{0}^{{\\top}}",
+        latex_precedence=PREC_POW,
+        written=lambda params: [] if params["perm"] == tuple(reversed(range(len(params["perm"])))) else [str(params["perm"])],
+    )
+)
+
+
+def _reshape(xp, x, shape, source):
+    return xp.reshape(x, tuple(shape) + xp.shape(x)[len(source) :])
+
+
+def _reshape_prepare(shapes, params):
+    shape = params["shape"]
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    size = math.prod(shapes[0])
+    if -1 in shape:
+        known = math.prod(dim for dim in shape if dim != -1)
+        shape = tuple(size // known if dim == -1 and known else dim for dim in shape)
+    return {"shape": shape, "source": tuple(shapes[0])}
+
+
+def _reshape_shape(shapes, params):
+    if math.prod(params["shape"]) != math.prod(shapes[0]):
+        raise ShapeError(f"cannot reshape {shapes[0]} ({math.prod(shapes[0])} elements) to {params['shape']}")
+    return params["shape"]
+
+
+def reshape_jvp(tangent, x, out=None, node=None):
+    return reshape(tangent, shape=node.params["shape"], source=node.params["source"])
+
+
+def reshape_vjp(cotangent, x, out=None, node=None):
+    return reshape(cotangent, shape=node.params["source"], source=node.params["shape"])
+
+
+reshape = define(
+    Primitive(
+        "reshape",
+        _reshape,
+        1,
+        shape_rule=_reshape_shape,
+        prepare=_reshape_prepare,
+        elementwise=False,
+        static=("shape",),
+        jvp=(reshape_jvp,),
+        vjp=(reshape_vjp,),
+        written=lambda params: [str(params["shape"])],
+    )
+)
+
+
+def _reduction_prepare(shapes, params):
+    """axis: None (all), an int or a tuple, negative allowed -> sorted positive axes.
+    (Rules build reductions with ``axes`` already prepared; those stay.)"""
+    if "axes" in params:
+        return {"axes": tuple(params["axes"]), "source": tuple(shapes[0])}
+    rank = len(shapes[0])
+    axis = params.get("axis")
+    axes = tuple(range(rank)) if axis is None else ((axis,) if isinstance(axis, int) else tuple(axis))
+    for item in axes:
+        if not -rank <= item < rank:
+            raise ShapeError(f"axis {item} is out of range for shape {shapes[0]}")
+    return {"axes": tuple(sorted(item % rank for item in axes)), "source": tuple(shapes[0])}
+
+
+def _reduced_shape(shapes, params):
+    return tuple(size for axis, size in enumerate(shapes[0]) if axis not in params["axes"])
+
+
+def _kept_shape(node) -> tuple:
+    """The input's shape with the reduced axes kept as 1: where a cotangent spreads back."""
+    return tuple(1 if axis in node.params["axes"] else size for axis, size in enumerate(node.params["source"]))
+
+
+def _sum(xp, x, axes, source):
+    return xp.sum(x, axis=axes) if axes else x
+
+
+def _mean(xp, x, axes, source):
+    return xp.mean(x, axis=axes) if axes else x
+
+
+def _spread(cotangent, node):
+    """A cotangent of the reduced shape, spread back over the input's shape."""
+    kept = reshape(cotangent, shape=_kept_shape(node), source=node.shape)
+    return broadcast_to(kept, shape=node.params["source"], source=_kept_shape(node))
+
+
+def sum_jvp(tangent, x, out=None, node=None):
+    return sum_(tangent, axes=node.params["axes"], source=node.params["source"])
+
+
+def sum_vjp(cotangent, x, out=None, node=None):  # d sum(x)/dx_i = 1
+    return _spread(cotangent, node)
+
+
+def _written_axes(params) -> list[str]:
+    """sum(A) for all axes, sum(A, (0,)) for some: text that parses back."""
+    return [] if len(params["axes"]) == len(params["source"]) else [str(params["axes"])]
+
+
+def _count(node) -> float:
+    return float(math.prod(node.params["source"][axis] for axis in node.params["axes"]))
+
+
+def mean_jvp(tangent, x, out=None, node=None):
+    return mean(tangent, axes=node.params["axes"], source=node.params["source"])
+
+
+def mean_vjp(cotangent, x, out=None, node=None):  # d mean(x)/dx_i = 1/n
+    return _spread(cotangent, node) / _count(node)
+
+
+sum_ = define(
+    Primitive(
+        "sum",
+        _sum,
+        1,
+        shape_rule=_reduced_shape,
+        prepare=_reduction_prepare,
+        elementwise=False,
+        static=("axis",),
+        jvp=(sum_jvp,),
+        vjp=(sum_vjp,),
+        latex=r"\sum",
+        written=_written_axes,
+    )
+)
+mean = define(
+    Primitive(
+        "mean",
+        _mean,
+        1,
+        shape_rule=_reduced_shape,
+        prepare=_reduction_prepare,
+        elementwise=False,
+        static=("axis",),
+        jvp=(mean_jvp,),
+        vjp=(mean_vjp,),
+        latex=r"\operatorname{mean}",
+        written=_written_axes,
+    )
+)
+
+
+# Matrix products: d(A @ B) = dA @ B + A @ dB. Cotangents go back through the
+# transposed partner; a vector operand (promoted and dropped as NumPy does) makes
+# that an outer product, and a broadcast stack is summed back to the operand.
+
+
+def _matrix_transpose(value, rank: int):
+    perm = tuple(range(rank - 2)) + (rank - 1, rank - 2)
+    return transpose(value, perm=perm)
+
+
+def matmul_jvp_left(tangent, a, b, out=None, node=None):
+    return matmul(tangent, b, ranks=node.params["ranks"])
+
+
+def matmul_jvp_right(tangent, a, b, out=None, node=None):
+    return matmul(a, tangent, ranks=node.params["ranks"])
+
+
+def matmul_vjp_left(cotangent, a, b, out=None, node=None):
+    rank_a, rank_b = node.params["ranks"]
+    a_shape, b_shape, out_shape = node.inputs[0].shape, node.inputs[1].shape, node.shape
+    if rank_a == 1 and rank_b == 1:  # a . b
+        return cotangent * b
+    if rank_b == 1:  # (.., m, n) @ (n,): dA = ct[..., :, None] b
+        column = reshape(cotangent, shape=out_shape + (1,), source=out_shape)
+        return sum_to(column * b, shape=a_shape, source=out_shape + b_shape)
+    if rank_a == 1:  # (n,) @ (.., n, k): da = B ct, ct taken as (a stack of) columns
+        column = reshape(cotangent, shape=out_shape + (1,), source=out_shape)
+        product = matmul(b, column, ranks=(rank_b, len(out_shape) + 1))
+        stacked = out_shape[:-1] + a_shape
+        return sum_to(reshape(product, shape=stacked, source=stacked + (1,)), shape=a_shape, source=stacked)
+    product = matmul(cotangent, _matrix_transpose(b, rank_b), ranks=(len(out_shape), rank_b))
+    return sum_to(product, shape=a_shape, source=out_shape[:-1] + (a_shape[-1],))
+
+
+def matmul_vjp_right(cotangent, a, b, out=None, node=None):
+    rank_a, rank_b = node.params["ranks"]
+    a_shape, b_shape, out_shape = node.inputs[0].shape, node.inputs[1].shape, node.shape
+    if rank_a == 1 and rank_b == 1:
+        return cotangent * a
+    if rank_a == 1:  # (n,) @ (.., n, k): dB = a[:, None] ct[..., None, :]
+        row = reshape(cotangent, shape=out_shape[:-1] + (1, out_shape[-1]), source=out_shape)
+        column = reshape(a, shape=a_shape + (1,), source=a_shape)
+        full = out_shape[:-1] + (a_shape[0], out_shape[-1])
+        return sum_to(column * row, shape=b_shape, source=full)
+    if rank_b == 1:  # (.., m, n) @ (n,): db = A^T ct, ct taken as (a stack of) columns
+        column = reshape(cotangent, shape=out_shape + (1,), source=out_shape)
+        product = matmul(_matrix_transpose(a, rank_a), column, ranks=(rank_a, len(out_shape) + 1))
+        stacked = out_shape[:-1] + b_shape
+        return sum_to(reshape(product, shape=stacked, source=stacked + (1,)), shape=b_shape, source=stacked)
+    product = matmul(_matrix_transpose(a, rank_a), cotangent, ranks=(rank_a, len(out_shape)))
+    return sum_to(product, shape=b_shape, source=out_shape[:-2] + (b_shape[-2], out_shape[-1]))
+
+
+matmul.jvp = (matmul_jvp_left, matmul_jvp_right)
+matmul.vjp = (matmul_vjp_left, matmul_vjp_right)
+FUNCTIONS["sum"] = sum_

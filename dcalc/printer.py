@@ -140,7 +140,10 @@ class _Printer:
                 text = f"({text})"
             return notation.minus + text, PREC_NEG
         arguments = [text for text, _ in operands]
-        arguments += [f"{name}={format_number(value) if isinstance(value, float) else value}" for name, value in sorted(node.params.items())]
+        if prim.written is not None:
+            arguments += prim.written(node.params)
+        else:
+            arguments += [f"{name}={format_number(value) if isinstance(value, float) else value}" for name, value in sorted(node.params.items())]
         if notation.juxtapose and len(arguments) == 1 and operands[0][1] == PREC_ATOM and "(" not in arguments[0]:
             return f"{prim.name} {arguments[0]}", PREC_MUL + 0.5
         return f"{prim.name}({', '.join(arguments)})", PREC_ATOM
@@ -186,7 +189,9 @@ class _LatexPrinter(_Printer):
         if prim.latex_form is not None:
             texts = []
             for position, (text, precedence) in enumerate(operands):
-                if prim.infix and position not in prim.latex_bare and _needs_parentheses(node, precedence, position):
+                if position not in prim.latex_bare and (
+                    _needs_parentheses(node, precedence, position) if prim.infix else precedence < PREC_ATOM
+                ):
                     text = rf"\left({text}\right)"
                 texts.append(text)
             precedence = prim.latex_precedence if prim.latex_precedence is not None else prim.precedence

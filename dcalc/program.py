@@ -165,7 +165,10 @@ class _Builder(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def attribute(self, meta, children):
-        raise DcalcError("'.T' is part of the array language, which this build does not evaluate yet", self._span(meta))
+        operand, name = children
+        if str(name) != "T":
+            raise UnknownNameError(f"unknown attribute .{name}: the only one is .T (the transpose)", self.program.token_span(name))
+        return self.program.apply(primitives.TABLE["transpose"], (operand,), {}, self._span(meta))
 
 
 class _ProgramBuilder:

@@ -72,7 +72,7 @@ def test_latex_and_traces_with_array_constants(cli):
     assert result.exit_code == 0 and r"\left[" not in result.stdout
     # A symbolic derivative of a vector output is refused with a message, not a crash.
     result = cli("diff", "x*[1,2]", "--wrt", "x", "--latex")
-    assert result.exit_code == 2 and "scalar outputs" in result.stderr
+    assert result.exit_code == 2 and "array output" in result.stderr
 
 
 def test_trace_definitions_are_as_written():

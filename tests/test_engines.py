@@ -171,11 +171,18 @@ def test_zero_tangents_are_skipped_not_multiplied():
 
 
 def test_missing_rule_names_op_argument_and_engine():
-    problem = dcalc.load("A @ x", {"A": np.eye(2), "x": np.ones(2)})
-    with pytest.raises(DerivativeError) as caught:
-        run_engine("reverse", problem.graph, problem.values)
-    message = caught.value.message
-    assert "matmul" in message and "argument" in message and "reverse" in message
+    from dcalc.graph import Graph, Primitive
+
+    # An op declared without derivative rules (None: no rule for that argument).
+    floor = Primitive("floor", lambda xp, x: xp.floor(x), 1, partials=(None,))
+    graph = Graph()
+    x = graph.input("x")
+    graph.set_outputs([graph.apply(floor, (x,))], ["y"])
+    for engine in ("forward", "reverse", "symbolic"):
+        with pytest.raises(DerivativeError) as caught:
+            run_engine(engine, graph, {"x": np.asarray(1.5)})
+        message = caught.value.message
+        assert "floor" in message and "argument 1" in message and engine in message
 
 
 def test_forward_mode_seeds_all_directions_in_one_pass():

@@ -42,15 +42,19 @@ def derivative_graph(graph: Graph) -> tuple[Graph, dict[int, Node]]:
     return copy, mapping
 
 
-def gradient_nodes(output: Node, wrt: list[Node]) -> list[Node]:
-    """d output / d each of ``wrt``, as nodes of the output's (simplifying) graph."""
+def gradient_nodes(output: Node, wrt: list[Node], seed=None) -> list[Node]:
+    """d output / d each of ``wrt``, as nodes of the output's (simplifying) graph.
+    An array output needs a ``seed`` (a cotangent of its shape); by default the
+    output must be a scalar and the seed is 1."""
     graph = output.graph
-    if output.shape != ():
+    if seed is None and output.shape != ():
         raise DerivativeError(
-            f"the symbolic engine differentiates scalar outputs; this output has shape {output.shape}", output.span
+            f"the symbolic derivative of an array output (shape {output.shape}) is taken one component at a time; "
+            "use grad or jacobian for its Jacobian",
+            output.span,
         )
     nodes = graph.ancestors([output])
-    adjoint: dict[int, Node] = {output.index: graph.const(1.0)}
+    adjoint: dict[int, Node] = {output.index: graph.const(1.0 if seed is None else seed)}
     # The same sweep as reverse mode, with nodes for values: rules build nodes.
     backward(nodes, adjoint, lambda node: list(node.inputs), lambda node: node, "symbolic")
     zero = {}
@@ -63,6 +67,18 @@ def gradient_nodes(output: Node, wrt: list[Node]) -> list[Node]:
             derivative = zero[node.shape]
         results.append(derivative)
     return results
+
+
+def jacobian_nodes(output: Node, wrt: list[Node]) -> list[list[Node]]:
+    """For each component of ``output`` (row-major), the nodes of its gradient."""
+    if output.shape == ():
+        return [gradient_nodes(output, wrt)]
+    rows = []
+    for flat in range(output.size):
+        seed = np.zeros(output.size)
+        seed[flat] = 1.0
+        rows.append(gradient_nodes(output, wrt, seed.reshape(output.shape)))
+    return rows
 
 
 def derivative(graph: Graph, wrt: str, order: int = 1, output: Node | None = None) -> Node:
@@ -80,23 +96,30 @@ def symbolic(graph: Graph, values, outputs=None, wrt=None, xp=np) -> Derivatives
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     copy, mapping = derivative_graph(graph)
     variables = [copy.input_named(node.params["name"]) for node in wrt_nodes]
-    pairs, targets = [], []
-    for name, node in zip(output_names, outputs):
-        for variable, derivative_node in zip(variables, gradient_nodes(mapping[node.index], variables)):
-            pairs.append((name, variable.params["name"]))
-            targets.append(derivative_node)
+    rows_of, targets = [], []
+    for node in outputs:
+        rows = jacobian_nodes(mapping[node.index], variables)
+        rows_of.append(rows)
+        targets.extend(target for row in rows for target in row)
     # The value comes from the user's graph: simplifying x - x to 0 must not hide
     # that x is NaN there.
     result_values = evaluate(graph, values, outputs=outputs, xp=xp)
-    computed = evaluate(copy, values, outputs=targets, xp=xp) if targets else []
-    jacobian = {}
-    for pair, target, value in zip(pairs, targets, computed):
-        jacobian[pair] = np.broadcast_to(value, target.shape)
+    computed = iter(evaluate(copy, values, outputs=targets, xp=xp) if targets else [])
+    jacobian, nodes = {}, {}
+    for name, node, rows in zip(output_names, outputs, rows_of):
+        blocks = [[] for _ in variables]
+        for row in rows:
+            for position, (variable, target) in enumerate(zip(variables, row)):
+                blocks[position].append(np.broadcast_to(next(computed), variable.shape))
+        for variable, block, row_nodes in zip(variables, blocks, zip(*rows)):
+            key = (name, variable.params["name"])
+            jacobian[key] = np.reshape(np.stack(block), node.shape + variable.shape)
+            nodes[key] = row_nodes[0] if node.shape == () else list(row_nodes)
     return Derivatives(
         "symbolic",
         output_names,
         [node.params["name"] for node in wrt_nodes],
         result_values,
         jacobian,
-        details={"nodes": dict(zip(pairs, targets)), "graph": copy},
+        details={"nodes": nodes, "graph": copy},
     )

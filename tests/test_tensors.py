@@ -1,0 +1,115 @@
+"""Vectors and matrices: every engine agrees on array programs over many shapes,
+broadcast ones included, and reverse mode undoes broadcasting by summing."""
+
+import numpy as np
+import pytest
+
+import dcalc
+from dcalc.compare import max_rel_diff
+from dcalc.engines import ENGINE_NAMES, run_engine
+
+# (program, shapes of its inputs)
+CASES = [
+    ("A @ x", {"A": (3, 4), "x": (4,)}),
+    ("x @ A", {"x": (3,), "A": (3, 4)}),
+    ("A @ B", {"A": (2, 3), "B": (3, 4)}),
+    ("x @ y", {"x": (3,), "y": (3,)}),
+    ("S @ B", {"S": (2, 3, 4), "B": (4, 5)}),
+    ("x @ S", {"x": (4,), "S": (2, 4, 5)}),
+    ("S @ x", {"S": (2, 3, 4), "x": (4,)}),
+    ("transpose(A) @ x", {"A": (3, 4), "x": (3,)}),
+    ("A.T @ A", {"A": (3, 2)}),
+    ("sum(A)", {"A": (3, 4)}),
+    ("sum(A, 0)", {"A": (3, 4)}),
+    ("sum(A, 1) * x", {"A": (3, 4), "x": (3,)}),
+    ("mean(A, -1)", {"A": (3, 4)}),
+    ("sum(S, (0, 2))", {"S": (2, 3, 4)}),
+    ("reshape(A, (4, 3)) @ x", {"A": (3, 4), "x": (3,)}),
+    ("A * x", {"A": (3, 4), "x": (4,)}),
+    ("A + c", {"A": (3, 4), "c": (3, 1)}),
+    ("s * A - c", {"s": (), "A": (2, 3), "c": (3,)}),
+    ("sum(sin(A) * B)", {"A": (2, 3), "B": (2, 3)}),
+    ("e = y - tanh(A @ x + b); L = 0.5*sum(e^2)", {"A": (3, 4), "x": (4,), "b": (3,), "y": (3,)}),
+    ("q = x @ (A @ x)", {"x": (3,), "A": (3, 3)}),
+]
+
+
+def point(shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return {name: rng.normal(size=shape) for name, shape in shapes.items()}
+
+
+@pytest.mark.parametrize("text, shapes", CASES, ids=[case[0] for case in CASES])
+def test_every_engine_agrees_on_array_programs(text, shapes):
+    problem = dcalc.load(text, point(shapes))
+    reference = run_engine("reverse", problem.graph, problem.values)
+    for name in ENGINE_NAMES[1:]:
+        result = run_engine(name, problem.graph, problem.values)
+        for key, block in reference.jacobian.items():
+            output = problem.graph.outputs[problem.graph.output_names.index(key[0])]
+            assert result.jacobian[key].shape == output.shape + problem.graph.input_named(key[1]).shape
+        if name == "numeric":
+            for key, block in result.jacobian.items():
+                assert np.all(np.abs(block - reference.jacobian[key]) <= result.error[key]), key
+        else:
+            assert max_rel_diff(reference, result) <= 1e-12, name
+
+
+def test_tanh_layer_matches_the_hand_derivation():
+    values = point({"A": (3, 4), "x": (4,), "b": (3,), "y": (3,)}, seed=4)
+    problem = dcalc.load("e = y - tanh(A @ x + b); L = 0.5*sum(e^2)", values)
+    gradient = run_engine("reverse", problem.graph, problem.values).gradient()
+    f = np.tanh(values["A"] @ values["x"] + values["b"])
+    e = values["y"] - f
+    np.testing.assert_allclose(gradient["b"], -(e * (1 - f**2)), rtol=1e-13)
+    np.testing.assert_allclose(gradient["A"], np.outer(-(e * (1 - f**2)), values["x"]), rtol=1e-13)
+
+
+def test_broadcast_bias_gradient_sums_over_the_batch():
+    # Y[I, N] = W[I, J] V[J, N] + B[I]: the gradient w.r.t. B is the sum over N of the output adjoint.
+    values = point({"W": (3, 2), "V": (2, 5), "B": (3, 1)}, seed=2)
+    problem = dcalc.load("Y = W @ V + B; L = sum(Y * Y)", values)
+    gradient = run_engine("reverse", problem.graph, problem.values).gradient()
+    Y = values["W"] @ values["V"] + values["B"]
+    assert gradient["B"].shape == (3, 1)
+    np.testing.assert_allclose(gradient["B"], (2 * Y).sum(axis=1, keepdims=True), rtol=1e-13)
+
+
+def test_quadratic_form_gradient_is_a_plus_a_transpose_times_x():
+    values = point({"x": (3,), "A": (3, 3)}, seed=5)
+    problem = dcalc.load("q = x @ (A @ x)", values)
+    gradient = run_engine("reverse", problem.graph, problem.values).gradient()
+    np.testing.assert_allclose(gradient["x"], (values["A"] + values["A"].T) @ values["x"], rtol=1e-13)
+
+
+def test_reduction_axis_errors(cli):
+    result = cli("eval", "sum(A, 2)", "--at", "A=[[1,2],[3,4]]")
+    assert result.exit_code == 2 and "axis 2 is out of range for shape (2, 2)" in result.stderr
+    result = cli("eval", "A.X", "--at", "A=[[1,2],[3,4]]")
+    assert result.exit_code == 2 and "the only one is .T" in result.stderr
+    result = cli("eval", "reshape(A, (3, 1))", "--at", "A=[[1,2],[3,4]]")
+    assert result.exit_code == 2 and "cannot reshape (2, 2)" in result.stderr
+
+
+def test_grad_of_an_array_program_through_the_cli(cli):
+    import json
+
+    result = cli("grad", "L = 0.5*sum((A @ x - y)^2)", "--at", "A=[[1,2],[3,4]],x=[1,-1],y=[0,1]", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    A, x, y = np.array([[1.0, 2], [3, 4]]), np.array([1.0, -1]), np.array([0.0, 1])
+    residual = A @ x - y
+    np.testing.assert_allclose(data["gradient"]["x"], A.T @ residual, rtol=1e-14)
+    np.testing.assert_allclose(data["gradient"]["A"], np.outer(residual, x), rtol=1e-14)
+    assert all(entry["agrees"] for entry in data["engines"].values())
+
+
+def test_every_tensor_primitive_has_a_case():
+    from dcalc import primitives
+
+    tensor_ops = {prim.name for prim in primitives.FUNCTIONS.values() if not prim.elementwise} | {"matmul"}
+    covered = set()
+    for text, shapes in CASES:
+        graph = dcalc.parse_program(text, shapes=shapes)
+        covered |= {node.op for node in graph.nodes}
+    assert tensor_ops <= covered, tensor_ops - covered
