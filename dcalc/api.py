@@ -46,16 +46,16 @@ def _short(value) -> str:
     return format_value(value, digits=6)
 
 
-def load(text: str, at: str | list[str] | Mapping[str, Any] = (), origin: str = "<expression>") -> Problem:
+def load(text: str, at: str | list[str] | Mapping[str, Any] = (), origin: str = "<expression>", seed: int = 0) -> Problem:
     """Parse ``text`` (an expression or a program) and bind the values given ``at``.
 
-    ``at`` is --at text (``"x1=2,x2=5"``), a list of such texts, or a mapping of
-    names to numbers or arrays.
+    ``at`` is --at text (``"x1=2,x2=5"``, ``"A=randn(3, 4)"``), a list of such
+    texts, or a mapping of names to numbers or arrays; ``seed`` seeds randn/rand.
     """
     if isinstance(at, Mapping):
         values = {name: np.asarray(value, dtype=float) for name, value in at.items()}
     else:
-        values = parse_at(at) if at else {}
+        values = parse_at(at, seed=seed) if at else {}
     graph = parse_program(text, origin, given=values.keys(), shapes={name: value.shape for name, value in values.items()})
     bound, warnings = check_inputs(graph, values)
     return Problem(graph, bound, warnings)

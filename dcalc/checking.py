@@ -135,9 +135,11 @@ def read_sample(path: str | Path, allow_outside: bool = False) -> Sample:
             sample.claims.append(Claim(wrt, None, formula, _span(text, origin, formula).snippet, where.line, where))
         elif kind == "point":
             _, name, *items = directive.children
-            from .values import values_from_items
+            from .values import Constructors, values_from_items
 
-            values = values_from_items(items, text, origin, base_dir=base, allow_outside=allow_outside)
+            # randn(...) in a sample draws from a generator seeded per point, so files check the same way every time.
+            constructors = Constructors(len(sample.points))
+            values = values_from_items(items, text, origin, base_dir=base, allow_outside=allow_outside, constructors=constructors)
             current = Point(str(name) if name is not None else f"point {len(sample.points) + 1}", where.line, values, span=where)
             sample.points.append(current)
         elif kind in ("expect_value", "expect_partial"):

@@ -143,11 +143,11 @@ def _decode(data: bytes, origin: str) -> str:
         raise InputError(f"{origin} is not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start}") from None
 
 
-def load_problem(source: str, at):
+def load_problem(source: str, at, seed: int = 0):
     from .api import load
 
     text, origin = read_source(source)
-    problem = load(text, at or (), origin)
+    problem = load(text, at or (), origin, seed=seed)
     for message in problem.warnings:
         warn(message)
     return problem
@@ -180,11 +180,16 @@ def _finite_json(data):
 
 
 @command("eval")
-def eval_command(source: InputArgument, at: AtOption = None, as_json: JsonOption = False) -> None:
+def eval_command(
+    source: InputArgument,
+    at: AtOption = None,
+    as_json: JsonOption = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for randn(...) and rand(...) in --at values.")] = 0,
+) -> None:
     """Evaluate INPUT at a point."""
     from .render import format_value, to_json
 
-    problem = load_problem(source, at)
+    problem = load_problem(source, at, seed)
     values = problem.evaluate()
     warn_nonfinite(problem)
     names = problem.graph.output_names
@@ -260,6 +265,7 @@ def _names(text: str | None, graph) -> list[str] | None:
 def grad_command(
     source: InputArgument,
     at: AtOption = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for randn(...) and rand(...) in --at values.")] = 0,
     engine: EngineChoice = "all",
     wrt: WrtOption = None,
     direction: Annotated[

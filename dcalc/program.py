@@ -193,6 +193,8 @@ class _ProgramBuilder:
         self.environment: dict[str, Node] = {}
         self.assigned_anywhere: set[str] = set()
         self.allow_new_inputs = True
+        # In values (--at), randn(3, 4) and friends make constants (values.Constructors).
+        self.constructors = None
         self.expression = _Builder(self)
 
     # ---- positions ------------------------------------------------------------
@@ -247,9 +249,20 @@ class _ProgramBuilder:
             return self._load(arguments, span)
         if name == "log":
             return self._log(arguments, span)
+        if self.constructors is not None and name in self.constructors.names:
+            from .errors import InputError
+
+            try:
+                return self.graph.const(self.constructors.make(name, [_literal(argument) for argument in arguments]), span=span)
+            except InputError as error:
+                error.span = error.span or span
+                raise
         prim = primitives.FUNCTIONS.get(name)
         if prim is None:
-            raise UnknownNameError(f"unknown function {name!r}", name_span, hint=suggest(name, known_functions()))
+            hint = suggest(name, known_functions())
+            if name in ("randn", "rand", "zeros", "ones", "eye", "full"):
+                hint = f"{name}(...) makes a value for --at (or an 'at' line of a sample file), not an op of the function"
+            raise UnknownNameError(f"unknown function {name!r}", name_span, hint=hint)
         operands = [argument for argument in arguments if not isinstance(argument, Keyword)]
         keywords = {argument.name: argument for argument in arguments if isinstance(argument, Keyword)}
         static_values = operands[prim.arity :]
@@ -407,6 +420,16 @@ def _describe(value) -> str:
     if isinstance(value, slice):
         return "a slice"
     return type(value).__name__
+
+
+def _literal(value):
+    """A constant node's number (an int when whole), or a tuple of them, for value constructors."""
+    if isinstance(value, tuple):
+        return tuple(_literal(item) for item in value)
+    if isinstance(value, Node) and value.is_const and np.ndim(value.value) == 0:
+        number = float(value.value)
+        return int(number) if number.is_integer() else number
+    raise DcalcSyntaxError("value constructors take numbers and shapes, as in randn(3, 4) or full((2, 3), 1.5)")
 
 
 def _count(number: int, word: str) -> str:

@@ -21,23 +21,61 @@ from .errors import DcalcError, InputError, Span
 from .parser import parse_values
 
 VALUE_CONSTANTS = {"inf": math.inf, "nan": math.nan}
+DEFAULT_SEED = 0
 
 
-def parse_at(texts: Sequence[str] | str, origin: str = "--at") -> dict[str, np.ndarray]:
-    """Every ``name=value`` in the given --at texts, as float arrays."""
+def _shape_argument(value, function: str):
+    shape = value if isinstance(value, tuple) else (value,)
+    if not all(isinstance(size, int) and size >= 0 for size in shape):
+        raise InputError(f"{function} takes a shape of whole numbers, as in {function}(3, 4) or {function}((3, 4))")
+    return tuple(shape)
+
+
+class Constructors:
+    """randn(72, 784), rand, zeros, ones, eye(n), full(shape, v): values made for
+    --at and sample files, drawn from one seeded generator so runs repeat."""
+
+    names = ("randn", "rand", "zeros", "ones", "eye", "full")
+
+    def __init__(self, seed: int = DEFAULT_SEED):
+        self.rng = np.random.default_rng(seed)
+
+    def make(self, name: str, arguments: list) -> np.ndarray:
+        if name == "full":
+            if len(arguments) != 2:
+                raise InputError("full takes a shape and a value, as in full((2, 3), 1.5)")
+            return np.full(_shape_argument(arguments[0], name), float(arguments[1]))
+        if name == "eye":
+            if len(arguments) != 1 or not isinstance(arguments[0], int):
+                raise InputError("eye takes a size, as in eye(3)")
+            return np.eye(arguments[0])
+        shape = _shape_argument(tuple(arguments) if len(arguments) != 1 else arguments[0], name)
+        if name == "randn":
+            return self.rng.standard_normal(shape)
+        if name == "rand":
+            return self.rng.random(shape)
+        return (np.zeros if name == "zeros" else np.ones)(shape)
+
+
+def parse_at(texts: Sequence[str] | str, origin: str = "--at", seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
+    """Every ``name=value`` in the given --at texts, as float arrays (randn and rand
+    draw from a generator seeded with ``seed``)."""
     if isinstance(texts, str):
         texts = [texts]
     values: dict[str, np.ndarray] = {}
+    constructors = Constructors(seed)
     for text in texts:
         tree = parse_values(text, origin)
-        for name, value in values_from_items(tree.children, text, origin).items():
+        for name, value in values_from_items(tree.children, text, origin, constructors=constructors).items():
             if name in values:
                 raise InputError(f"{name!r} is given a value twice", None)
             values[name] = value
     return values
 
 
-def values_from_items(items, text: str, origin: str, base_dir: Path | None = None, allow_outside: bool = True) -> dict[str, np.ndarray]:
+def values_from_items(
+    items, text: str, origin: str, base_dir: Path | None = None, allow_outside: bool = True, constructors: Constructors | None = None
+) -> dict[str, np.ndarray]:
     """``name = value`` items of the grammar (``value_item``) as float arrays; files
     are read relative to ``base_dir`` and, unless ``allow_outside``, only inside it."""
     values: dict[str, np.ndarray] = {}
@@ -47,11 +85,13 @@ def values_from_items(items, text: str, origin: str, base_dir: Path | None = Non
         if name in values:
             span = Span(text, name_token.start_pos, name_token.end_pos, name_token.line, name_token.column, origin)
             raise InputError(f"{name!r} is given a value twice", span)
-        values[name] = value_of(value_tree, text, origin, base_dir, allow_outside)
+        values[name] = value_of(value_tree, text, origin, base_dir, allow_outside, constructors)
     return values
 
 
-def value_of(value_tree, text: str, origin: str, base_dir: Path | None = None, allow_outside: bool = True) -> np.ndarray:
+def value_of(
+    value_tree, text: str, origin: str, base_dir: Path | None = None, allow_outside: bool = True, constructors: Constructors | None = None
+) -> np.ndarray:
     """One value: a constant expression evaluated by dcalc, or @file."""
     from .evaluate import evaluate
     from .program import _ProgramBuilder
@@ -62,6 +102,7 @@ def value_of(value_tree, text: str, origin: str, base_dir: Path | None = None, a
     from .graph import Node
 
     builder = _ProgramBuilder(text, origin, given=(), shapes={}, constants=VALUE_CONSTANTS, inputs_allowed=False)
+    builder.constructors = constructors or Constructors()
     node = builder.expression.build(value_tree)
     if not isinstance(node, Node):
         meta = getattr(value_tree, "meta", None)
