@@ -83,6 +83,9 @@ class Primitive:
     # How the op's parameters are written as trailing call arguments, so printed
     # text parses back: ``written(params) -> ["(0,)"]``; None writes name=value.
     written: Callable[[dict], list[str]] | None = None
+    # A text form other than a call, from the params: indexing is written x[0, :]
+    # (``text_form(params) -> "{0}[0, :]"``; operands that are not atoms get parentheses).
+    text_form: Callable[[dict], str] | None = None
     # Numerics and tests: where arguments may be sampled, a NumPy reference, and
     # whether it is complex-analytic (so the complex-step method may go through it).
     domain: tuple = ()

@@ -725,9 +725,10 @@ def _mean(xp, x, axes, source):
     return xp.mean(x, axis=axes) if axes else x
 
 
-def _spread(cotangent, node):
-    """A cotangent of the reduced shape, spread back over the input's shape."""
-    kept = reshape(cotangent, shape=_kept_shape(node), source=node.shape)
+def _spread(value, node):
+    """A value of the reduced shape, spread back over the input's shape."""
+    reduced = tuple(size for axis, size in enumerate(node.params["source"]) if axis not in node.params["axes"])
+    kept = reshape(value, shape=_kept_shape(node), source=reduced)
     return broadcast_to(kept, shape=node.params["source"], source=_kept_shape(node))
 
 
@@ -845,3 +846,188 @@ def matmul_vjp_right(cotangent, a, b, out=None, node=None):
 matmul.jvp = (matmul_jvp_left, matmul_jvp_right)
 matmul.vjp = (matmul_vjp_left, matmul_vjp_right)
 FUNCTIONS["sum"] = sum_
+
+
+# ---- stable log-sum-exp and softmax --------------------------------------------------
+
+
+def _keep(xp, value, axes):
+    """A reduced value with its reduced axes put back as length 1 (node axes first)."""
+    return xp.expand_dims(value, axes) if axes else value
+
+
+def _logsumexp(xp, x, axes, source):
+    """log sum exp x = m + log sum exp(x - m), m the largest (finite) entry: no overflow."""
+    if not axes:
+        return x
+    largest = xp.max(x, axis=axes)
+    largest = xp.where(xp.isfinite(largest), largest, 0.0)
+    return xp.log(xp.sum(xp.exp(x - _keep(xp, largest, axes)), axis=axes)) + largest
+
+
+def _softmax(xp, x, axes, source):
+    """exp(x - m) / sum exp(x - m) over the axes: no overflow."""
+    if not axes:
+        return xp.ones_like(x)
+    largest = xp.max(x, axis=axes, keepdims=True)
+    shifted = xp.exp(x - xp.where(xp.isfinite(largest), largest, 0.0))
+    return shifted / xp.sum(shifted, axis=axes, keepdims=True)
+
+
+def logsumexp_jvp(tangent, x, out=None, node=None):  # d lse = sum(softmax(x) dx)
+    weights = softmax(x, axes=node.params["axes"], source=node.params["source"])
+    return sum_(weights * tangent, axes=node.params["axes"], source=node.params["source"])
+
+
+def logsumexp_vjp(cotangent, x, out=None, node=None):  # dx = softmax(x) * ct
+    return softmax(x, axes=node.params["axes"], source=node.params["source"]) * _spread(cotangent, node)
+
+
+def _softmax_linear(direction, out, node):
+    """The softmax Jacobian (symmetric) applied: s * (v - sum(s v))."""
+    weighted = sum_(out * direction, axes=node.params["axes"], source=node.params["source"])
+    return out * (direction - _spread(weighted, node))
+
+
+def softmax_jvp(tangent, x, out=None, node=None):
+    return _softmax_linear(tangent, out, node)
+
+
+def softmax_vjp(cotangent, x, out=None, node=None):
+    return _softmax_linear(cotangent, out, node)
+
+
+logsumexp = define(
+    Primitive(
+        "logsumexp",
+        _logsumexp,
+        1,
+        shape_rule=_reduced_shape,
+        prepare=_reduction_prepare,
+        elementwise=False,
+        static=("axis",),
+        jvp=(logsumexp_jvp,),
+        vjp=(logsumexp_vjp,),
+        written=_written_axes,
+    )
+)
+softmax = define(
+    Primitive(
+        "softmax",
+        _softmax,
+        1,
+        shape_rule=lambda shapes, params: shapes[0],
+        prepare=_reduction_prepare,
+        elementwise=False,
+        static=("axis",),
+        jvp=(softmax_jvp,),
+        vjp=(softmax_vjp,),
+        written=_written_axes,
+    )
+)
+
+
+# ---- indexing and slicing (0-based, negative from the end) ------------------------------
+
+
+def _index_key(key) -> tuple:
+    """The hashable key (ints and ("slice", start, stop, step)) as NumPy's index."""
+    return tuple(slice(*item[1:]) if isinstance(item, tuple) else item for item in key)
+
+
+def _index(xp, x, key, source):
+    return x[_index_key(key)]
+
+
+def _index_shape(shapes, params):
+    try:
+        return np.empty(shapes[0], dtype=np.int8)[_index_key(params["key"])].shape
+    except IndexError as error:
+        raise ShapeError(f"index {_written_key(params['key'])} does not fit shape {shapes[0]}: {error}") from None
+
+
+def _index_prepare(shapes, params):
+    return {"key": tuple(params["key"]), "source": tuple(shapes[0])}
+
+
+def _unindex(xp, x, key, source):
+    """A cotangent of the indexed part, put back into zeros of the source shape."""
+    batch = xp.shape(x)[len(_index_shape([source], {"key": key})) :]
+    full = xp.zeros(tuple(source) + batch, dtype=x.dtype if hasattr(x, "dtype") else float)
+    full[_index_key(key)] = x
+    return full
+
+
+def _written_key(key) -> str:
+    parts = []
+    for item in key:
+        if isinstance(item, tuple):
+            start, stop, step = item[1:]
+            text = f"{'' if start is None else start}:{'' if stop is None else stop}"
+            parts.append(text + (f":{step}" if step is not None else ""))
+        else:
+            parts.append(str(item))
+    return "[" + ", ".join(parts) + "]"
+
+
+def index_jvp(tangent, x, out=None, node=None):
+    return index(tangent, key=node.params["key"], source=node.params["source"])
+
+
+def index_vjp(cotangent, x, out=None, node=None):
+    return unindex(cotangent, key=node.params["key"], source=node.params["source"])
+
+
+def unindex_jvp(tangent, x, out=None, node=None):
+    return unindex(tangent, key=node.params["key"], source=node.params["source"])
+
+
+def unindex_vjp(cotangent, x, out=None, node=None):
+    return index(cotangent, key=node.params["key"], source=node.params["source"])
+
+
+index = define(
+    Primitive(
+        "index",
+        _index,
+        1,
+        shape_rule=_index_shape,
+        prepare=_index_prepare,
+        elementwise=False,
+        jvp=(index_jvp,),
+        vjp=(index_vjp,),
+        text_form=lambda params: "{0}" + _written_key(params["key"]),
+        latex_form="{0}_{{{1}}}",
+    ),
+    function=False,
+)
+unindex = define(
+    Primitive(
+        "unindex",
+        _unindex,
+        1,
+        shape_rule=lambda shapes, params: tuple(params["source"]),
+        elementwise=False,
+        jvp=(unindex_jvp,),
+        vjp=(unindex_vjp,),
+    ),
+    function=False,
+)
+
+
+# ---- functions of the language made of the ops above -------------------------------------
+# Each takes graph nodes and the static arguments, and builds the expression.
+
+
+def outer_of(a, b):
+    """outer(a, b)[i, j] = a[i] b[j]"""
+    return reshape(a, shape=a.shape + (1,)) * reshape(b, shape=(1,) + b.shape)
+
+
+def norm_of(x):
+    """The Euclidean (Frobenius) norm: sqrt(sum(x^2))."""
+    return sqrt(sum_(x * x))
+
+
+COMPOSITES = {"outer": (outer_of, 2), "norm": (norm_of, 1)}
+FUNCTIONS["dot"] = matmul

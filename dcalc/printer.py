@@ -139,6 +139,9 @@ class _Printer:
             if precedence <= PREC_NEG:
                 text = f"({text})"
             return notation.minus + text, PREC_NEG
+        if prim.text_form is not None:
+            wrapped = [f"({text})" if precedence < PREC_ATOM else text for text, precedence in operands]
+            return prim.text_form(node.params).format(*wrapped), PREC_ATOM
         arguments = [text for text, _ in operands]
         if prim.written is not None:
             arguments += prim.written(node.params)

@@ -33,7 +33,7 @@ SPECIAL_FUNCTIONS = {"log", "load"}
 
 
 def known_functions() -> set[str]:
-    return set(primitives.FUNCTIONS) | SPECIAL_FUNCTIONS
+    return set(primitives.FUNCTIONS) | set(primitives.COMPOSITES) | SPECIAL_FUNCTIONS
 
 
 @dataclass
@@ -157,11 +157,14 @@ class _Builder(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def index(self, meta, children):
-        raise DcalcError("indexing is part of the array language, which this build does not evaluate yet", self._span(meta))
+        operand, *subscripts = children
+        span = self._span(meta)
+        key = tuple(_subscript(item, span) for item in subscripts)
+        return self.program.apply(primitives.TABLE["index"], (operand,), {"key": key}, span)
 
     @v_args(meta=True)
     def slice(self, meta, children):
-        return slice(*children)
+        return ("slice", *children)
 
     @v_args(meta=True)
     def attribute(self, meta, children):
@@ -257,6 +260,11 @@ class _ProgramBuilder:
             except InputError as error:
                 error.span = error.span or span
                 raise
+        if name in primitives.COMPOSITES:
+            build, arity = primitives.COMPOSITES[name]
+            if len(arguments) != arity or not all(isinstance(argument, Node) for argument in arguments):
+                raise ArityError(f"{name} takes {_count(arity, 'argument')}, but got {len(arguments)}", span)
+            return build(*arguments)
         prim = primitives.FUNCTIONS.get(name)
         if prim is None:
             hint = suggest(name, known_functions())
@@ -420,6 +428,22 @@ def _describe(value) -> str:
     if isinstance(value, slice):
         return "a slice"
     return type(value).__name__
+
+
+def _subscript(item, span):
+    """An index (a whole number, negative from the end) or a slice start:stop:step,
+    all written as literals, as the hashable key the index primitive keeps."""
+
+    def whole(value):
+        if value is None:
+            return None
+        if isinstance(value, Node) and value.is_const and np.ndim(value.value) == 0 and float(value.value).is_integer():
+            return int(value.value)
+        raise DcalcSyntaxError("indices are whole numbers written in the program, as in x[0] or A[1:3, -1]", span)
+
+    if isinstance(item, tuple) and item and item[0] == "slice":
+        return ("slice", *(whole(part) for part in item[1:]))
+    return whole(item)
 
 
 def _literal(value):

@@ -31,6 +31,16 @@ CASES = [
     ("sum(sin(A) * B)", {"A": (2, 3), "B": (2, 3)}),
     ("e = y - tanh(A @ x + b); L = 0.5*sum(e^2)", {"A": (3, 4), "x": (4,), "b": (3,), "y": (3,)}),
     ("q = x @ (A @ x)", {"x": (3,), "A": (3, 3)}),
+    ("logsumexp(x)", {"x": (4,)}),
+    ("logsumexp(A, 1)", {"A": (3, 4)}),
+    ("softmax(x)", {"x": (4,)}),
+    ("softmax(A, 0) * B", {"A": (3, 2), "B": (3, 2)}),
+    ("x[1] * x[-1] + sum(A[0, :])", {"x": (3,), "A": (2, 3)}),
+    ("A[1:3, ::2]", {"A": (4, 5)}),
+    ("outer(x, y)", {"x": (3,), "y": (2,)}),
+    ("norm(A)", {"A": (2, 3)}),
+    ("dot(x, y)", {"x": (3,), "y": (3,)}),
+    ("f = W @ tanh(M @ x); L = logsumexp(f) - f[2]", {"M": (6, 5), "x": (5,), "W": (4, 6)}),
 ]
 
 
@@ -107,9 +117,29 @@ def test_grad_of_an_array_program_through_the_cli(cli):
 def test_every_tensor_primitive_has_a_case():
     from dcalc import primitives
 
-    tensor_ops = {prim.name for prim in primitives.FUNCTIONS.values() if not prim.elementwise} | {"matmul"}
+    tensor_ops = {prim.name for prim in primitives.FUNCTIONS.values() if not prim.elementwise} | {"matmul", "index"}
     covered = set()
     for text, shapes in CASES:
         graph = dcalc.parse_program(text, shapes=shapes)
         covered |= {node.op for node in graph.nodes}
     assert tensor_ops <= covered, tensor_ops - covered
+
+
+def test_logsumexp_and_softmax_do_not_overflow():
+    values = {"x": np.array([1000.0, 1000.0, -1000.0])}
+    problem = dcalc.load("logsumexp(x) + sum(softmax(x) * x)", values)
+    result = run_engine("reverse", problem.graph, problem.values)
+    assert np.isfinite(result.values[0]) and np.all(np.isfinite(result.jacobian[("y", "x")]))
+    assert float(result.values[0]) == pytest.approx(1000 + np.log(2) + 1000, rel=1e-15)
+
+
+def test_printed_tensor_expressions_parse_back():
+    from dcalc.evaluate import evaluate
+    from dcalc.printer import to_infix
+
+    shapes = {"A": (3, 4), "x": (4,)}
+    text = "A[1:, ::2] * 2 + sum(A, 1)[0] + logsumexp(A @ x) + reshape(A, (4, 3))[0, 1]"
+    graph = dcalc.parse_program(text, shapes=shapes)
+    again = dcalc.parse_program(to_infix(graph.outputs[0]), shapes=shapes)
+    values = point(shapes, seed=9)
+    np.testing.assert_array_equal(evaluate(graph, values)[0], evaluate(again, values)[0])
