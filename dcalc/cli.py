@@ -276,6 +276,7 @@ def grad_command(
     as_json: JsonOption = False,
     ascii_: AsciiOption = False,
     full: Annotated[bool, typer.Option("--full", help="Show whole arrays.")] = False,
+    save: Annotated[Optional[str], typer.Option("--save", metavar="FILE.npz", help="Write the value and every partial to an .npz file.")] = None,
 ) -> None:
     """The value and the gradient (the Jacobian for several outputs) of INPUT at a point."""
     from .compare import run_engines
@@ -307,19 +308,28 @@ def grad_command(
         for run in runs[1:]:
             run.agrees = None
     disagreeing = [run.name for run in runs[1:] if run.result is not None and run.agrees is False]
+    if save:
+        _save_npz(save, runs[0].result)
     if as_json:
         print_json(gradient_json(runs))
         if disagreeing:
             raise typer.Exit(1)
         return
     reference = runs[0].result
+    import numpy as np
+
+    from .render import array_table
+
     console = _stdout()
     for name, value in zip(reference.output_names, reference.values):
         console.print(f"{name} = {format_value(value, limit=10**9 if full else 8)}", markup=False)
     for output in reference.output_names:
         for name in reference.input_names:
-            value = format_value(reference.jacobian[(output, name)], limit=10**9 if full else 8)
-            console.print(f"{partial_label(output, name, ascii_)} = {value}", markup=False)
+            block = reference.jacobian[(output, name)]
+            if np.ndim(block) == 0:
+                console.print(f"{partial_label(output, name, ascii_)} = {format_value(block)}", markup=False)
+            else:  # vectors and matrices as aligned tables
+                console.print(array_table(block, digits=None if full else 6, full=full, title=f"{partial_label(output, name, ascii_)}  (shape {np.shape(block)})"))
     if len(runs) > 1:
         console.print()
         console.print(engines_table(runs, ascii=ascii_, full=full))
@@ -327,6 +337,19 @@ def grad_command(
             warn(f"{', '.join(disagreeing)} disagree{'s' if len(disagreeing) == 1 else ''} with {runs[0].name}")
     if disagreeing:
         raise typer.Exit(1)
+
+
+def _save_npz(path: str, result) -> None:
+    """The value(s) and every partial, keyed "y" and "dy/dx", written safely."""
+    import io
+
+    import numpy as np
+
+    arrays = {name: np.asarray(value) for name, value in zip(result.output_names, result.values)}
+    arrays.update({f"d{output}/d{name}": np.asarray(block) for (output, name), block in result.jacobian.items()})
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_output(path, buffer.getvalue())
 
 
 def _directional(problem, names, direction, as_json) -> None:
@@ -350,6 +373,101 @@ def _directional(problem, names, direction, as_json) -> None:
     for output, (along, dotted) in results.items():
         console.print(f"directional derivative of {output} (forward mode) = {format_value(along)}", markup=False)
         console.print(f"gradient · direction (reverse mode)  = {format_value(dotted)}", markup=False)
+
+
+@command("jacobian")
+def jacobian_command(
+    source: InputArgument,
+    at: AtOption = None,
+    engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="forward, reverse, symbolic or numeric; by default forward when there are fewer input components than output components, reverse otherwise.")] = None,
+    wrt: WrtOption = None,
+    as_json: JsonOption = False,
+    full: Annotated[bool, typer.Option("--full", help="Show whole matrices.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for randn(...) and rand(...) in --at values.")] = 0,
+) -> None:
+    """The Jacobian of INPUT's outputs, by the cheaper AD mode for its shape."""
+    from .engines import ENGINE_NAMES, run_engine
+    from .render import array_table, partial_label, to_json
+
+    problem = load_problem(source, at, seed)
+    graph = problem.graph
+    names = _names(wrt, graph) or graph.input_names
+    inputs = sum(graph.input_named(name).size for name in names)
+    outputs = sum(node.size for node in graph.outputs)
+    if engine is None:
+        engine = "forward" if inputs < outputs else "reverse"
+        reason = f"{engine} mode: {inputs} input component{'s' * (inputs != 1)}, {outputs} output component{'s' * (outputs != 1)}"
+    elif engine not in ENGINE_NAMES:
+        raise InputError(f"unknown engine {engine!r}: use forward, reverse, symbolic or numeric")
+    else:
+        reason = f"{engine} (chosen with --engine)"
+    result = run_engine(engine, graph, problem.values, wrt=names)
+    if as_json:
+        print_json(
+            {
+                "value": {name: to_json(value) for name, value in zip(result.output_names, result.values)},
+                "jacobian": {out: {name: to_json(result.jacobian[(out, name)]) for name in result.input_names} for out in result.output_names},
+                "engine": engine,
+                "why": reason,
+            }
+        )
+        return
+    console = _stdout()
+    console.print(f"engine: {reason}", markup=False)
+    for out in result.output_names:
+        for name in result.input_names:
+            block = result.jacobian[(out, name)]
+            console.print(array_table(block, digits=None if full else 6, full=full, title=f"{partial_label(out, name)}  (shape {block.shape})"))
+
+
+@command("hessian")
+def hessian_command(
+    source: InputArgument,
+    at: AtOption = None,
+    engine: Annotated[str, typer.Option("--engine", "-e", help="forward (forward-over-reverse, the default), symbolic, or numeric (finite differences of the gradient).")] = "forward",
+    wrt: WrtOption = None,
+    direction: Annotated[Optional[List[str]], typer.Option("--dir", metavar="NAME=VALUE,...", help="Print the Hessian-vector product H v instead of H.")] = None,
+    as_json: JsonOption = False,
+    full: Annotated[bool, typer.Option("--full", help="Show whole matrices.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for randn(...) and rand(...) in --at values.")] = 0,
+) -> None:
+    """The Hessian of INPUT's (scalar) output, and whether it is symmetric to rounding."""
+    from .engines.second import hessian, hessian_vector
+    from .render import array_table, format_value, hessian_json, to_json
+    from .values import parse_at
+
+    problem = load_problem(source, at, seed)
+    graph = problem.graph
+    names = _names(wrt, graph) or graph.input_names
+    if direction:
+        vector = parse_at(direction, origin="--dir", seed=seed)
+        for name in vector:
+            if name not in names:
+                raise InputError(f"--dir gives a component for {name!r}, which is not an input differentiated here")
+        missing = [name for name in names if name not in vector]
+        if missing:
+            raise InputError(f"--dir has no component for {missing[0]!r}")
+        product = hessian_vector(graph, problem.values, vector, names)
+        if as_json:
+            print_json({"value": to_json(problem.evaluate()[0]), "hessian_vector_product": {name: to_json(value) for name, value in product.items()}})
+            return
+        for name, value in product.items():
+            _stdout().print(f"(H v) for {name} = {format_value(value, limit=10**9 if full else 8)}", markup=False)
+        return
+    result = hessian(graph, problem.values, names, engine)
+    if as_json:
+        print_json(hessian_json(result, result.value))
+        return
+    console = _stdout()
+    console.print(f"{graph.output_names[0]} = {format_value(result.value)}", markup=False)
+    console.print(f"engine: {result.engine}", markup=False)
+    for first in names:
+        for second in names:
+            block = result.blocks[(first, second)]
+            console.print(array_table(block, digits=None if full else 6, full=full, title=f"∂²/∂{first}∂{second}  (shape {block.shape})"))
+    asymmetry = result.asymmetry()
+    verdict = "symmetric to rounding" if asymmetry <= 1e-12 else "NOT symmetric"
+    console.print(f"{verdict}: largest |H - Hᵀ| is {asymmetry:.2g} of the largest entry", markup=False)
 
 
 def load_function(source: str, at):

@@ -447,3 +447,56 @@ def github_annotations(reports) -> str:
             elif result.status != "pass":
                 lines.append(f"::warning file={result.path},line={result.line}::{escape(result.name + ': ' + result.status + ': ' + result.message)}")
     return "".join(line + "\n" for line in lines)
+
+
+
+# ---- arrays as tables --------------------------------------------------------------------
+
+ARRAY_LIMIT = 8  # rows shown before an ellipsis
+COLUMN_LIMIT = 6  # columns: six numbers of 6 digits fit an 80-column terminal
+
+
+def array_table(value, digits: int | None = 10, full: bool = False, title: str | None = None):
+    """A vector or matrix as an aligned rich Table (higher ranks: the last two axes
+    of each leading index), truncated with ellipses beyond ARRAY_LIMIT unless full."""
+    from rich.table import Table
+
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        array = array.reshape(1, 1)
+    elif array.ndim == 1:
+        array = array.reshape(1, -1)
+    elif array.ndim > 2:
+        array = array.reshape(-1, array.shape[-1])
+    rows, columns = array.shape
+
+    def shown(count, limit):
+        if full:
+            return list(range(count))
+        if count <= limit:
+            return list(range(count))
+        half = limit // 2
+        return list(range(half)) + [None] + list(range(count - half, count))
+
+    table = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
+    column_indices = shown(columns, COLUMN_LIMIT)
+    for _ in column_indices:
+        table.add_column(justify="right", no_wrap=True)
+    for row in shown(rows, ARRAY_LIMIT):
+        if row is None:
+            table.add_row(*["⋮" if column is not None else "⋱" for column in column_indices])
+            continue
+        table.add_row(*["…" if column is None else format_number(array[row, column], digits) for column in column_indices])
+    return table
+
+
+def hessian_json(result, full_value) -> dict:
+    data = {"value": to_json(full_value), "engine": result.engine, "inputs": result.inputs}
+    if len(result.inputs) == 1:
+        name = result.inputs[0]
+        data["hessian"] = to_json(result.blocks[(name, name)])
+    else:
+        data["hessian"] = {first: {second: to_json(result.blocks[(first, second)]) for second in result.inputs} for first in result.inputs}
+    data["symmetric"] = result.asymmetry() <= 1e-12
+    data["asymmetry"] = result.asymmetry()
+    return data

@@ -143,3 +143,62 @@ def test_printed_tensor_expressions_parse_back():
     again = dcalc.parse_program(to_infix(graph.outputs[0]), shapes=shapes)
     values = point(shapes, seed=9)
     np.testing.assert_array_equal(evaluate(graph, values)[0], evaluate(again, values)[0])
+
+
+# ---- Jacobians and Hessians ----------------------------------------------------------------
+
+QUADRATIC = "x @ (A @ x)"
+A_TEXT = "A=[[1,2,0],[0,1,-1],[4,0,1]]"
+
+
+@pytest.mark.parametrize("engine", ["forward", "symbolic", "numeric"])
+def test_hessian_of_a_quadratic_form_is_a_plus_a_transpose(cli, engine):
+    import json
+
+    result = cli("hessian", QUADRATIC, "--at", f"x=[1,2,3],{A_TEXT}", "--wrt", "x", "--engine", engine, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    A = np.array([[1.0, 2, 0], [0, 1, -1], [4, 0, 1]])
+    tolerance = 1e-7 if engine == "numeric" else 1e-15
+    np.testing.assert_allclose(data["hessian"], A + A.T, rtol=tolerance, atol=tolerance)
+    assert data["symmetric"] is True and data["value"] == pytest.approx(np.array([1, 2, 3.0]) @ A @ np.array([1, 2, 3.0]))
+
+
+def test_hessian_vector_product_without_forming_h(cli):
+    import json
+
+    result = cli("hessian", QUADRATIC, "--at", f"x=[1,2,3],{A_TEXT}", "--wrt", "x", "--dir", "x=[0,1,-1]", "--json")
+    A = np.array([[1.0, 2, 0], [0, 1, -1], [4, 0, 1]])
+    np.testing.assert_allclose(json.loads(result.stdout)["hessian_vector_product"]["x"], (A + A.T) @ np.array([0, 1.0, -1]), rtol=1e-15)
+
+
+def test_hessians_of_the_lecture_function_agree():
+    from dcalc.engines.second import hessian
+
+    problem = dcalc.load("ln(x1)+x1*x2-sin(x2)", "x1=2,x2=5")
+    expected = np.array([[-0.25, 1.0], [1.0, np.sin(5.0)]])
+    for engine in ("forward", "symbolic", "numeric"):
+        result = hessian(problem.graph, problem.values, engine=engine)
+        np.testing.assert_allclose(result.matrix(), expected, rtol=1e-9, atol=1e-12)
+        assert result.asymmetry() <= 1e-12
+
+
+def test_jacobian_picks_the_cheaper_mode(cli):
+    import json
+
+    wide = json.loads(cli("jacobian", "A @ x", "--at", "A=randn(5, 2),x=[1,2]", "--wrt", "x", "--json").stdout)
+    assert wide["engine"] == "forward" and "2 input components, 5 output" in wide["why"]
+    tall = json.loads(cli("jacobian", "A @ x", "--at", "A=randn(2, 5),x=randn(5)", "--json").stdout)
+    assert tall["engine"] == "reverse"
+    forced = json.loads(cli("jacobian", "A @ x", "--at", "A=randn(2, 5),x=randn(5)", "--engine", "symbolic", "--json").stdout)
+    np.testing.assert_allclose(forced["jacobian"]["y"]["x"], tall["jacobian"]["y"]["x"], rtol=1e-15)
+    assert np.array(tall["jacobian"]["y"]["A"]).shape == (2, 2, 5)
+
+
+def test_grad_saves_arrays_and_shows_tables(cli, tmp_path):
+    target = tmp_path / "grads.npz"
+    result = cli("grad", "sum(A*A)", "--at", "A=randn(12, 12)", "--engine", "reverse", "--save", str(target))
+    assert result.exit_code == 0 and "⋮" in result.stdout and "(shape (12, 12))" in result.stdout
+    with np.load(target) as saved:
+        assert saved["dy/dA"].shape == (12, 12)
+        np.testing.assert_allclose(saved["dy/dA"], 2 * np.random.default_rng(0).standard_normal((12, 12)), rtol=1e-15)
