@@ -9,7 +9,7 @@ import importlib
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["numeric_accuracy", "swell"]
+BENCHMARKS = ["numeric_accuracy", "swell", "mlp"]
 
 
 def main() -> int:

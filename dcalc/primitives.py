@@ -530,6 +530,11 @@ def _matmul(xp, a, b, ranks):
     if batch_a == 0 and batch_b == 0:
         return xp.matmul(a, b)
     batch = max(batch_a, batch_b)
+    if all(size == 1 for size in xp.shape(a)[rank_a:] + xp.shape(b)[rank_b:]):
+        # One point (the engines' length-1 direction axis): a plain BLAS product.
+        # Indexing the length-1 axes away keeps transposed views as views (no copy).
+        product = xp.matmul(a[(Ellipsis,) + (0,) * batch_a], b[(Ellipsis,) + (0,) * batch_b])
+        return product.reshape(xp.shape(product) + (1,) * batch)
     stack = max(rank_a, rank_b, 2) - 2  # leading stacked-matrix axes of the wider operand
 
     def batch_first(array, rank, own_batch):

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..graph import Graph
 from . import Derivatives, resolve, seed_identity, timed
-from .rules import backward
+from .rules import backward, depends_on
 
 
 @timed
@@ -49,6 +49,7 @@ def reverse(graph: Graph, values, outputs=None, wrt=None, xp=np, record: list | 
             lambda node: primal[node.index],
             "reverse",
             record,
+            needed=None if record is not None else depends_on(nodes, wrt_nodes),
         )
     result_values = [primal[node.index][..., 0] if np.ndim(primal[node.index]) else primal[node.index] for node in outputs]
     jacobian = {}

@@ -90,11 +90,23 @@ def vjp(node: Node, position: int, cotangent, args, out, engine: str):
     return rule(cotangent, *args, out=out, node=node)
 
 
-def backward(nodes, adjoint: dict, args_of, out_of, engine: str, record: list | None = None) -> dict:
+def depends_on(nodes, inputs) -> set[int]:
+    """Indices of the nodes (in topological order) that depend on any of ``inputs``:
+    only they need a cotangent."""
+    reached = {node.index for node in inputs}
+    for node in nodes:
+        if any(operand.index in reached for operand in node.inputs):
+            reached.add(node.index)
+    return reached
+
+
+def backward(nodes, adjoint: dict, args_of, out_of, engine: str, record: list | None = None, needed: set | None = None) -> dict:
     """The reverse sweep, shared by the reverse (arrays) and symbolic (nodes) engines:
     visit ``nodes`` (topological order) backwards, send each node's cotangent to its
     operands through the VJP rules and sum where a node has several uses.
-    ``adjoint`` holds the seeds and is filled in; inputs' cotangents stay in it."""
+    ``adjoint`` holds the seeds and is filled in; inputs' cotangents stay in it.
+    With ``needed`` (see depends_on), operands outside it get nothing: no work is
+    spent on the cotangent of an input nobody asked for."""
     for node in reversed(nodes):
         if node.is_input or node.is_const:
             continue
@@ -103,7 +115,7 @@ def backward(nodes, adjoint: dict, args_of, out_of, engine: str, record: list | 
             continue
         args, out = args_of(node), out_of(node)
         for position, operand in enumerate(node.inputs):
-            if operand.is_const:
+            if operand.is_const or (needed is not None and operand.index not in needed):
                 continue
             contribution = vjp(node, position, cotangent, args, out, engine)
             if contribution is None:

@@ -16,7 +16,7 @@ from ..errors import DerivativeError
 from ..evaluate import evaluate
 from ..graph import Graph, Node
 from . import Derivatives, resolve, timed
-from .rules import backward
+from .rules import backward, depends_on
 
 
 def derivative_graph(graph: Graph) -> tuple[Graph, dict[int, Node]]:
@@ -56,7 +56,7 @@ def gradient_nodes(output: Node, wrt: list[Node], seed=None) -> list[Node]:
     nodes = graph.ancestors([output])
     adjoint: dict[int, Node] = {output.index: graph.const(1.0 if seed is None else seed)}
     # The same sweep as reverse mode, with nodes for values: rules build nodes.
-    backward(nodes, adjoint, lambda node: list(node.inputs), lambda node: node, "symbolic")
+    backward(nodes, adjoint, lambda node: list(node.inputs), lambda node: node, "symbolic", needed=depends_on(nodes, wrt))
     zero = {}
     results = []
     for node in wrt:
