@@ -1036,3 +1036,212 @@ def norm_of(x):
 
 COMPOSITES = {"outer": (outer_of, 2), "norm": (norm_of, 1)}
 FUNCTIONS["dot"] = matmul
+
+
+# ---- max and min reductions ----------------------------------------------------------------
+# max(A) and max(A, axis=0) reduce; max(a, b) with two arguments stays elementwise. The
+# cotangent goes to the largest entries, shared equally between ties.
+
+
+def _is_equal(xp, a, b):
+    return (a == b).astype(float)
+
+
+is_equal = define(
+    Primitive("is_equal", _is_equal, 2, partials=(0, 0), complex_analytic=False, reference=lambda a, b: (a == b).astype(float)),
+    function=False,
+)
+
+
+def _amax(xp, x, axes, source):
+    return xp.max(x, axis=axes) if axes else x
+
+
+def _amin(xp, x, axes, source):
+    return xp.min(x, axis=axes) if axes else x
+
+
+def _extreme_weights(x, out, node):
+    """1/k at the k entries equal to the extreme, 0 elsewhere."""
+    mask = is_equal(x, _spread(out, node))
+    return mask / _spread(sum_(mask, axes=node.params["axes"], source=node.params["source"]), node)
+
+
+def extreme_jvp(tangent, x, out=None, node=None):
+    return sum_(_extreme_weights(x, out, node) * tangent, axes=node.params["axes"], source=node.params["source"])
+
+
+def extreme_vjp(cotangent, x, out=None, node=None):
+    return _extreme_weights(x, out, node) * _spread(cotangent, node)
+
+
+amax = define(
+    Primitive(
+        "amax",
+        _amax,
+        1,
+        shape_rule=_reduced_shape,
+        prepare=_reduction_prepare,
+        elementwise=False,
+        static=("axis",),
+        jvp=(extreme_jvp,),
+        vjp=(extreme_vjp,),
+        written=_written_axes,
+    ),
+    function=False,
+)
+amin = define(
+    Primitive(
+        "amin",
+        _amin,
+        1,
+        shape_rule=_reduced_shape,
+        prepare=_reduction_prepare,
+        elementwise=False,
+        static=("axis",),
+        jvp=(extreme_jvp,),
+        vjp=(extreme_vjp,),
+        written=_written_axes,
+    ),
+    function=False,
+)
+# One argument (or an axis): the reduction; two arguments: elementwise.
+REDUCING_FORMS = {"max": amax, "min": amin, "maximum": amax, "minimum": amin}
+
+
+# ---- stacking and joining -----------------------------------------------------------------
+
+
+def _stack(xp, *arrays, count):
+    return xp.stack(xp.broadcast_arrays(*arrays), axis=0)
+
+
+def _stack_shape(shapes, params):
+    if len(set(shapes)) > 1:
+        raise ShapeError(f"stacked values must have one shape; got {', '.join(map(str, shapes))}")
+    return (len(shapes),) + tuple(shapes[0])
+
+
+def stack_jvp_at(position):
+    def rule(tangent, *args, out=None, node=None):
+        return unindex(tangent, key=(position,), source=node.shape)
+
+    return rule
+
+
+def stack_vjp_at(position):
+    def rule(cotangent, *args, out=None, node=None):
+        return index(cotangent, key=(position,), source=node.shape)
+
+    return rule
+
+
+class _PerPosition(tuple):
+    """Rules for any number of operands: entry i is made on demand."""
+
+    def __new__(cls, make):
+        instance = super().__new__(cls, ())
+        instance.make = make
+        return instance
+
+    def __len__(self):
+        return 1 << 30
+
+    def __getitem__(self, position):
+        return self.make(position)
+
+
+stack = define(
+    Primitive(
+        "stack",
+        _stack,
+        -1,
+        shape_rule=_stack_shape,
+        prepare=lambda shapes, params: {"count": len(shapes)},
+        # Written as the list literal it came from: [a, b, c].
+        text_form=lambda params: "[" + ", ".join("{%d}" % k for k in range(params["count"])) + "]",
+        elementwise=False,
+        jvp=_PerPosition(stack_jvp_at),
+        vjp=_PerPosition(stack_vjp_at),
+    ),
+    function=False,
+)
+
+
+def _concat(xp, *arrays, axis, sizes):
+    return xp.concatenate(arrays, axis=axis)
+
+
+def _concat_prepare(shapes, params):
+    axis = params.get("axis", 0) or 0
+    rank = len(shapes[0])
+    if not -rank <= axis < rank:
+        raise ShapeError(f"axis {axis} is out of range for shape {shapes[0]}")
+    axis %= rank
+    return {"axis": axis, "sizes": tuple(shape[axis] for shape in shapes)}
+
+
+def _concat_shape(shapes, params):
+    axis = params["axis"]
+    rest = {shape[:axis] + shape[axis + 1 :] for shape in shapes}
+    if len(rest) > 1 or len({len(shape) for shape in shapes}) > 1:
+        raise ShapeError(f"cannot join shapes {', '.join(map(str, shapes))} along axis {axis}")
+    shape = list(shapes[0])
+    shape[axis] = sum(params["sizes"])
+    return tuple(shape)
+
+
+def _concat_key(node, position):
+    start = sum(node.params["sizes"][:position])
+    return (("slice", None, None, None),) * node.params["axis"] + (("slice", start, start + node.params["sizes"][position], None),)
+
+
+def concat_jvp_at(position):
+    def rule(tangent, *args, out=None, node=None):
+        return unindex(tangent, key=_concat_key(node, position), source=node.shape)
+
+    return rule
+
+
+def concat_vjp_at(position):
+    def rule(cotangent, *args, out=None, node=None):
+        return index(cotangent, key=_concat_key(node, position), source=node.shape)
+
+    return rule
+
+
+concat = define(
+    Primitive(
+        "concat",
+        _concat,
+        -1,
+        shape_rule=_concat_shape,
+        prepare=_concat_prepare,
+        elementwise=False,
+        static=("axis",),
+        jvp=_PerPosition(concat_jvp_at),
+        vjp=_PerPosition(concat_vjp_at),
+        written=lambda params: [f"axis={params['axis']}"] if params["axis"] else [],
+    )
+)
+
+
+def diag_of(x):
+    """diag(v): the matrix with v on its diagonal; diag(A): A's diagonal."""
+    import numpy as _np
+
+    if len(x.shape) == 1:
+        return reshape(x, shape=x.shape + (1,)) * x.graph.const(_np.eye(x.shape[0]))
+    if len(x.shape) == 2 and x.shape[0] == x.shape[1]:
+        return sum_(x * x.graph.const(_np.eye(x.shape[0])), axis=1)
+    raise ShapeError(f"diag takes a vector or a square matrix, not shape {x.shape}")
+
+
+def trace_of(x):
+    """The sum of a square matrix's diagonal."""
+    if len(x.shape) != 2 or x.shape[0] != x.shape[1]:
+        raise ShapeError(f"trace takes a square matrix, not shape {x.shape}")
+    return sum_(diag_of(x))
+
+
+COMPOSITES.update({"diag": (diag_of, 1), "trace": (trace_of, 1)})

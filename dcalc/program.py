@@ -265,6 +265,16 @@ class _ProgramBuilder:
             if len(arguments) != arity or not all(isinstance(argument, Node) for argument in arguments):
                 raise ArityError(f"{name} takes {_count(arity, 'argument')}, but got {len(arguments)}", span)
             return build(*arguments)
+        plain = [argument for argument in arguments if not isinstance(argument, Keyword)]
+        if name in primitives.REDUCING_FORMS and len(plain) == 1:
+            # max(A) and max(A, axis=0) reduce; max(a, b) is elementwise.
+            prim = primitives.REDUCING_FORMS[name]
+            params = {}
+            for keyword in (argument for argument in arguments if isinstance(argument, Keyword)):
+                if keyword.name != "axis":
+                    raise ArityError(f"{name} has no parameter {keyword.name!r} (parameters: axis)", keyword.span)
+                params["axis"] = _static_value(keyword.value, name, "axis", keyword.span)
+            return self.apply(prim, plain, params, span)
         prim = primitives.FUNCTIONS.get(name)
         if prim is None:
             hint = suggest(name, known_functions())
@@ -273,9 +283,12 @@ class _ProgramBuilder:
             raise UnknownNameError(f"unknown function {name!r}", name_span, hint=hint)
         operands = [argument for argument in arguments if not isinstance(argument, Keyword)]
         keywords = {argument.name: argument for argument in arguments if isinstance(argument, Keyword)}
-        static_values = operands[prim.arity :]
-        operands = operands[: prim.arity]
-        if len(operands) < prim.arity or len(static_values) > len(prim.static):
+        arity = len(operands) if prim.arity < 0 else prim.arity  # variadic: every positional argument
+        static_values = operands[arity:]
+        operands = operands[:arity]
+        if prim.arity < 0 and not operands:
+            raise ArityError(f"{name} takes one or more arguments", span)
+        if len(operands) < arity or len(static_values) > len(prim.static):
             raise ArityError(
                 f"{name} takes {_count(prim.arity, 'argument')}"
                 + (f" (and optionally {', '.join(prim.static)})" if prim.static else "")
@@ -322,8 +335,11 @@ class _ProgramBuilder:
         )
 
     def array_literal(self, elements, span) -> Node:
-        if not all(isinstance(element, Node) and element.is_const for element in elements):
-            raise DcalcError("array literals may only hold numbers in this build", span)
+        if not all(isinstance(element, Node) for element in elements):
+            raise DcalcSyntaxError("a list holds values, not text or slices", span)
+        if not all(element.is_const for element in elements):
+            # [x, y, 2]: the values stacked along a new first axis.
+            return self.apply(primitives.TABLE["stack"], elements, {}, span)
         values = [element.value for element in elements]
         shapes = list(dict.fromkeys(np.shape(value) for value in values))  # in the order written
         if len(shapes) > 1:

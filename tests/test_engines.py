@@ -105,8 +105,13 @@ def test_printed_derivative_parses_back_to_the_same_numbers():
 
 # ---- table-driven: every primitive -----------------------------------------------------
 
+# Every elementwise primitive the language can write (by name or as an operator).
 DIFFERENTIABLE = sorted(
-    {prim.name: prim for prim in primitives.TABLE.values() if prim.partials is not None and prim.arity > 0}.values(),
+    {
+        prim.name: prim
+        for prim in primitives.TABLE.values()
+        if prim.partials is not None and prim.arity > 0 and (prim in primitives.FUNCTIONS.values() or prim.infix)
+    }.values(),
     key=lambda prim: prim.name,
 )
 

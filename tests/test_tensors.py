@@ -41,6 +41,12 @@ CASES = [
     ("norm(A)", {"A": (2, 3)}),
     ("dot(x, y)", {"x": (3,), "y": (3,)}),
     ("f = W @ tanh(M @ x); L = logsumexp(f) - f[2]", {"M": (6, 5), "x": (5,), "W": (4, 6)}),
+    ("max(A) + min(A)", {"A": (3, 4)}),
+    ("max(A, axis=0) * min(A, axis=1)[0]", {"A": (3, 4)}),
+    ("[x, x*y, 2] * z", {"x": (), "y": (), "z": (3,)}),
+    ("concat(x, y)", {"x": (2,), "y": (3,)}),
+    ("concat(A, B, axis=1)", {"A": (2, 1), "B": (2, 3)}),
+    ("trace(A) * diag(x)", {"A": (3, 3), "x": (2,)}),
 ]
 
 
@@ -117,7 +123,8 @@ def test_grad_of_an_array_program_through_the_cli(cli):
 def test_every_tensor_primitive_has_a_case():
     from dcalc import primitives
 
-    tensor_ops = {prim.name for prim in primitives.FUNCTIONS.values() if not prim.elementwise} | {"matmul", "index"}
+    tensor_ops = {prim.name for prim in primitives.FUNCTIONS.values() if not prim.elementwise}
+    tensor_ops |= {"matmul", "index", "amax", "amin", "stack"}
     covered = set()
     for text, shapes in CASES:
         graph = dcalc.parse_program(text, shapes=shapes)
