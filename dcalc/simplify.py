@@ -42,7 +42,9 @@ def _zeros(graph: Graph, shape) -> Node:
     return graph.const(np.zeros(shape) if shape else 0.0)
 
 
-ARITHMETIC = {"add", "sub", "mul", "div", "neg", "pow", "broadcast_to", "sum_to"}
+ARITHMETIC = {"add", "sub", "mul", "div", "neg", "pow"}
+# Ops that only move, copy or add up entries: exact on constants, so always folded.
+STRUCTURAL = {"broadcast_to", "sum_to", "reshape", "transpose", "index", "unindex", "stack", "concat", "sum"}
 
 
 def _foldable(prim, inputs, params) -> bool:
@@ -52,7 +54,7 @@ def _foldable(prim, inputs, params) -> bool:
 
     if any(_constant_name(node) for node in inputs):
         return False  # 2*pi and e - 1 stay as written
-    if prim.name in ARITHMETIC:
+    if prim.name in ARITHMETIC or prim.name in STRUCTURAL:
         return True
     with np.errstate(all="ignore"):
         value = prim.impl(np, *[node.value for node in inputs], **params)
@@ -80,6 +82,22 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
         return node if node.shape == shape else None
 
     name = prim.name
+    if name in ("broadcast_to", "sum_to", "reshape") and inputs[0].shape == shape:
+        return inputs[0]  # a shape op that changes nothing
+    if prim.elementwise and len(inputs) == 2:
+        # An operand spread by broadcast_to needs no spreading when the other one
+        # already has the result's shape: NumPy's broadcasting does the same.
+        unwrapped = list(inputs)
+        for position, node in enumerate(inputs):
+            other = inputs[1 - position]
+            if node.op == "broadcast_to" and other.shape == shape:
+                unwrapped[position] = node.inputs[0]
+            elif node.is_const and np.ndim(node.value) and other.shape == shape:
+                flat = np.ravel(node.value)
+                if flat.size and np.all(flat == flat[0]):  # a uniform array: its scalar
+                    unwrapped[position] = graph.const(float(flat[0]))
+        if unwrapped != list(inputs):
+            return graph.apply(prim, tuple(unwrapped), params)
     if name == "neg":
         (x,) = inputs
         if x.op == "neg":

@@ -209,3 +209,22 @@ def test_grad_saves_arrays_and_shows_tables(cli, tmp_path):
     with np.load(target) as saved:
         assert saved["dy/dA"].shape == (12, 12)
         np.testing.assert_allclose(saved["dy/dA"], 2 * np.random.default_rng(0).standard_normal((12, 12)), rtol=1e-15)
+
+
+def test_symbolic_tensor_derivatives_read_like_maths_and_parse_back(cli):
+    from dcalc.evaluate import evaluate
+
+    program = "z = A @ x + b\nf = tanh(z)\ne = y - f\nL = 0.5 * sum(e^2)\n"
+    at = "A=randn(4,3),x=randn(3),b=randn(4),y=randn(4)"
+    problem = dcalc.load(program, at)
+    gradient = run_engine("reverse", problem.graph, problem.values).gradient()
+    for wrt in ("b", "A", "x"):
+        printed = cli("diff", "-", "--wrt", wrt, "--at", at, input=program).stdout.strip()
+        assert not any(internal in printed for internal in ("broadcast_to", "sum_to", "unindex", "source="))
+        shapes = {name: value.shape for name, value in problem.values.items()}
+        again = dcalc.parse_program(printed, shapes=shapes)
+        (value,) = evaluate(again, {name: problem.values[name] for name in again.input_names})
+        np.testing.assert_allclose(value, gradient[wrt], rtol=1e-13)
+    assert cli("diff", "-", "--wrt", "b", "--at", at, input=program).stdout.strip() == (
+        "(tanh(A @ x + b) - y)*(1 - tanh(A @ x + b)*tanh(A @ x + b))"
+    )
