@@ -50,6 +50,10 @@ AtOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+AtFileOption = Annotated[
+    Optional[str],
+    typer.Option("--at-file", metavar="FILE", help="Values for many inputs at once: a .json object of names, or an .npz of named arrays."),
+]
 AsciiOption = Annotated[bool, typer.Option("--ascii", help="Write v_-1 instead of v₋₁.")]
 
 
@@ -143,11 +147,18 @@ def _decode(data: bytes, origin: str) -> str:
         raise InputError(f"{origin} is not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start}") from None
 
 
-def load_problem(source: str, at, seed: int = 0):
+def load_problem(source: str, at, seed: int = 0, at_file: str | None = None):
     from .api import load
+    from .values import load_point_file, parse_at
 
     text, origin = read_source(source)
-    problem = load(text, at or (), origin, seed=seed)
+    values = parse_at(at, seed=seed) if at else {}
+    if at_file:
+        for name, value in load_point_file(at_file).items():
+            if name in values:
+                raise InputError(f"{name!r} is given a value twice (in --at and in {at_file})")
+            values[name] = value
+    problem = load(text, values, origin, seed=seed)
     for message in problem.warnings:
         warn(message)
     return problem
@@ -183,13 +194,14 @@ def _finite_json(data):
 def eval_command(
     source: InputArgument,
     at: AtOption = None,
+    at_file: AtFileOption = None,
     as_json: JsonOption = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for randn(...) and rand(...) in --at values.")] = 0,
 ) -> None:
     """Evaluate INPUT at a point."""
     from .render import format_value, to_json
 
-    problem = load_problem(source, at, seed)
+    problem = load_problem(source, at, seed, at_file)
     values = problem.evaluate()
     warn_nonfinite(problem)
     names = problem.graph.output_names
@@ -265,6 +277,7 @@ def _names(text: str | None, graph) -> list[str] | None:
 def grad_command(
     source: InputArgument,
     at: AtOption = None,
+    at_file: AtFileOption = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for randn(...) and rand(...) in --at values.")] = 0,
     engine: EngineChoice = "all",
     wrt: WrtOption = None,
@@ -284,7 +297,7 @@ def grad_command(
     from .errors import InputError
     from .render import engines_table, format_value, gradient_json, partial_label
 
-    problem = load_problem(source, at)
+    problem = load_problem(source, at, seed, at_file)
     graph = problem.graph
     names = _names(wrt, graph)
     if engine not in (*ENGINE_NAMES, "all"):
@@ -379,6 +392,7 @@ def _directional(problem, names, direction, as_json) -> None:
 def jacobian_command(
     source: InputArgument,
     at: AtOption = None,
+    at_file: AtFileOption = None,
     engine: Annotated[Optional[str], typer.Option("--engine", "-e", help="forward, reverse, symbolic or numeric; by default forward when there are fewer input components than output components, reverse otherwise.")] = None,
     wrt: WrtOption = None,
     as_json: JsonOption = False,
@@ -389,7 +403,7 @@ def jacobian_command(
     from .engines import ENGINE_NAMES, run_engine
     from .render import array_table, partial_label, to_json
 
-    problem = load_problem(source, at, seed)
+    problem = load_problem(source, at, seed, at_file)
     graph = problem.graph
     names = _names(wrt, graph) or graph.input_names
     inputs = sum(graph.input_named(name).size for name in names)
@@ -424,6 +438,7 @@ def jacobian_command(
 def hessian_command(
     source: InputArgument,
     at: AtOption = None,
+    at_file: AtFileOption = None,
     engine: Annotated[str, typer.Option("--engine", "-e", help="forward (forward-over-reverse, the default), symbolic, or numeric (finite differences of the gradient).")] = "forward",
     wrt: WrtOption = None,
     direction: Annotated[Optional[List[str]], typer.Option("--dir", metavar="NAME=VALUE,...", help="Print the Hessian-vector product H v instead of H.")] = None,
@@ -436,7 +451,7 @@ def hessian_command(
     from .render import array_table, format_value, hessian_json, to_json
     from .values import parse_at
 
-    problem = load_problem(source, at, seed)
+    problem = load_problem(source, at, seed, at_file)
     graph = problem.graph
     names = _names(wrt, graph) or graph.input_names
     if direction:
@@ -552,6 +567,7 @@ def _unicode_ok() -> bool:
 def trace_command(
     source: InputArgument,
     at: AtOption = None,
+    at_file: AtFileOption = None,
     mode: Annotated[str, typer.Option("--mode", "-m", help="forward (primal and tangent traces) or reverse (primal and adjoint traces).")] = "forward",
     wrt: Annotated[Optional[str], typer.Option("--wrt", "-w", help="The input whose tangent is seeded with 1 (forward mode).")] = None,
     output_format: Annotated[str, typer.Option("--format", "-f", help="table, markdown, latex or json.")] = "table",
@@ -564,7 +580,7 @@ def trace_command(
     from .render import trace_json, trace_latex, trace_markdown, trace_tables
     from .trace import forward_trace, reverse_trace
 
-    problem = load_problem(source, at)
+    problem = load_problem(source, at, 0, at_file)
     graph = problem.graph
     if mode not in ("forward", "reverse"):
         raise InputError(f"unknown mode {mode!r}: use forward or reverse")

@@ -169,3 +169,33 @@ def load_file(reference: str, span: Span | None = None, base_dir: Path | None = 
     if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
         raise InputError(f"{reference} holds {array.dtype} data, not numbers", span)
     return np.asarray(array, dtype=float)
+
+
+def load_point_file(reference: str) -> dict[str, np.ndarray]:
+    """Values for many inputs from one file: a .json object {"name": value} or the
+    named arrays of an .npz (loaded with allow_pickle=False)."""
+    import re
+
+    path = Path(reference)
+    if not path.is_file():
+        raise InputError(f"no such file: {reference}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise InputError(f"{reference} must hold a JSON object of input names and values")
+            values = {name: np.array(value, dtype=float) for name, value in data.items()}
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                values = {name: np.asarray(archive[name], dtype=float) for name in archive.files}
+        else:
+            raise InputError(f"--at-file reads .json or .npz, not {suffix or 'a file without a suffix'}")
+    except DcalcError:
+        raise
+    except (ValueError, TypeError, OSError, UnicodeDecodeError, EOFError) as error:
+        raise InputError(f"cannot read {reference}: {error}") from None
+    for name in values:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise InputError(f"{reference} names {name!r}, which is not an input name")
+    return values

@@ -198,3 +198,24 @@ def test_real_process_errors_have_no_traceback():
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
     assert "never closed" in completed.stderr
+
+
+def test_at_file_json_and_npz(cli, tmp_path):
+    (tmp_path / "point.json").write_text('{"x1": 2, "x2": 5}')
+    result = cli("grad", "ln(x1)+x1*x2-sin(x2)", "--at-file", str(tmp_path / "point.json"), "--json", "--engine", "reverse")
+    assert json.loads(result.stdout)["gradient"] == {"x1": 5.5, "x2": 1.7163378145367738}
+    np.savez(tmp_path / "point.npz", A=np.eye(2), x=np.array([1.0, 2.0]))
+    result = cli("eval", "A @ x", "--at-file", str(tmp_path / "point.npz"), "--json")
+    assert json.loads(result.stdout)["value"] == [1.0, 2.0]
+    result = cli("eval", "x", "--at-file", str(tmp_path / "point.npz"), "--at", "x=1")
+    assert result.exit_code == 2 and "given a value twice" in result.stderr
+    (tmp_path / "list.json").write_text("[1, 2]")
+    assert cli("eval", "x", "--at-file", str(tmp_path / "list.json")).exit_code == 2
+
+
+def test_seed_changes_generated_values_and_repeats(cli):
+    def value(*extra):
+        return json.loads(cli("grad", "sum(A)", "--at", "A=randn(3)", "--engine", "reverse", "--json", *extra).stdout)["value"]
+
+    assert value() == value() == value("--seed", "0")
+    assert value("--seed", "1") != value()
