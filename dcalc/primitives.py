@@ -750,6 +750,28 @@ def _written_axes(params) -> list[str]:
     return [] if len(params["axes"]) == len(params["source"]) else [str(params["axes"])]
 
 
+def over_axes(name, impl, jvp, vjp, *, keeps_shape=False, function=True, **options) -> Primitive:
+    """An op over some axes (all by default): sum, mean, logsumexp, softmax, max, min.
+    The axis is a trailing call argument or axis=; prepare turns it into sorted
+    positive ``axes`` and records the input's shape as ``source``."""
+    return define(
+        Primitive(
+            name,
+            impl,
+            1,
+            shape_rule=(lambda shapes, params: shapes[0]) if keeps_shape else _reduced_shape,
+            prepare=_reduction_prepare,
+            elementwise=False,
+            static=("axis",),
+            jvp=(jvp,),
+            vjp=(vjp,),
+            written=_written_axes,
+            **options,
+        ),
+        function=function,
+    )
+
+
 def _count(node) -> float:
     return float(math.prod(node.params["source"][axis] for axis in node.params["axes"]))
 
@@ -762,36 +784,8 @@ def mean_vjp(cotangent, x, out=None, node=None):  # d mean(x)/dx_i = 1/n
     return _spread(cotangent, node) / _count(node)
 
 
-sum_ = define(
-    Primitive(
-        "sum",
-        _sum,
-        1,
-        shape_rule=_reduced_shape,
-        prepare=_reduction_prepare,
-        elementwise=False,
-        static=("axis",),
-        jvp=(sum_jvp,),
-        vjp=(sum_vjp,),
-        latex=r"\sum",
-        written=_written_axes,
-    )
-)
-mean = define(
-    Primitive(
-        "mean",
-        _mean,
-        1,
-        shape_rule=_reduced_shape,
-        prepare=_reduction_prepare,
-        elementwise=False,
-        static=("axis",),
-        jvp=(mean_jvp,),
-        vjp=(mean_vjp,),
-        latex=r"\operatorname{mean}",
-        written=_written_axes,
-    )
-)
+sum_ = over_axes("sum", _sum, sum_jvp, sum_vjp, latex=r"\sum")
+mean = over_axes("mean", _mean, mean_jvp, mean_vjp, latex=r"\operatorname{mean}")
 
 
 # Matrix products: d(A @ B) = dA @ B + A @ dB. Cotangents go back through the
@@ -902,34 +896,8 @@ def softmax_vjp(cotangent, x, out=None, node=None):
     return _softmax_linear(cotangent, out, node)
 
 
-logsumexp = define(
-    Primitive(
-        "logsumexp",
-        _logsumexp,
-        1,
-        shape_rule=_reduced_shape,
-        prepare=_reduction_prepare,
-        elementwise=False,
-        static=("axis",),
-        jvp=(logsumexp_jvp,),
-        vjp=(logsumexp_vjp,),
-        written=_written_axes,
-    )
-)
-softmax = define(
-    Primitive(
-        "softmax",
-        _softmax,
-        1,
-        shape_rule=lambda shapes, params: shapes[0],
-        prepare=_reduction_prepare,
-        elementwise=False,
-        static=("axis",),
-        jvp=(softmax_jvp,),
-        vjp=(softmax_vjp,),
-        written=_written_axes,
-    )
-)
+logsumexp = over_axes("logsumexp", _logsumexp, logsumexp_jvp, logsumexp_vjp)
+softmax = over_axes("softmax", _softmax, softmax_jvp, softmax_vjp, keeps_shape=True)
 
 
 # ---- indexing and slicing (0-based, negative from the end) ------------------------------
@@ -1075,36 +1043,18 @@ def extreme_vjp(cotangent, x, out=None, node=None):
     return _extreme_weights(x, out, node) * _spread(cotangent, node)
 
 
-amax = define(
-    Primitive(
-        "amax",
-        _amax,
-        1,
-        shape_rule=_reduced_shape,
-        prepare=_reduction_prepare,
-        elementwise=False,
-        static=("axis",),
-        jvp=(extreme_jvp,),
-        vjp=(extreme_vjp,),
-        written=_written_axes,
-    ),
-    function=False,
-)
-amin = define(
-    Primitive(
-        "amin",
-        _amin,
-        1,
-        shape_rule=_reduced_shape,
-        prepare=_reduction_prepare,
-        elementwise=False,
-        static=("axis",),
-        jvp=(extreme_jvp,),
-        vjp=(extreme_vjp,),
-        written=_written_axes,
-    ),
-    function=False,
-)
+def _extreme_text(name):
+    """Written as the language writes the reduction: max(A) or max(A, axis=(0,))."""
+
+    def form(params):
+        axes = _written_axes(params)
+        return f"{name}({{0}}" + (f", axis={axes[0]})" if axes else ")")
+
+    return form
+
+
+amax = over_axes("amax", _amax, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("max"))
+amin = over_axes("amin", _amin, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("min"))
 # One argument (or an axis): the reduction; two arguments: elementwise.
 REDUCING_FORMS = {"max": amax, "min": amin, "maximum": amax, "minimum": amin}
 
