@@ -11,6 +11,7 @@ in tests/test_primitives.py are driven by this table.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -433,6 +434,44 @@ hypot = binary_function(
     "hypot", "hypot", domain=(AWAY_FROM_ZERO, ANY), complex_analytic=False, commutative=True, partials=(hypot_partial_left, hypot_partial_right)
 )
 FUNCTIONS["pow"] = power
+
+# Forms on Python floats for the fast path of scalar programs (evaluate.compile_scalar).
+# Each gives what the NumPy impl gives, NaN and signed zeros included.
+
+
+def _sigmoid_scalar(x: float) -> float:
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    small = math.exp(x)  # NaN lands here too, and stays NaN
+    return small / (1.0 + small)
+
+
+def _softplus_scalar(x: float) -> float:
+    return math.log1p(math.exp(-abs(x))) + (x if x > 0.0 else 0.0)
+
+
+def _maximum_scalar(x: float, y: float) -> float:  # as np.maximum: NaN wins, ties give y
+    return x if (x > y or x != x) else y
+
+
+def _minimum_scalar(x: float, y: float) -> float:
+    return x if (x < y or x != x) else y
+
+
+def _relu_scalar(x: float) -> float:
+    return _maximum_scalar(x, 0.0)
+
+
+for _prim, _function in {
+    add: operator.add, sub: operator.sub, mul: operator.mul, div: operator.truediv, neg: operator.neg,
+    power: math.pow, sin: math.sin, cos: math.cos, tan: math.tan, asin: math.asin, acos: math.acos,
+    atan: math.atan, sinh: math.sinh, cosh: math.cosh, tanh: math.tanh, asinh: math.asinh,
+    acosh: math.acosh, atanh: math.atanh, exp: math.exp, expm1: math.expm1, ln: math.log,
+    log1p: math.log1p, log2: math.log2, log10: math.log10, sqrt: math.sqrt, absolute: abs,
+    atan2: math.atan2, hypot: math.hypot, sigmoid: _sigmoid_scalar, softplus: _softplus_scalar,
+    relu: _relu_scalar, maximum: _maximum_scalar, minimum: _minimum_scalar,
+}.items():
+    _prim.scalar = _function
 
 
 # ---- broadcasting -------------------------------------------------------------

@@ -59,3 +59,32 @@ def test_matmul_shapes():
     A = np.arange(6.0).reshape(2, 3)
     x = np.array([1.0, -1.0, 2.0])
     np.testing.assert_array_equal(evaluate(graph, {"A": A, "x": x})[0], A @ x)
+
+
+SCALAR_FORMS = sorted((prim for prim in primitives.TABLE.values() if prim.scalar is not None), key=lambda prim: prim.name)
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 1e300, -1e300, 1000.0, -1000.0, float("inf"), float("-inf"), float("nan")]
+
+
+@pytest.mark.parametrize("prim", SCALAR_FORMS, ids=lambda prim: prim.name)
+def test_scalar_forms_give_what_the_array_impl_gives(prim):
+    """The float fast path (evaluate.compile_scalar) must not change a value: on the
+    domain and at special values (where math raises and NumPy's impl answers), the
+    float form and the impl agree, NaN and infinities included."""
+    from itertools import product
+
+    from dcalc.evaluate import ScalarStep
+
+    rng = np.random.default_rng(7)
+    sampled = zip(*primitives.sample_arguments(prim, rng, 32))
+    special = product(SPECIAL, repeat=prim.arity)
+    step = ScalarStep(prim.scalar, lambda *args: prim.impl(np, *args))
+    for arguments in [*sampled, *special]:
+        arguments = [float(argument) for argument in arguments]
+        with np.errstate(all="ignore"):
+            expected = float(prim.impl(np, *[np.float64(argument) for argument in arguments]))
+        got = step(*arguments)
+        if np.isnan(expected):
+            assert np.isnan(got), (arguments, got)
+        else:
+            # libm and NumPy's vectorised loops may round transcendental functions differently.
+            assert got == pytest.approx(expected, rel=4 * np.finfo(float).eps, abs=0), (arguments, got, expected)

@@ -5,6 +5,10 @@ the inputs to differentiate with respect to, and returns :class:`Derivatives`.
 - reverse:  one primal pass keeping values, then adjoints in reverse order.
 - symbolic: the rules applied to graph nodes: a derivative graph, then evaluated.
 - numeric:  finite differences with extrapolation and an error estimate.
+
+Values may carry trailing batch axes beyond each input's shape (``batch_ndim`` of
+them: many points at once); results then carry the same axes last: a value has
+shape ``output.shape + batch`` and a Jacobian block ``output.shape + input.shape + batch``.
 """
 
 from __future__ import annotations
@@ -19,55 +23,108 @@ import numpy as np
 from ..graph import Graph, Node
 
 ENGINE_NAMES = ("reverse", "forward", "symbolic", "numeric")
+# Working memory an engine may use for its tangents, cotangents and perturbed points
+# before it splits the work into chunks (the CLI's --memory).
+DEFAULT_MEMORY = 512 * 2**20
+ITEM_BYTES = 8
 
 
 @dataclass
 class Derivatives:
-    """What an engine found: output values and d output / d input for each pair."""
+    """What an engine found: output values and d output / d input for each pair.
+
+    An engine asked for projections instead (``directions``: per input, shape
+    ``input.shape + (K,)``) gives, per output, the Jacobian applied to each of the K
+    directions in ``projections`` (shape ``output.shape + (K,) + batch``) and no
+    ``jacobian`` entries."""
 
     engine: str
     output_names: list[str]
     input_names: list[str]
     values: list[Any]
-    # (output name, input name) -> array of shape output.shape + input.shape
+    # (output name, input name) -> array of shape output.shape + input.shape (+ batch)
     jacobian: dict[tuple[str, str], Any]
-    # Same keys, for engines that estimate their own error (numeric).
-    error: dict[tuple[str, str], Any] | None = None
+    # Same keys (or output names, for projections), for engines that estimate their own error (numeric).
+    error: dict | None = None
     seconds: float = 0.0
     details: dict = field(default_factory=dict)
+    directions: dict[str, Any] | None = None
+    projections: dict[str, Any] | None = None
+    batch_ndim: int = 0  # trailing point axes on values and blocks
 
     def gradient(self, output: str | None = None) -> dict[str, Any]:
         """d output / d input for every input (the first output by default)."""
         output = output or self.output_names[0]
         return {name: self.jacobian[(output, name)] for name in self.input_names}
 
+    def project(self, directions: dict[str, Any]) -> dict[str, Any]:
+        """Per output, the Jacobian applied to the directions (per input, shape
+        input.shape + (K,)): arrays shaped output.shape + (K,) + batch."""
+        if self.projections is not None:
+            return self.projections
+        projected = {}
+        for position, output in enumerate(self.output_names):
+            out_ndim = np.ndim(self.values[position]) - self.batch_ndim
+            total = None
+            for name in self.input_names:
+                direction = np.asarray(directions[name])
+                own = direction.ndim - 1  # the input's own axes
+                block = np.asarray(self.jacobian[(output, name)])
+                # sum over the input's axes; tensordot leaves output + batch axes, then K
+                product = np.tensordot(block, direction, axes=(tuple(range(out_ndim, out_ndim + own)), tuple(range(own))))
+                product = np.moveaxis(product, -1, out_ndim)
+                total = product if total is None else total + product
+            projected[output] = total
+        return projected
 
-def split_directions(array, shapes: list[tuple], leading: tuple) -> list:
-    """Split the trailing direction axis of ``array`` (shape leading + (D,)) into one
-    block per input, each reshaped to leading + that input's shape."""
+
+def split_directions(array, shapes: list[tuple], leading: tuple, batch: tuple = (), xp=np) -> list:
+    """Split the trailing direction axis of ``array`` (shape leading + batch + (D,)) into
+    one block per input, each shaped leading + that input's shape + batch."""
     blocks = []
     offset = 0
     for shape in shapes:
         size = math.prod(shape)
-        block = array[..., offset : offset + size]
-        blocks.append(np.reshape(block, tuple(leading) + tuple(shape)))
+        block = xp.reshape(array[..., offset : offset + size], tuple(leading) + tuple(batch) + tuple(shape))
+        if batch:
+            start = len(leading)
+            block = xp.moveaxis(block, tuple(range(start, start + len(batch))), tuple(range(block.ndim - len(batch), block.ndim)))
+        blocks.append(block)
         offset += size
     return blocks
+
+
+def identity_columns(shapes: list[tuple], start: int, stop: int, batch_ndim: int = 0, xp=np) -> list:
+    """Columns ``start:stop`` of the identity over all inputs' components, one block per
+    input shaped input.shape + (1,) * batch_ndim + (stop - start,); None for an input
+    with no component in that range. Together, one pass carries those directions."""
+    seeds = []
+    offset = 0
+    count = stop - start
+    for shape in shapes:
+        size = math.prod(shape)
+        low, high = max(start, offset), min(stop, offset + size)
+        if low >= high:
+            seeds.append(None)
+        else:
+            seed = np.zeros((size, count))
+            rows = np.arange(low - offset, high - offset)
+            seed[rows, rows + offset - start] = 1.0
+            seeds.append(xp.asarray(seed.reshape(tuple(shape) + (1,) * batch_ndim + (count,))))
+        offset += size
+    return seeds
 
 
 def seed_identity(shapes: list[tuple], dtype=float) -> list:
     """One seed per input: shape input.shape + (D,), together an identity over all
     D = sum of sizes components, so one pass carries every direction."""
     total = sum(math.prod(shape) for shape in shapes)
-    seeds = []
-    offset = 0
-    for shape in shapes:
-        size = math.prod(shape)
-        seed = np.zeros((size, total), dtype=dtype)
-        seed[np.arange(size), offset + np.arange(size)] = 1.0
-        seeds.append(seed.reshape(tuple(shape) + (total,)))
-        offset += size
-    return seeds
+    return [np.zeros(tuple(shape) + (total,)) if seed is None else seed for shape, seed in zip(shapes, identity_columns(shapes, 0, total))]
+
+
+def chunk_size(count: int, bytes_per_item: int, memory: int) -> int:
+    """How many directions (or points) fit in ``memory`` at ``bytes_per_item`` each."""
+    return max(1, min(count, memory // max(bytes_per_item, 1)))
 
 
 def timed(function: Callable) -> Callable:
@@ -88,6 +145,24 @@ def resolve(graph: Graph, outputs, wrt) -> tuple[list[Node], list[str], list[Nod
     outputs = list(graph.outputs if outputs is None else outputs)
     wrt_nodes = list(graph.inputs) if wrt is None else [graph.input_named(name) for name in wrt]
     return outputs, list(names), wrt_nodes
+
+
+def with_engine_axis(values, graph: Graph, xp=np) -> dict:
+    """The input values with a trailing axis of length 1, which lines primal values
+    up with the engines' direction (or cotangent) axis."""
+    return {node.params["name"]: xp.asarray(values[node.params["name"]])[..., None] for node in graph.inputs if node.params["name"] in values}
+
+
+def all_finite(arrays) -> bool:
+    for array in arrays:
+        if array is None:
+            continue
+        from ..graph import array_namespace
+
+        xp = array_namespace((array,))
+        if not bool(xp.all(xp.isfinite(array))):
+            return False
+    return True
 
 
 def run_engine(name: str, graph: Graph, values, outputs=None, wrt=None, **options) -> Derivatives:

@@ -1,66 +1,112 @@
-"""Forward mode: each node's tangent is computed right after its value.
+"""Forward mode: tangents pushed from the inputs to the outputs.
 
 The full Jacobian needs one tangent per input component; they travel together
 as a trailing axis of length D (the seeds form an identity), so there is one
-pass, not a Python loop per input. ``direction`` gives a single tangent instead:
-a Jacobian-vector product (a directional derivative).
+pass, not a Python loop per input. When D tangents of every node would not fit
+in the memory budget, the directions go in chunks, and the primal values are
+computed once for all of them. ``direction`` gives a single tangent instead (a
+Jacobian-vector product); ``directions`` gives K of them (projections).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from ..evaluate import run_schedule
 from ..graph import Graph
-from . import Derivatives, resolve, seed_identity, split_directions, timed
-from .rules import jvp
+from . import DEFAULT_MEMORY, ITEM_BYTES, Derivatives, all_finite, chunk_size, identity_columns, resolve, split_directions, timed, with_engine_axis
+from . import scalar
+from .plan import compile_plan, push_tangents
+
+
+def batch_shape(graph: Graph, values, batch_ndim: int) -> tuple:
+    """The trailing point axes the inputs' values carry (broadcast together)."""
+    if not batch_ndim:
+        return ()
+    shapes = [tuple(np.shape(values[node.params["name"]])[len(node.shape) :]) for node in graph.inputs]
+    return tuple(np.broadcast_shapes(*shapes)) if shapes else ()
 
 
 @timed
 def forward(
-    graph: Graph, values, outputs=None, wrt=None, direction: dict | None = None, xp=np, record: list | None = None
+    graph: Graph,
+    values,
+    outputs=None,
+    wrt=None,
+    direction: dict | None = None,
+    directions: dict | None = None,
+    xp=np,
+    record: list | None = None,
+    batch_ndim: int = 0,
+    memory: int = DEFAULT_MEMORY,
 ) -> Derivatives:
     """``record``, when given a list, receives ``(node, primal, tangent)`` for each
     node in the order computed (tangent None where it is zero): the forward trace."""
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
+    if direction is not None:
+        directions = {name: np.asarray(value, dtype=float)[..., None] for name, value in direction.items()}
+    result = None
+    if record is None and scalar.usable(graph, values, xp, batch_ndim):
+        result = scalar.forward(graph, values, outputs, output_names, wrt_nodes, directions)
+    if result is None:
+        result = _forward(graph, values, outputs, output_names, wrt_nodes, directions, xp, record, batch_ndim, memory, guarded=record is not None)
+        if record is None and not all_finite([*result.jacobian.values(), *(result.projections or {}).values()]):
+            # A NaN or infinity: redo it with zero tangents kept exactly zero (see rules.py).
+            result = _forward(graph, values, outputs, output_names, wrt_nodes, directions, xp, None, batch_ndim, memory, guarded=True)
+    if direction is not None:  # one derivative along the direction, under its own key
+        for name, node in zip(output_names, outputs):
+            result.jacobian[(name, "direction")] = xp.moveaxis(result.projections[name], len(node.shape), -1)[..., 0]
+        result.input_names, result.projections, result.directions = ["direction"], None, None
+    return result
+
+
+def _forward(graph, values, outputs, output_names, wrt_nodes, directions, xp, record, batch_ndim, memory, guarded) -> Derivatives:
+    plan = compile_plan(graph, outputs, wrt_nodes, "forward", xp, batch_ndim + 1, guarded)
+    primal = run_schedule(plan.schedule, with_engine_axis(values, graph, xp))
+    batch = batch_shape(graph, values, batch_ndim)
     shapes = [node.shape for node in wrt_nodes]
-    if direction is None:
-        seeds = seed_identity(shapes)
+    if directions is None:
+        count = sum(math.prod(shape) for shape in shapes)
     else:
-        seeds = [np.asarray(direction[node.params["name"]], dtype=float)[..., None] for node in wrt_nodes]
-    tangent_of = {node.index: xp.asarray(seed) for node, seed in zip(wrt_nodes, seeds)}
-    primal: dict[int, object] = {}
-    tangent: dict[int, object] = {}
-    with np.errstate(all="ignore"):
-        for node in graph.ancestors(outputs):
-            if node.is_input:
-                # A trailing axis of length 1 lines the primal up with the tangents' direction axis.
-                primal[node.index] = xp.asarray(values[node.params["name"]])[..., None]
-                tangent[node.index] = tangent_of.get(node.index)
-            elif node.is_const:
-                value = node.value
-                # NumPy scalars, not Python floats: 1/0 in a rule is then inf, not an exception.
-                primal[node.index] = xp.asarray(value)[..., None] if isinstance(value, np.ndarray) else np.float64(value)
-                tangent[node.index] = None
-            else:
-                args = [primal[operand.index] for operand in node.inputs]
-                out = node.prim.impl(xp, *args, **node.params)
-                primal[node.index] = out
-                tangent[node.index] = jvp(node, [tangent[operand.index] for operand in node.inputs], args, out, "forward")
-            if record is not None:
-                record.append((node, primal[node.index], tangent[node.index]))
-    count = seeds[0].shape[-1] if seeds else 0
-    result_values, jacobian = [], {}
-    for name, node in zip(output_names, outputs):
-        value = primal[node.index]
-        result_values.append(value[..., 0] if np.ndim(value) else value)
-        derivative = tangent[node.index]
-        if derivative is None:
-            derivative = np.zeros(node.shape + (count,))
-        derivative = np.broadcast_to(derivative, node.shape + (count,))
-        if direction is None:
-            for input_node, block in zip(wrt_nodes, split_directions(derivative, shapes, node.shape)):
-                jacobian[(name, input_node.params["name"])] = block
-        else:  # one derivative along the direction, under its own key
-            jacobian[(name, "direction")] = derivative[..., 0]
-    input_names = ["direction"] if direction is not None else [node.params["name"] for node in wrt_nodes]
-    return Derivatives("forward", output_names, input_names, result_values, jacobian)
+        count = int(np.shape(directions[wrt_nodes[0].params["name"]])[-1]) if wrt_nodes else 0
+    points = math.prod(batch)
+    per_direction = ITEM_BYTES * points * sum(plan.nodes[slot].size for slot, _, _ in plan.sweep)
+    step = chunk_size(count, per_direction, memory) if count else 1
+    out_slots = plan.output_slots
+    collected: list[list] = [[] for _ in outputs]
+    tangent = None
+    for start in range(0, max(count, 1), step):
+        stop = min(count, start + step)
+        if directions is None:
+            seeds = identity_columns(shapes, start, stop, len(batch), xp)
+        else:
+            seeds = [_direction_seed(directions[node.params["name"]][..., start:stop], node.shape, len(batch), xp) for node in wrt_nodes]
+        tangent = push_tangents(plan, primal, {slot: seed for slot, seed in zip(plan.wrt_slots, seeds) if seed is not None and slot >= 0})
+        for position, (node, slot) in enumerate(zip(outputs, out_slots)):
+            derivative = tangent[slot]
+            if derivative is None:
+                derivative = xp.zeros(node.shape + batch + (stop - start,))
+            collected[position].append(xp.broadcast_to(derivative, node.shape + batch + (stop - start,)))
+    if record is not None:
+        for slot, node in enumerate(plan.nodes):
+            record.append((node, primal[slot], tangent[slot]))
+    result_values = [primal[slot][..., 0] if np.ndim(primal[slot]) else primal[slot] for slot in out_slots]
+    result = Derivatives("forward", output_names, [node.params["name"] for node in wrt_nodes], result_values, {}, batch_ndim=len(batch))
+    for name, node, pieces in zip(output_names, outputs, collected):
+        full = pieces[0] if len(pieces) == 1 else xp.concatenate(pieces, axis=-1)
+        if directions is None:
+            for input_node, block in zip(wrt_nodes, split_directions(full, shapes, node.shape, batch, xp)):
+                result.jacobian[(name, input_node.params["name"])] = block
+        else:
+            if result.projections is None:
+                result.projections, result.directions = {}, directions
+            result.projections[name] = xp.moveaxis(full, -1, len(node.shape))
+    return result
+
+
+def _direction_seed(direction, shape: tuple, batch_ndim: int, xp):
+    """A block of directions (input.shape + (K,)) lined up with the point axes."""
+    direction = xp.asarray(direction, dtype=float)
+    return xp.reshape(direction, tuple(shape) + (1,) * batch_ndim + (direction.shape[-1],))

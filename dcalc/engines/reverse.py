@@ -4,65 +4,106 @@ rules and summed where a node has several uses.
 
 Several outputs (or an array output) take a batch of cotangents: a trailing
 axis of length M, seeded with an identity, so one backward pass gives every row
-of the Jacobian.
+of the Jacobian; when M cotangents of every node would not fit in the memory
+budget, they go in chunks over the same primal values.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from ..evaluate import run_schedule
 from ..graph import Graph
-from . import Derivatives, resolve, seed_identity, timed
-from .rules import backward, depends_on
+from . import DEFAULT_MEMORY, ITEM_BYTES, Derivatives, all_finite, chunk_size, identity_columns, resolve, timed, with_engine_axis
+from . import scalar
+from .forward import batch_shape
+from .plan import compile_plan, pull_cotangents
+from .rules import backward
 
 
 @timed
-def reverse(graph: Graph, values, outputs=None, wrt=None, xp=np, record: list | None = None) -> Derivatives:
+def reverse(
+    graph: Graph, values, outputs=None, wrt=None, xp=np, record: list | None = None, batch_ndim: int = 0, memory: int = DEFAULT_MEMORY
+) -> Derivatives:
     """``record``, when given a list, receives ``("primal", node, value)`` for each
     node of the primal pass, then ``("adjoint", operand, node, position,
     contribution, total)`` for each cotangent sent, in the order sent: the trace."""
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
-    nodes = graph.ancestors(outputs)
-    primal: dict[int, object] = {}
-    with np.errstate(all="ignore"):
-        for node in nodes:
-            if node.is_input:
-                primal[node.index] = xp.asarray(values[node.params["name"]])[..., None]
-            elif node.is_const:
-                value = node.value
-                # NumPy scalars, not Python floats: 1/0 in a rule is then inf, not an exception.
-                primal[node.index] = xp.asarray(value)[..., None] if isinstance(value, np.ndarray) else np.float64(value)
-            else:
-                primal[node.index] = node.prim.impl(xp, *[primal[operand.index] for operand in node.inputs], **node.params)
-            if record is not None:
-                record.append(("primal", node, primal[node.index]))
+    if record is not None:
+        return _recorded(graph, values, outputs, output_names, wrt_nodes, xp, record)
+    if scalar.usable(graph, values, xp, batch_ndim):
+        result = scalar.reverse(graph, values, outputs, output_names, wrt_nodes)
+        if result is not None:
+            return result
+    result = _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=False)
+    if not all_finite(result.jacobian.values()):
+        # A NaN or infinity: redo it with zero cotangents kept exactly zero (see rules.py).
+        result = _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=True)
+    return result
 
-        seeds = seed_identity([node.shape for node in outputs])
-        count = seeds[0].shape[-1]
-        adjoint: dict[int, object] = {}
-        for node, seed in zip(outputs, seeds):
-            adjoint[node.index] = adjoint[node.index] + seed if node.index in adjoint else xp.asarray(seed)
-        backward(
-            nodes,
-            adjoint,
-            lambda node: [primal[operand.index] for operand in node.inputs],
-            lambda node: primal[node.index],
-            "reverse",
-            record,
-            needed=None if record is not None else depends_on(nodes, wrt_nodes),
-        )
-    result_values = [primal[node.index][..., 0] if np.ndim(primal[node.index]) else primal[node.index] for node in outputs]
+
+def _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded) -> Derivatives:
+    plan = compile_plan(graph, outputs, wrt_nodes, "reverse", xp, batch_ndim + 1, guarded)
+    primal = run_schedule(plan.schedule, with_engine_axis(values, graph, xp))
+    batch = batch_shape(graph, values, batch_ndim)
+    output_shapes = [node.shape for node in outputs]
+    count = sum(math.prod(shape) for shape in output_shapes)
+    per_cotangent = ITEM_BYTES * math.prod(batch) * sum(plan.nodes[slot].size for slot, _, _ in plan.sweep)
+    step = chunk_size(count, per_cotangent, memory) if count else 1
+    collected: list[list] = [[] for _ in wrt_nodes]
+    for start in range(0, max(count, 1), step):
+        stop = min(count, start + step)
+        seeds: dict[int, object] = {}
+        for slot, seed in zip(plan.output_slots, identity_columns(output_shapes, start, stop, len(batch), xp)):
+            if seed is not None:
+                seeds[slot] = seed if slot not in seeds else seeds[slot] + seed
+        adjoint = pull_cotangents(plan, primal, seeds)
+        for position, (node, slot) in enumerate(zip(wrt_nodes, plan.wrt_slots)):
+            gradient = adjoint[slot] if slot >= 0 else None
+            if gradient is None:
+                gradient = xp.zeros(node.shape + batch + (stop - start,))
+            collected[position].append(xp.broadcast_to(gradient, node.shape + batch + (stop - start,)))
+    jacobian = {}
+    for input_node, pieces in zip(wrt_nodes, collected):
+        gradient = pieces[0] if len(pieces) == 1 else xp.concatenate(pieces, axis=-1)
+        jacobian.update(_rows(gradient, input_node, output_names, outputs, batch, xp))
+    result_values = [primal[slot][..., 0] if np.ndim(primal[slot]) else primal[slot] for slot in plan.output_slots]
+    return Derivatives("reverse", output_names, [node.params["name"] for node in wrt_nodes], result_values, jacobian, batch_ndim=len(batch))
+
+
+def _rows(gradient, input_node, output_names, outputs, batch: tuple, xp) -> dict:
+    """Split an input's cotangents (input.shape + batch + (M,)) into one block per
+    output, shaped output.shape + input.shape + batch."""
+    blocks, offset = {}, 0
+    for name, node in zip(output_names, outputs):
+        size = node.size
+        block = xp.moveaxis(gradient[..., offset : offset + size], -1, 0)
+        blocks[(name, input_node.params["name"])] = xp.reshape(block, node.shape + input_node.shape + batch)
+        offset += size
+    return blocks
+
+
+def _recorded(graph, values, outputs, output_names, wrt_nodes, xp, record: list) -> Derivatives:
+    """One point, every step recorded for the trace: the primal pass, then every
+    cotangent sent (to constants' operands too), in the order sent."""
+    plan = compile_plan(graph, outputs, wrt_nodes, "reverse", xp, 1, True)
+    primal = run_schedule(plan.schedule, with_engine_axis(values, graph, xp))
+    slot_of = {node.index: slot for slot, node in enumerate(plan.nodes)}
+    for slot, node in enumerate(plan.nodes):
+        record.append(("primal", node, primal[slot]))
+    output_shapes = [node.shape for node in outputs]
+    count = sum(math.prod(shape) for shape in output_shapes)
+    adjoint: dict[int, object] = {}
+    for node, seed in zip(outputs, identity_columns(output_shapes, 0, count, 0, xp)):
+        adjoint[node.index] = adjoint[node.index] + seed if node.index in adjoint else seed
+    with np.errstate(all="ignore"):
+        backward(plan.nodes, adjoint, lambda node: [primal[slot_of[operand.index]] for operand in node.inputs], lambda node: primal[slot_of[node.index]], "reverse", record)
     jacobian = {}
     for input_node in wrt_nodes:
         gradient = adjoint.get(input_node.index)
-        if gradient is None:
-            gradient = np.zeros(input_node.shape + (count,))
-        gradient = np.broadcast_to(gradient, input_node.shape + (count,))
-        # Row block of each output: move the cotangent axis to the front.
-        offset = 0
-        for name, node in zip(output_names, outputs):
-            size = node.size
-            block = np.moveaxis(gradient[..., offset : offset + size], -1, 0)
-            jacobian[(name, input_node.params["name"])] = block.reshape(node.shape + input_node.shape)
-            offset += size
+        gradient = xp.zeros(input_node.shape + (count,)) if gradient is None else xp.broadcast_to(gradient, input_node.shape + (count,))
+        jacobian.update(_rows(gradient, input_node, output_names, outputs, (), xp))
+    result_values = [primal[slot][..., 0] if np.ndim(primal[slot]) else primal[slot] for slot in plan.output_slots]
     return Derivatives("reverse", output_names, [node.params["name"] for node in wrt_nodes], result_values, jacobian)

@@ -6,15 +6,32 @@ arrays and build nodes on nodes. A tangent or cotangent of ``None`` is zero and
 is skipped, never multiplied. Broadcasting is handled here, once: a tangent of
 a smaller shape is spread to the output's shape before an elementwise rule, and
 a cotangent is summed back to the operand's shape after one.
+
+:func:`tangent_rule` and :func:`cotangent_rule` look a node's rule up once and
+return a function bound to it, so compiled engines (dcalc/engines/plan.py) call
+rules in their loops without looking anything up; :func:`jvp`, :func:`vjp` and
+:func:`backward` apply them directly (traces, the symbolic engine).
+
+Zero times infinity: tangents and cotangents are batches of directions, and the
+direction along x must not see the infinite slope of sqrt(y) at y = 0. The
+``guarded`` rules make a zero entry of a tangent or cotangent give exactly zero
+whatever it is multiplied by; the plain ones multiply as IEEE does, which costs
+one pass less. The engines run plain rules first and redo a computation with
+guarded ones only when a result is not finite (a NaN or infinity cannot vanish
+from a linear map except by being sliced away, which leaves the result the same).
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
 from ..errors import DerivativeError
 from ..graph import Node
 from ..primitives import broadcast_to, sum_to
+
+Rule = Callable[[object, list, object], object]
 
 
 def _missing(node: Node, position: int, engine: str) -> DerivativeError:
@@ -24,11 +41,8 @@ def _missing(node: Node, position: int, engine: str) -> DerivativeError:
 
 
 def _scaled(value, factor):
-    """value * factor, where a numeric factor of 1, -1 or 0 costs nothing.
-
-    On arrays, a zero in ``value`` gives exactly zero even where the factor is
-    infinite or NaN: tangents and cotangents are batches of directions, and the
-    direction along x must not see the infinite slope of sqrt(y) at y = 0."""
+    """value * factor, where a numeric factor of 1, -1 or 0 costs nothing, and a zero
+    entry of ``value`` gives exactly zero even where the factor is infinite or NaN."""
     if isinstance(factor, (int, float)):
         if factor == 1:
             return value
@@ -40,32 +54,102 @@ def _scaled(value, factor):
     if isinstance(value, Node) or isinstance(factor, Node):
         return value * factor
     product = value * factor
-    if np.ndim(product) and not np.all(np.isfinite(factor)):
-        product = np.where(value == 0, 0.0, product)
+    if np.ndim(product):
+        from ..graph import array_namespace
+
+        xp = array_namespace((product,))
+        if not bool(xp.all(xp.isfinite(factor))):
+            product = xp.where(value == 0, 0.0, product)
     return product
+
+
+def _scaled_plain(value, factor):
+    """value * factor as IEEE multiplies (0 * inf is NaN); a numeric 0 factor skips."""
+    if isinstance(factor, (int, float)) and factor == 0:
+        return None
+    return value * factor
+
+
+def _partial_of(node: Node, position: int, engine: str):
+    partials = node.prim.partials
+    partial = partials[position] if position < len(partials) else None
+    if partial is None:
+        raise _missing(node, position, engine)
+    return partial
+
+
+def _structural_rule(node: Node, position: int, engine: str, rules) -> Callable:
+    rule = rules[position] if rules is not None and position < len(rules) else None
+    if rule is None:
+        raise _missing(node, position, engine)
+    return rule
+
+
+def tangent_rule(node: Node, position: int, engine: str, guarded: bool = True) -> Rule | None:
+    """The output's tangent from operand ``position``'s: ``rule(tangent, args, out)``
+    (None: zero), or None when that derivative is identically zero."""
+    prim = node.prim
+    operand_shape, shape = node.inputs[position].shape, node.shape
+    if prim.partials is None:
+        jvp_rule = _structural_rule(node, position, engine, prim.jvp)
+        return lambda tangent, args, out: jvp_rule(tangent, *args, out=out, node=node)
+    partial = _partial_of(node, position, engine)
+    spread = operand_shape != shape
+
+    def widen(tangent):
+        return broadcast_to(tangent, shape=shape, source=operand_shape) if spread else tangent
+
+    if isinstance(partial, (int, float)):
+        if partial == 0:
+            return None
+        if partial == 1:
+            return lambda tangent, args, out: widen(tangent)
+        if partial == -1:
+            return lambda tangent, args, out: -widen(tangent)
+        return lambda tangent, args, out: widen(tangent) * partial
+    scale = _scaled if guarded else _scaled_plain
+    return lambda tangent, args, out: scale(widen(tangent), partial(*args, out))
+
+
+def cotangent_rule(node: Node, position: int, engine: str, guarded: bool = True) -> Rule | None:
+    """The cotangent the output's cotangent sends to operand ``position``:
+    ``rule(cotangent, args, out)`` (None: nothing), or None when that derivative is
+    identically zero."""
+    prim = node.prim
+    operand_shape, shape = node.inputs[position].shape, node.shape
+    if prim.partials is None:
+        vjp_rule = _structural_rule(node, position, engine, prim.vjp)
+        return lambda cotangent, args, out: vjp_rule(cotangent, *args, out=out, node=node)
+    partial = _partial_of(node, position, engine)
+    summed = operand_shape != shape
+
+    def narrow(contribution):
+        if contribution is None or not summed:
+            return contribution
+        return sum_to(contribution, shape=operand_shape, source=shape)
+
+    if isinstance(partial, (int, float)):
+        if partial == 0:
+            return None
+        if partial == 1:
+            return (lambda cotangent, args, out: narrow(cotangent)) if summed else (lambda cotangent, args, out: cotangent)
+        if partial == -1:
+            return lambda cotangent, args, out: narrow(-cotangent)
+        return lambda cotangent, args, out: narrow(cotangent * partial)
+    scale = _scaled if guarded else _scaled_plain
+    if summed:
+        return lambda cotangent, args, out: narrow(scale(cotangent, partial(*args, out)))
+    return lambda cotangent, args, out: scale(cotangent, partial(*args, out))
 
 
 def jvp(node: Node, tangents, args, out, engine: str):
     """The output's tangent from the operands' tangents (None where zero)."""
-    prim = node.prim
     total = None
     for position, tangent in enumerate(tangents):
         if tangent is None:
             continue
-        operand_shape = node.inputs[position].shape
-        if prim.partials is not None:
-            partial = prim.partials[position] if position < len(prim.partials) else None
-            if partial is None:
-                raise _missing(node, position, engine)
-            if operand_shape != node.shape:
-                tangent = broadcast_to(tangent, shape=node.shape, source=operand_shape)
-            factor = partial if isinstance(partial, (int, float)) else partial(*args, out)
-            contribution = _scaled(tangent, factor)
-        else:
-            rule = prim.jvp[position] if prim.jvp is not None and position < len(prim.jvp) else None
-            if rule is None:
-                raise _missing(node, position, engine)
-            contribution = rule(tangent, *args, out=out, node=node)
+        rule = tangent_rule(node, position, engine)
+        contribution = None if rule is None else rule(tangent, args, out)
         if contribution is not None:
             total = contribution if total is None else total + contribution
     return total
@@ -73,21 +157,8 @@ def jvp(node: Node, tangents, args, out, engine: str):
 
 def vjp(node: Node, position: int, cotangent, args, out, engine: str):
     """The cotangent that the output's ``cotangent`` sends to operand ``position``."""
-    prim = node.prim
-    operand_shape = node.inputs[position].shape
-    if prim.partials is not None:
-        partial = prim.partials[position] if position < len(prim.partials) else None
-        if partial is None:
-            raise _missing(node, position, engine)
-        factor = partial if isinstance(partial, (int, float)) else partial(*args, out)
-        contribution = _scaled(cotangent, factor)
-        if contribution is not None and operand_shape != node.shape:
-            contribution = sum_to(contribution, shape=operand_shape, source=node.shape)
-        return contribution
-    rule = prim.vjp[position] if prim.vjp is not None and position < len(prim.vjp) else None
-    if rule is None:
-        raise _missing(node, position, engine)
-    return rule(cotangent, *args, out=out, node=node)
+    rule = cotangent_rule(node, position, engine)
+    return None if rule is None else rule(cotangent, args, out)
 
 
 def depends_on(nodes, inputs) -> set[int]:
@@ -101,12 +172,12 @@ def depends_on(nodes, inputs) -> set[int]:
 
 
 def backward(nodes, adjoint: dict, args_of, out_of, engine: str, record: list | None = None, needed: set | None = None) -> dict:
-    """The reverse sweep, shared by the reverse (arrays) and symbolic (nodes) engines:
-    visit ``nodes`` (topological order) backwards, send each node's cotangent to its
-    operands through the VJP rules and sum where a node has several uses.
-    ``adjoint`` holds the seeds and is filled in; inputs' cotangents stay in it.
-    With ``needed`` (see depends_on), operands outside it get nothing: no work is
-    spent on the cotangent of an input nobody asked for."""
+    """The reverse sweep, shared by the reverse engine's traced runs (arrays) and the
+    symbolic engine (nodes): visit ``nodes`` (topological order) backwards, send each
+    node's cotangent to its operands through the VJP rules and sum where a node has
+    several uses. ``adjoint`` holds the seeds and is filled in; inputs' cotangents
+    stay in it. With ``needed`` (see depends_on), operands outside it get nothing: no
+    work is spent on the cotangent of an input nobody asked for."""
     for node in reversed(nodes):
         if node.is_input or node.is_const:
             continue

@@ -1,0 +1,191 @@
+"""Forward and reverse mode for scalar programs at one point, on Python floats.
+
+In a program whose values are all scalars every edge carries one number, the
+local partial derivative d node / d operand. The primitive table's partials give
+them; they are evaluated once per (primitive, argument) for all the nodes of that
+primitive together, on NumPy arrays (the same rules the array engines use). What
+is left is linear: reverse mode sweeps the edges backwards, adding each node's
+adjoint times the edge's weight into its operands; forward mode sweeps them
+forwards. Those sweeps are plain loops over Python floats, so a long program
+costs a fraction of a microsecond per operation instead of a NumPy call per rule.
+
+A zero adjoint (or tangent) sends nothing, even along an infinite slope, as the
+array engines' guarded rules do: d/dx of x + sqrt(y) at y = 0 is 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..evaluate import Schedule, compile_scalar, run_scalar, scalar_point
+from ..graph import Graph, Node
+from . import Derivatives
+from .rules import _missing
+
+
+@dataclass
+class Tape:
+    schedule: Schedule
+    # Per (primitive, argument) with a partial that is a function: the function, the
+    # slots of the nodes' operands (one array per argument) and their own, and where
+    # the weights go.
+    groups: list[tuple]
+    weights: np.ndarray  # constant partials filled in; the groups fill the rest
+    sweep: list[tuple[int, tuple[tuple[int, int], ...]]]  # (slot, ((operand slot, weight index), ...))
+    wrt_slots: list[int]
+
+
+def compile_tape(graph: Graph, outputs: list[Node], wrt: list[Node], engine: str) -> Tape | None:
+    """The tape for d outputs / d wrt, or None when the program is not all scalars of
+    elementwise operations."""
+    key = ("tape", len(graph.nodes), tuple(node.index for node in outputs), tuple(node.index for node in wrt))
+    if key in graph._cache:
+        return graph._cache[key]
+    tape = _compile(graph, outputs, wrt, engine)
+    graph._cache[key] = tape
+    return tape
+
+
+def _compile(graph: Graph, outputs, wrt, engine: str) -> Tape | None:
+    schedule = compile_scalar(graph, outputs)
+    if schedule is None:
+        return None
+    nodes = schedule.nodes
+    slot_of = {node.index: slot for slot, node in enumerate(nodes)}
+    moving = bytearray(len(nodes))
+    for node in wrt:
+        if node.index in slot_of:
+            moving[slot_of[node.index]] = 1
+    constant_weights: list[float] = []
+    grouped: dict[tuple, list] = {}  # (prim, position) -> [(weight index, node slot, operand slots)]
+    sweep = []
+    for slot, node in enumerate(nodes):
+        if node.is_input or node.is_const:
+            continue
+        if node.prim.partials is None:
+            return None
+        operand_slots = tuple(slot_of[operand.index] for operand in node.inputs)
+        edges = []
+        for position, operand_slot in enumerate(operand_slots):
+            if not moving[operand_slot]:
+                continue
+            partials = node.prim.partials
+            partial = partials[position] if position < len(partials) else None
+            if partial is None:
+                raise _missing(node, position, engine)
+            if isinstance(partial, (int, float)) and partial == 0:
+                continue
+            index = len(constant_weights)
+            constant_weights.append(float(partial) if isinstance(partial, (int, float)) else math.nan)
+            if not isinstance(partial, (int, float)):
+                grouped.setdefault((node.prim, position), []).append((index, slot, operand_slots))
+            edges.append((operand_slot, index))
+        if edges:
+            moving[slot] = 1
+            sweep.append((slot, tuple(edges)))
+    groups = []
+    for (prim, position), members in grouped.items():
+        indices = np.array([index for index, _, _ in members])
+        own = np.array([slot for _, slot, _ in members])
+        arguments = [np.array([operands[k] for _, _, operands in members]) for k in range(len(members[0][2]))]
+        groups.append((prim.partials[position], arguments, own, indices))
+    return Tape(schedule, groups, np.array(constant_weights), sweep, [slot_of.get(node.index, -1) for node in wrt])
+
+
+def _weights(tape: Tape, slots: list) -> list:
+    """Every edge's partial derivative at this point."""
+    weights = tape.weights.copy()
+    if tape.groups:
+        values = np.array(slots, dtype=float)
+        with np.errstate(all="ignore"):
+            for partial, arguments, own, indices in tape.groups:
+                weights[indices] = partial(*[values[argument] for argument in arguments], values[own])
+    return weights.tolist()
+
+
+def reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> list:
+    """The adjoint of every slot (None: nothing reached it) for d(seed slot)."""
+    adjoint: list = [None] * size
+    adjoint[seed_slot] = 1.0
+    for slot, edges in reversed(tape.sweep):
+        cotangent = adjoint[slot]
+        if cotangent is None or cotangent == 0.0:
+            continue
+        for operand, index in edges:
+            contribution = cotangent * weights[index]
+            previous = adjoint[operand]
+            adjoint[operand] = contribution if previous is None else previous + contribution
+    return adjoint
+
+
+def forward_sweep(tape: Tape, weights: list, seeds: dict[int, float], size: int) -> list:
+    """The tangent of every slot (None: zero) from the seeds' (by slot)."""
+    tangent: list = [None] * size
+    for slot, seed in seeds.items():
+        tangent[slot] = seed
+    for slot, edges in tape.sweep:
+        total = None
+        for operand, index in edges:
+            incoming = tangent[operand]
+            if incoming is None or incoming == 0.0:
+                continue
+            contribution = weights[index] * incoming
+            total = contribution if total is None else total + contribution
+        tangent[slot] = total
+    return tangent
+
+
+def usable(graph: Graph, values, xp, batch_ndim: int) -> bool:
+    return xp is np and not batch_ndim and scalar_point(graph, values)
+
+
+def reverse(graph: Graph, values, outputs, output_names, wrt_nodes) -> Derivatives | None:
+    tape = compile_tape(graph, outputs, wrt_nodes, "reverse")
+    if tape is None:
+        return None
+    slots = run_scalar(tape.schedule, values)
+    weights = _weights(tape, slots)
+    size = len(slots)
+    jacobian = {}
+    for name, seed_slot in zip(output_names, tape.schedule.output_slots):
+        adjoint = reverse_sweep(tape, weights, seed_slot, size)
+        for node, slot in zip(wrt_nodes, tape.wrt_slots):
+            found = adjoint[slot] if slot >= 0 else None
+            jacobian[(name, node.params["name"])] = np.array(0.0 if found is None else found)
+    result_values = [np.float64(slots[slot]) for slot in tape.schedule.output_slots]
+    return Derivatives("reverse", output_names, [node.params["name"] for node in wrt_nodes], result_values, jacobian)
+
+
+def forward(graph: Graph, values, outputs, output_names, wrt_nodes, directions: dict | None) -> Derivatives | None:
+    """The full Jacobian (one sweep per input), or the Jacobian applied to the K
+    ``directions`` (per input, an array of shape (K,))."""
+    tape = compile_tape(graph, outputs, wrt_nodes, "forward")
+    if tape is None:
+        return None
+    slots = run_scalar(tape.schedule, values)
+    weights = _weights(tape, slots)
+    size = len(slots)
+    if directions is None:
+        seed_sets = [{slot: 1.0} if slot >= 0 else {} for slot in tape.wrt_slots]
+    else:
+        count = len(np.asarray(directions[wrt_nodes[0].params["name"]])) if wrt_nodes else 0
+        seed_sets = [
+            {slot: float(np.asarray(directions[node.params["name"]])[k]) for node, slot in zip(wrt_nodes, tape.wrt_slots) if slot >= 0}
+            for k in range(count)
+        ]
+    columns = [forward_sweep(tape, weights, seeds, size) for seeds in seed_sets]
+    result_values = [np.float64(slots[slot]) for slot in tape.schedule.output_slots]
+    result = Derivatives("forward", output_names, [node.params["name"] for node in wrt_nodes], result_values, {})
+    for name, slot in zip(output_names, tape.schedule.output_slots):
+        along = [0.0 if column[slot] is None else column[slot] for column in columns]
+        if directions is None:
+            for node, value in zip(wrt_nodes, along):
+                result.jacobian[(name, node.params["name"])] = np.array(value)
+        else:
+            if result.projections is None:
+                result.projections, result.directions = {}, directions
+            result.projections[name] = np.array(along)
+    return result
