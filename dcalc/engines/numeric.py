@@ -1,4 +1,4 @@
-"""Finite differences, with an error estimate for every component.
+"""Finite differences, with an error estimate for every derivative.
 
 Three separate pieces, as in numdifftools:
 
@@ -9,7 +9,19 @@ Three separate pieces, as in numdifftools:
   sequence of steps, each entry with an estimate of its truncation and
   rounding error; the entry with the smallest estimate wins.
 
-All perturbed points go through the evaluator as one batch (a trailing axis).
+Two ways to perturb the point:
+
+- one component at a time, which gives the whole Jacobian (12 evaluations per
+  component with Richardson extrapolation);
+- along K directions (``directions``), which gives the Jacobian applied to each
+  (projections, J v): what is affordable when the input has tens of thousands of
+  components. :func:`exact_directions` makes directions along which every
+  perturbed point is exactly representable, so the steps are what they claim.
+
+All perturbed points go through the evaluator as batches on a trailing axis, in
+chunks that fit the memory budget. Values may carry trailing point axes (many
+points at once); each point gets its own steps and error estimates.
+
 A step that leaves the function's domain (the value there is not finite while
 the value at the point is) is not used: the table drops it, and if no central
 step is left the one-sided differences that stay inside the domain are used.
@@ -18,12 +30,15 @@ So ln(x) at x = 0.05 works.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import DerivativeError
-from ..evaluate import evaluate
+from ..evaluate import evaluate, evaluate_all
 from ..graph import Graph
-from . import Derivatives, resolve, timed
+from . import DEFAULT_MEMORY, Derivatives, chunk_size, resolve, timed
+from .forward import batch_shape
 
 EPS = float(np.finfo(float).eps)
 METHODS = ("richardson", "central", "forward", "complex")
@@ -32,8 +47,9 @@ RICHARDSON_STEPS = 6  # 12 evaluations per input component
 BASE = {"richardson": EPS ** (1 / 7) * 4, "central": EPS ** (1 / 3), "forward": EPS**0.5, "complex": 1e-20}
 # How much rounding noise one evaluation of f carries, in units of eps * |f|.
 NOISE_ULPS = 8.0
-# Extra rounds with smaller steps for components whose estimate stays poor.
+# Extra rounds with smaller steps for derivatives whose estimate stays poor.
 RETRIES = 3
+SHRINK = 32.0  # each retry's steps are this much smaller
 
 
 def base_steps(center: np.ndarray, method: str) -> np.ndarray:
@@ -48,8 +64,8 @@ def base_steps(center: np.ndarray, method: str) -> np.ndarray:
 
 
 def _geometric(h0: np.ndarray, count: int) -> np.ndarray:
-    """h0, h0/2, h0/4, ...: shape (components, count); halving keeps them exact."""
-    return h0[:, None] / 2.0 ** np.arange(count)[None, :]
+    """h0, h0/2, h0/4, ...: shape h0.shape + (count,); halving keeps them exact."""
+    return h0[..., None] / 2.0 ** np.arange(count)
 
 
 def richardson(estimates: np.ndarray, noise: np.ndarray, order: int, valid: np.ndarray):
@@ -57,7 +73,7 @@ def richardson(estimates: np.ndarray, noise: np.ndarray, order: int, valid: np.n
 
     ``order`` is the power of the leading error term (2 for central, 1 for
     one-sided differences; each level removes the next one). Returns the best
-    entry per component and its error estimate: the change from the lower-order
+    entry per derivative and its error estimate: the change from the lower-order
     entry it improves on, plus its rounding noise amplified by the extrapolation.
     """
     best = np.full(estimates.shape[:-1], np.nan)
@@ -83,7 +99,7 @@ def richardson(estimates: np.ndarray, noise: np.ndarray, order: int, valid: np.n
 
 
 def _pick(best, best_error, candidates, errors):
-    """Keep, per component, whichever candidate has the smallest error estimate."""
+    """Keep, per derivative, whichever candidate has the smallest error estimate."""
     index = np.argmin(errors, axis=-1)
     chosen_error = np.take_along_axis(errors, index[..., None], -1)[..., 0]
     chosen = np.take_along_axis(candidates, index[..., None], -1)[..., 0]
@@ -91,186 +107,358 @@ def _pick(best, best_error, candidates, errors):
     return np.where(better, chosen, best), np.where(better, chosen_error, best_error)
 
 
-def _batched(values, wrt_nodes, offsets, perturbation: np.ndarray) -> dict:
-    """Input values with a trailing batch axis: the point plus each perturbation
-    (``perturbation`` has shape (components, points))."""
-    points = perturbation.shape[1]
-    batched = {}
-    for name, value in values.items():
-        batched[name] = np.broadcast_to(np.asarray(value)[..., None], np.shape(value) + (points,))
-    for node, (start, stop) in zip(wrt_nodes, offsets):
-        name = node.params["name"]
-        center = np.asarray(values[name], dtype=perturbation.dtype)
-        block = perturbation[start:stop].reshape(node.shape + (points,))
-        batched[name] = center[..., None] + block
-    return batched
+# ---- the point, flattened ----------------------------------------------------------------
+
+
+class Point:
+    """The inputs differentiated, flattened: ``center`` has shape batch + (C,), one
+    entry per input component; ``offsets`` says which entries belong to which input."""
+
+    def __init__(self, graph: Graph, values, wrt_nodes, batch: tuple):
+        self.graph, self.values, self.nodes, self.batch = graph, values, wrt_nodes, batch
+        self.offsets, start = [], 0
+        for node in wrt_nodes:
+            self.offsets.append((start, start + node.size))
+            start += node.size
+        self.components = start
+        blocks = []
+        for node in wrt_nodes:
+            value = np.broadcast_to(np.asarray(values[node.params["name"]], dtype=float), node.shape + batch)
+            blocks.append(np.moveaxis(np.reshape(value, (node.size,) + batch), 0, -1))
+        self.center = np.concatenate(blocks, axis=-1) if blocks else np.zeros(batch + (0,))
+
+    def evaluate(self, outputs, perturbed, xp=np, every: bool = False):
+        """The outputs at points given by ``perturbed``: a function of an input's
+        (start, stop) giving that block of values at every point, batch + (size, P).
+        Returns arrays shaped output.shape + batch + (P,); with ``every``, also each
+        node's value on the way (by node index)."""
+        batched = {}
+        for node in self.graph.inputs:
+            name = node.params["name"]
+            batched[name] = np.asarray(self.values[name])[..., None]
+        for node, (start, stop) in zip(self.nodes, self.offsets):
+            block = perturbed(start, stop)  # batch + (size, P)
+            points = block.shape[-1]
+            block = np.moveaxis(block, -2, 0)  # (size,) + batch + (P,)
+            batched[node.params["name"]] = np.reshape(block, node.shape + self.batch + (points,))
+        ndim = len(self.batch) + 1
+        trace = evaluate_all(self.graph, batched, outputs, xp, batch_ndim=ndim) if every else None
+        found = [trace[node.index] for node in outputs] if every else evaluate(self.graph, batched, outputs, xp, batch_ndim=ndim)
+        found = [np.broadcast_to(np.asarray(value), node.shape + np.shape(value)[len(node.shape) :]) for node, value in zip(outputs, found)]
+        return (found, trace) if every else found
+
+
+def _table(value, shape: tuple, batch: tuple, directions: int, count: int, sides: int) -> np.ndarray:
+    """Evaluations (output.shape + batch + (P,)) as output.shape + batch + (directions, count, sides)."""
+    points = directions * count * sides
+    value = np.broadcast_to(np.asarray(value), tuple(shape) + tuple(batch) + (points,))
+    return value.reshape(tuple(shape) + tuple(batch) + (directions, count, sides))
+
+
+# ---- the engine -----------------------------------------------------------------------------
 
 
 @timed
-def numeric(graph: Graph, values, outputs=None, wrt=None, method: str = "richardson", xp=np) -> Derivatives:
+def numeric(
+    graph: Graph,
+    values,
+    outputs=None,
+    wrt=None,
+    method: str = "richardson",
+    xp=np,
+    directions: dict | None = None,
+    batch_ndim: int = 0,
+    memory: int = DEFAULT_MEMORY,
+) -> Derivatives:
+    """The Jacobian by finite differences (or, with ``directions``, per input an array
+    of shape input.shape + (K,), the Jacobian applied to each direction)."""
     if method not in METHODS:
         raise DerivativeError(f"unknown finite-difference method {method!r}: use one of {', '.join(METHODS)}")
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
-    offsets, start = [], 0
-    for node in wrt_nodes:
-        offsets.append((start, start + node.size))
-        start += node.size
-    components = start
-    center = np.concatenate([np.ravel(np.asarray(values[node.params["name"]], dtype=float)) for node in wrt_nodes]) if wrt_nodes else np.zeros(0)
-    f0 = [np.asarray(value, dtype=float) for value in evaluate(graph, values, outputs, xp)]
-
-    scales = _rounding_scales(graph, values, outputs)
-    rounds = 1
     if method == "complex":
-        derivative, error = _complex_step(graph, values, outputs, wrt_nodes, offsets, center, f0)
-    else:
-        derivative, error, rounds = _differences(graph, values, outputs, wrt_nodes, offsets, center, f0, method, scales)
+        _refuse_non_analytic(graph, outputs)
+    batch = batch_shape(graph, values, batch_ndim)
+    point = Point(graph, values, wrt_nodes, batch)
+    # f at the point itself, through the same (array) evaluation as the perturbed points.
+    at_point = evaluate(graph, {name: np.asarray(value)[..., None] for name, value in values.items()}, outputs, batch_ndim=len(batch) + 1)
+    f0 = [np.broadcast_to(np.asarray(value, dtype=float), node.shape + batch + (1,))[..., 0] for node, value in zip(outputs, at_point)]
+    along = None
+    if directions is not None:
+        along = np.concatenate(
+            [np.reshape(np.asarray(directions[node.params["name"]], dtype=float), (node.size, -1)) for node in wrt_nodes], axis=0
+        ) if wrt_nodes else np.zeros((0, 0))
+    count = along.shape[1] if along is not None else point.components
+    scales = _rounding_scales(graph, values, outputs, batch)
+    per_point_items = sum(node.size for node in graph.ancestors(outputs)) + point.components
+    evaluations = 1 if method == "complex" else 2 * (RICHARDSON_STEPS if method == "richardson" else 2)
+    step = chunk_size(count, 16 * evaluations * per_point_items * max(math.prod(batch), 1), memory) if count else 1
+    derivative_parts: list[list] = [[] for _ in outputs]
+    error_parts: list[list] = [[] for _ in outputs]
+    rounds = 1
+    for start in range(0, count, step):
+        stop = min(count, start + step)
+        chunk = _Chunk(point, start, stop, along, method)
+        if method == "complex":
+            found, errors = chunk.complex_step(outputs, f0)
+        else:
+            found, errors, rounds = chunk.differences(outputs, f0, scales)
+        for position in range(len(outputs)):
+            derivative_parts[position].append(found[position])
+            error_parts[position].append(errors[position])
 
-    jacobian, errors = {}, {}
-    for name, node, rows, row_errors in zip(output_names, outputs, derivative, error):
-        for input_node, (first, last) in zip(wrt_nodes, offsets):
-            key = (name, input_node.params["name"])
-            jacobian[key] = rows[..., first:last].reshape(node.shape + input_node.shape)
-            errors[key] = row_errors[..., first:last].reshape(node.shape + input_node.shape)
-    # Forward differences evaluate both sides too (the minus side backs up a domain edge).
-    evaluations = {"richardson": 2 * RICHARDSON_STEPS, "central": 4, "forward": 4, "complex": 1}[method]
-    return Derivatives(
-        "numeric",
-        output_names,
-        [node.params["name"] for node in wrt_nodes],
-        f0,
-        jacobian,
-        error=errors,
-        details={
-            "method": method,
-            "evaluations_per_component": evaluations * rounds,
-            "evaluations": evaluations * rounds * components + 1,
-        },
-    )
+    result = Derivatives("numeric", output_names, [node.params["name"] for node in wrt_nodes], f0, {}, error={}, batch_ndim=len(batch))
+    for name, node, parts, error_pieces in zip(output_names, outputs, derivative_parts, error_parts):
+        empty = np.zeros(node.shape + batch + (0,))
+        derivative = np.concatenate(parts, axis=-1) if parts else empty
+        error = np.concatenate(error_pieces, axis=-1) if error_pieces else empty
+        if along is None:
+            for input_node, (first, last) in zip(wrt_nodes, point.offsets):
+                key = (name, input_node.params["name"])
+                result.jacobian[key] = _per_input(derivative[..., first:last], node.shape, input_node.shape, batch)
+                result.error[key] = _per_input(error[..., first:last], node.shape, input_node.shape, batch)
+        else:
+            if result.projections is None:
+                result.projections, result.directions = {}, directions
+            result.projections[name] = np.moveaxis(derivative, -1, len(node.shape))
+            result.error[name] = np.moveaxis(error, -1, len(node.shape))
+    per_direction = evaluations * rounds
+    result.details = {
+        "method": method,
+        "evaluations_per_component" if along is None else "evaluations_per_direction": per_direction,
+        "evaluations": per_direction * count + 1,
+    }
+    return result
 
 
-def _rounding_scales(graph: Graph, values, outputs) -> list[float]:
-    """Per output, the largest intermediate value on its path. Rounding in f is
-    proportional to its intermediates, not to f: near a cancellation (y - x^2 at
-    Rosenbrock's minimum) f is tiny while its error is not. Inputs are left out:
+def _per_input(block, output_shape: tuple, input_shape: tuple, batch: tuple):
+    """output.shape + batch + (size,) -> output.shape + input.shape + batch."""
+    block = np.reshape(block, tuple(output_shape) + tuple(batch) + tuple(input_shape))
+    first = len(output_shape)
+    return np.moveaxis(block, tuple(range(first, first + len(batch))), tuple(range(block.ndim - len(batch), block.ndim)))
+
+
+def _refuse_non_analytic(graph: Graph, outputs) -> None:
+    for node in graph.ancestors(outputs):
+        if not (node.is_input or node.is_const) and not node.prim.complex_analytic:
+            raise DerivativeError(f"the complex-step method needs complex-analytic operations, and {node.op} is not one", node.span)
+
+
+def _rounding_scales(graph: Graph, values, outputs, batch: tuple) -> list[np.ndarray]:
+    """Per output (and point), the largest intermediate value on its path. Rounding
+    in f is proportional to its intermediates, not to f: near a cancellation (y - x^2
+    at Rosenbrock's minimum) f is tiny while its error is not. Inputs are left out:
     perturbed inputs are exact."""
-    from ..evaluate import evaluate_all
-
-    trace = evaluate_all(graph, values, outputs)
+    trace = evaluate_all(graph, values, outputs, batch_ndim=len(batch))
     scales = []
     for output in outputs:
-        largest = 0.0
+        largest = np.zeros(batch)
         for node in graph.ancestors([output]):
             if node.is_input or node.is_const:
                 continue
-            magnitude = np.abs(np.asarray(trace[node.index], dtype=complex if np.iscomplexobj(trace[node.index]) else float))
-            finite = magnitude[np.isfinite(magnitude)]
-            if finite.size:
-                largest = max(largest, float(finite.max()))
+            magnitude = np.abs(np.asarray(trace[node.index]))
+            magnitude = np.where(np.isfinite(magnitude), magnitude, 0.0)
+            reduced = np.max(magnitude, axis=tuple(range(len(node.shape))), initial=0.0) if node.shape else magnitude
+            largest = np.maximum(largest, reduced)
         scales.append(largest)
     return scales
 
 
-def _differences(graph, values, outputs, wrt_nodes, offsets, center, f0, method, scales):
-    """Differences with the base steps; where that leaves a component with a poor
-    estimate (a singularity or domain edge close by), again with steps 32 times
-    smaller, keeping whichever estimate is better."""
-    h0 = base_steps(center, method)
-    derivatives, errors = _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, method, h0, scales)
-    rounds = 1
-    for _ in range(RETRIES):
-        poor = np.zeros(center.size, dtype=bool)
-        for derivative, error, scale in zip(derivatives, errors, scales):
-            # Poor: worse than 1e-8 of the partial or of the largest partial of the
-            # output, and above the rounding floor (a partial of exactly 0 is fine).
-            largest = float(np.max(np.abs(derivative[np.isfinite(derivative)]), initial=0.0))
-            threshold = 1e-8 * np.maximum(np.abs(derivative), largest) + 1e2 * EPS * scale
-            poor |= np.any(~(error <= threshold), axis=tuple(range(error.ndim - 1)))
-        if not poor.any():
-            break
-        h0 = np.where(poor, ((center + h0 / 32) - center), h0)
-        retried, retried_errors = _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, method, h0, scales)
-        rounds += 1
-        for k, (derivative, error) in enumerate(zip(retried, retried_errors)):
-            better = error < errors[k]
-            derivatives[k] = np.where(better, derivative, derivatives[k])
-            errors[k] = np.where(better, error, errors[k])
-    return derivatives, errors, rounds
+class _Chunk:
+    """Directions ``start:stop``: components of the point (``along`` None) or columns
+    of ``along`` (C, K), each perturbed on its own set of points."""
+
+    def __init__(self, point: Point, start: int, stop: int, along, method: str):
+        self.point, self.start, self.stop, self.along, self.method = point, start, stop, along, method
+        self.count = stop - start
+
+    def first_steps(self) -> np.ndarray:
+        """batch + (directions,): the first step of each direction."""
+        center = self.point.center
+        if self.along is None:
+            return base_steps(center[..., self.start : self.stop], self.method)
+        first = PROJECTION_STEP if self.method != "complex" else BASE["complex"]
+        return np.full(self.point.batch + (self.count,), first)
+
+    def perturbed(self, steps: np.ndarray, sides: tuple):
+        """A function of an input's (start, stop) giving its block of values at every
+        point: batch + (size, P) for P = directions x levels x sides, in that order."""
+        point, start, stop = self.point, self.start, self.stop
+        levels = steps.shape[-1]
+        signs = np.array(sides)
+
+        def block(first: int, last: int):
+            center = point.center[..., first:last]  # batch + (size,)
+            points = self.count * levels * len(sides)
+            if self.along is not None:
+                # x + s t_k u_k for every direction k, level and side
+                moves = self.along[first:last, start:stop]  # (size, K)
+                delta = moves[:, :, None, None] * steps[..., None, :, :, None] * signs  # batch + (size, K, levels, sides)
+                return center[..., None] + delta.reshape(delta.shape[:-3] + (points,))
+            values = np.repeat(center[..., None], points, axis=-1)
+            if self.method == "complex":
+                values = values.astype(complex)
+            low, high = max(first, start), min(last, stop)
+            if low < high:
+                rows = np.arange(low, high)
+                for level in range(levels):
+                    for side_index, sign in enumerate(sides):
+                        columns = ((rows - start) * levels + level) * len(sides) + side_index
+                        values[..., rows - first, columns] = center[..., rows - first] + sign * steps[..., rows - start, level]
+            return values
+
+        return block
+
+    # ---- differences ------------------------------------------------------------------------
+
+    def differences(self, outputs, f0, scales):
+        """Differences with the first steps; where a derivative's estimate stays poor (a
+        singularity or domain edge close by), again with steps 32 times smaller,
+        keeping whichever estimate is better."""
+        h0 = self.first_steps()
+        derivatives, errors = self._differences_once(outputs, f0, scales, h0)
+        rounds = 1
+        for _ in range(RETRIES):
+            poor = np.zeros(h0.shape, dtype=bool)
+            for node, derivative, error, scale in zip(outputs, derivatives, errors, scales):
+                # Poor: worse than 1e-8 of the derivative or of the largest derivative of
+                # the output, and above the rounding floor (exactly 0 is fine).
+                magnitude = np.where(np.isfinite(derivative), np.abs(derivative), 0.0)
+                largest = np.max(magnitude, axis=tuple(range(len(node.shape))) + (-1,), keepdims=True, initial=0.0)
+                threshold = 1e-8 * np.maximum(np.abs(derivative), largest) + 1e2 * EPS * scale[..., None]
+                poor |= np.any(~(error <= threshold), axis=tuple(range(len(node.shape))))
+            if not poor.any():
+                break
+            if self.along is None:
+                center = self.point.center[..., self.start : self.stop]
+                smaller = (center + h0 / SHRINK) - center
+            else:
+                smaller = h0 / SHRINK  # powers of two: exact along exact_directions
+            h0 = np.where(poor, smaller, h0)
+            retried, retried_errors = self._differences_once(outputs, f0, scales, h0)
+            rounds += 1
+            for k, (derivative, error) in enumerate(zip(retried, retried_errors)):
+                better = error < errors[k]
+                derivatives[k] = np.where(better, derivative, derivatives[k])
+                errors[k] = np.where(better, error, errors[k])
+        return derivatives, errors, rounds
+
+    def _differences_once(self, outputs, f0, scales, h0):
+        """Central (with Richardson extrapolation or a plain pair) or forward differences."""
+        method, point = self.method, self.point
+        if method == "richardson":
+            steps = _geometric(h0, RICHARDSON_STEPS)
+        else:
+            steps = h0[..., None] * np.array([2.0, 1.0])  # 2h and h, smaller last
+        levels = steps.shape[-1]
+        sampled = point.evaluate(outputs, self.perturbed(steps, (1.0, -1.0)))
+        if self.along is None:
+            center = point.center[..., self.start : self.stop, None]
+            plus_step, minus_step = (center + steps) - center, center - (center - steps)
+        else:
+            plus_step = minus_step = steps
+        derivatives, errors = [], []
+        for node, value, center_value, scale in zip(outputs, sampled, f0, scales):
+            table = _table(value, node.shape, point.batch, self.count, levels, 2)
+            plus, minus = table[..., 0], table[..., 1]
+            base = center_value[..., None, None]
+            scale = scale[..., None, None]
+            center_ok = np.isfinite(base)
+            plus_ok, minus_ok = np.isfinite(plus), np.isfinite(minus)
+            order = 2
+            with np.errstate(all="ignore"):
+                central = (plus - minus) / (plus_step + minus_step)
+                noise = NOISE_ULPS * EPS * (np.maximum(np.abs(plus), scale) + np.maximum(np.abs(minus), scale)) / (plus_step + minus_step)
+                if method == "forward":
+                    central = (plus - base) / plus_step
+                    noise = NOISE_ULPS * EPS * (np.maximum(np.abs(plus), scale) + np.maximum(np.abs(base), scale)) / plus_step
+                    plus_ok, minus_ok, order = plus_ok & center_ok, np.ones_like(minus_ok), 1
+                best, best_error = richardson(central, noise, order, plus_ok & minus_ok)
+                # Where no central step stayed inside the domain: one-sided differences.
+                for side, side_ok, step in ((plus, plus_ok, plus_step), (minus, minus_ok, -minus_step)):
+                    one_sided_quotient = (side - base) / step
+                    side_noise = NOISE_ULPS * EPS * (np.maximum(np.abs(side), scale) + np.maximum(np.abs(base), scale)) / np.abs(step)
+                    fallback, fallback_error = richardson(one_sided_quotient, side_noise, 1, side_ok & center_ok)
+                    use = ~np.isfinite(best_error) & np.isfinite(fallback_error)
+                    best = np.where(use, fallback, best)
+                    best_error = np.where(use, fallback_error, best_error)
+            derivatives.append(best)
+            errors.append(best_error)
+        return derivatives, errors
+
+    # ---- complex step ----------------------------------------------------------------------
+
+    def complex_step(self, outputs, f0):
+        """f'(x) = Im f(x + ih) / h: no subtraction, so no cancellation, for analytic f."""
+        point = self.point
+        steps = self.first_steps()[..., None]  # batch + (directions, 1)
+        sampled, trace = point.evaluate(outputs, self.perturbed(1j * steps, (1.0,)), every=True)
+        derivatives, errors = [], []
+        for node, value, center_value in zip(outputs, sampled, f0):
+            table = _table(value, node.shape, point.batch, self.count, 1, 1)[..., 0, 0]
+            derivative = np.imag(table) / steps[..., 0]
+            # Outside the real domain (ln(-1)) the complex value is not the real one plus
+            # an infinitesimal: there is no derivative there.
+            real = np.asarray(center_value, dtype=float)[..., None]
+            with np.errstate(invalid="ignore"):
+                inside = np.isfinite(real) & (np.abs(np.real(table) - real) <= 1e-8 * np.maximum(np.abs(real), 1e-300))
+            derivative = np.where(inside, derivative, np.nan)
+            derivatives.append(derivative)
+            # With h this small the truncation error (h^2 f'''/6) vanishes; what is left is
+            # rounding, in proportion to the largest derivative on the way (a sum of many
+            # terms rounds like its terms, not like its total).
+            tangents = _largest_on_path(point.graph, node, trace, np.imag) / steps[..., 0]
+            errors.append(np.where(inside, NOISE_ULPS * EPS * np.maximum(np.abs(derivative), tangents), np.inf))
+        return derivatives, errors
 
 
-def _differences_once(graph, values, outputs, wrt_nodes, offsets, center, f0, method, h0, scales):
-    """Central (with Richardson extrapolation or a plain pair) or forward differences."""
-    components = center.size
-    count = RICHARDSON_STEPS if method == "richardson" else 2
-    if method != "richardson":
-        steps = h0[:, None] * np.array([2.0, 1.0])[None, :]  # h and 2h, smaller last
-    else:
-        steps = _geometric(h0, count)
-    # Points: for each component j, step s and side (+, -): index (j*count + s)*2 + side.
-    points = components * count * 2
-    perturbation = np.zeros((components, points))
-    index = np.arange(components)
-    for s in range(count):
-        perturbation[index, (index * count + s) * 2] = steps[:, s]
-        perturbation[index, (index * count + s) * 2 + 1] = -steps[:, s]
-    plus_step = (center[:, None] + steps) - center[:, None]
-    minus_step = center[:, None] - (center[:, None] - steps)
-    sampled = evaluate(graph, _batched(values, wrt_nodes, offsets, perturbation), outputs, batch_ndim=1)
-    derivatives, errors = [], []
-    for node, value, center_value, scale in zip(outputs, sampled, f0, scales):
-        table = np.broadcast_to(np.asarray(value, dtype=float), node.shape + (points,)).reshape(node.shape + (components, count, 2))
-        plus, minus = table[..., 0], table[..., 1]
-        base = center_value[..., None, None]
-        center_ok = np.isfinite(base)
-        plus_ok, minus_ok = np.isfinite(plus), np.isfinite(minus)
-        order = 2
-        with np.errstate(all="ignore"):
-            central = (plus - minus) / (plus_step + minus_step)
-            noise = NOISE_ULPS * EPS * (np.maximum(np.abs(plus), scale) + np.maximum(np.abs(minus), scale)) / (plus_step + minus_step)
-            if method == "forward":
-                central = (plus - base) / plus_step
-                noise = NOISE_ULPS * EPS * (np.maximum(np.abs(plus), scale) + np.maximum(np.abs(base), scale)) / plus_step
-                plus_ok, minus_ok, order = plus_ok & center_ok, np.ones_like(minus_ok), 1
-            best, best_error = richardson(central, noise, order, plus_ok & minus_ok)
-            # Where no central step stayed inside the domain: one-sided differences.
-            for side, side_ok, step in ((plus, plus_ok, plus_step), (minus, minus_ok, -minus_step)):
-                one_sided = (side - base) / step
-                side_noise = NOISE_ULPS * EPS * (np.maximum(np.abs(side), scale) + np.maximum(np.abs(base), scale)) / np.abs(step)
-                fallback, fallback_error = richardson(one_sided, side_noise, 1, side_ok & center_ok)
-                use = ~np.isfinite(best_error) & np.isfinite(fallback_error)
-                best = np.where(use, fallback, best)
-                best_error = np.where(use, fallback_error, best_error)
-        derivatives.append(best)
-        errors.append(best_error)
-    return derivatives, errors
+def _largest_on_path(graph: Graph, output, trace: dict, part) -> np.ndarray:
+    """Per point (batch + (P,)): the largest |part(value)| of the operations ``output`` depends on."""
+    largest = 0.0
+    for node in graph.ancestors([output]):
+        if node.is_input or node.is_const:
+            continue
+        magnitude = np.abs(part(np.asarray(trace[node.index])))
+        magnitude = np.where(np.isfinite(magnitude), magnitude, 0.0)
+        if node.shape:
+            magnitude = np.max(magnitude, axis=tuple(range(len(node.shape))))
+        largest = np.maximum(largest, magnitude)
+    return np.asarray(largest)
 
 
-def _complex_step(graph, values, outputs, wrt_nodes, offsets, center, f0):
-    """f'(x) = Im f(x + ih) / h: no subtraction, so no cancellation, for analytic f."""
-    for node in graph.ancestors(outputs):
-        if not (node.is_input or node.is_const) and not node.prim.complex_analytic:
-            raise DerivativeError(
-                f"the complex-step method needs complex-analytic operations, and {node.op} is not one", node.span
-            )
-    components = center.size
-    steps = base_steps(center, "complex")
-    perturbation = np.zeros((components, components), dtype=complex)
-    perturbation[np.arange(components), np.arange(components)] = 1j * steps
-    sampled = evaluate(graph, _batched(values, wrt_nodes, offsets, perturbation), outputs, batch_ndim=1)
-    derivatives, errors = [], []
-    for node, value, center_value in zip(outputs, sampled, f0):
-        table = np.broadcast_to(np.asarray(value), node.shape + (components,))
-        derivative = np.imag(table) / steps
-        # Outside the real domain (ln(-1)) the complex value is not the real one plus
-        # an infinitesimal: there is no derivative there.
-        real = np.asarray(center_value, dtype=float)[..., None]
-        with np.errstate(invalid="ignore"):
-            inside = np.isfinite(real) & (np.abs(np.real(table) - real) <= 1e-8 * np.maximum(np.abs(real), 1e-300))
-        derivative = np.where(inside, derivative, np.nan)
-        derivatives.append(derivative)
-        # With h this small the truncation error (h^2 f'''/6) vanishes; what is left is rounding.
-        errors.append(np.where(inside, NOISE_ULPS * EPS * np.abs(derivative), np.inf))
-    return derivatives, errors
+# ---- directions along which every step is exact -----------------------------------------------
+
+# The first step along a direction, relative to each component's scale: a power of two, so
+# that every step (halvings, retries 32 times smaller) is one too.
+PROJECTION_STEP = 2.0**-6
+
+
+def exact_directions(graph: Graph, values, wrt: list[str], count: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """``count`` random directions (per input, shape input.shape + (count,)) along which
+    finite differences are exact in their inputs: component i moves by ±s_i t, where
+    s_i is the power of two at or above max(|x_i|, 1/8) and t runs over the engine's
+    steps (powers of two). x_i ± s_i t is then exact unless it crosses into the next
+    binade with an odd last bit; such a component is left out of that direction (0),
+    so the steps of the differences are exactly what they say."""
+    rng = np.random.default_rng(seed)
+    nodes = [graph.input_named(name) for name in wrt]
+    center = np.concatenate([np.ravel(np.asarray(values[node.params["name"]], dtype=float)) for node in nodes]) if nodes else np.zeros(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = 2.0 ** np.ceil(np.log2(np.maximum(np.abs(center), 0.125)))
+    scale = np.where(np.isfinite(scale), scale, 1.0)
+    signs = rng.choice([-1.0, 1.0], size=(center.size, count))
+    steps = PROJECTION_STEP / 2.0 ** np.arange(RICHARDSON_STEPS) / SHRINK ** np.arange(RETRIES + 1)[:, None]
+    moves = scale[:, None] * steps.ravel()[None, :]  # (C, every step)
+    with np.errstate(invalid="ignore"):
+        exact = np.all(((center[:, None] + moves) - center[:, None] == moves) & ((center[:, None] - moves) - center[:, None] == -moves), axis=1)
+    directions = signs * (scale * exact)[:, None]
+    result, offset = {}, 0
+    for node in nodes:
+        result[node.params["name"]] = directions[offset : offset + node.size].reshape(node.shape + (count,))
+        offset += node.size
+    return result
+
+
+# ---- one-sided derivatives at a kink --------------------------------------------------------------
 
 
 def one_sided(graph: Graph, values, outputs=None, wrt=None) -> dict:
@@ -281,24 +469,14 @@ def one_sided(graph: Graph, values, outputs=None, wrt=None) -> dict:
     where a side has no derivative (the function jumps there).
     """
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
-    offsets, start = [], 0
-    for node in wrt_nodes:
-        offsets.append((start, start + node.size))
-        start += node.size
-    center = np.concatenate([np.ravel(np.asarray(values[node.params["name"]], dtype=float)) for node in wrt_nodes])
-    components, count = center.size, RICHARDSON_STEPS
-    steps = _geometric(base_steps(center, "richardson"), count)
-    perturbation = np.zeros((components, components * count * 2))
-    index = np.arange(components)
-    for s in range(count):
-        perturbation[index, (index * count + s) * 2] = steps[:, s]
-        perturbation[index, (index * count + s) * 2 + 1] = -steps[:, s]
+    point = Point(graph, values, wrt_nodes, ())
+    chunk = _Chunk(point, 0, point.components, None, "richardson")
+    steps = _geometric(chunk.first_steps(), RICHARDSON_STEPS)
+    sampled = point.evaluate(outputs, chunk.perturbed(steps, (1.0, -1.0)))
     f0 = evaluate(graph, values, outputs)
-    sampled = evaluate(graph, _batched(values, wrt_nodes, offsets, perturbation), outputs, batch_ndim=1)
     results = {}
     for name, node, value, center_value in zip(output_names, outputs, sampled, f0):
-        table = np.broadcast_to(np.asarray(value, dtype=float), node.shape + (perturbation.shape[1],))
-        table = table.reshape(node.shape + (components, count, 2))
+        table = _table(value, node.shape, (), point.components, RICHARDSON_STEPS, 2)
         base = np.asarray(center_value, dtype=float)[..., None, None]
         sides = []
         with np.errstate(all="ignore"):
@@ -308,7 +486,7 @@ def one_sided(graph: Graph, values, outputs=None, wrt=None) -> dict:
                 best, error = richardson(quotient, noise, 1, np.isfinite(side) & np.isfinite(base))
                 # No convergence (a jump, as sign has at 0): no one-sided derivative.
                 sides.append(np.where(error <= 1e-6 * np.maximum(np.abs(best), 1.0), best, np.nan))
-        for input_node, (first, last) in zip(wrt_nodes, offsets):
+        for input_node, (first, last) in zip(wrt_nodes, point.offsets):
             shape = node.shape + input_node.shape
             results[(name, input_node.params["name"])] = tuple(side[..., first:last].reshape(shape) for side in sides)
     return results

@@ -92,10 +92,13 @@ def derivative(graph: Graph, wrt: str, order: int = 1, output: Node | None = Non
 
 
 @timed
-def symbolic(graph: Graph, values, outputs=None, wrt=None, xp=np) -> Derivatives:
+def symbolic(graph: Graph, values, outputs=None, wrt=None, xp=np, batch_ndim: int = 0) -> Derivatives:
+    from .forward import batch_shape
+
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     copy, mapping = derivative_graph(graph)
     variables = [copy.input_named(node.params["name"]) for node in wrt_nodes]
+    batch = batch_shape(graph, values, batch_ndim)
     rows_of, targets = [], []
     for node in outputs:
         rows = jacobian_nodes(mapping[node.index], variables)
@@ -103,17 +106,17 @@ def symbolic(graph: Graph, values, outputs=None, wrt=None, xp=np) -> Derivatives
         targets.extend(target for row in rows for target in row)
     # The value comes from the user's graph: simplifying x - x to 0 must not hide
     # that x is NaN there.
-    result_values = evaluate(graph, values, outputs=outputs, xp=xp)
-    computed = iter(evaluate(copy, values, outputs=targets, xp=xp) if targets else [])
+    result_values = [xp.broadcast_to(value, node.shape + batch) for node, value in zip(outputs, evaluate(graph, values, outputs=outputs, xp=xp, batch_ndim=batch_ndim))]
+    computed = iter(evaluate(copy, values, outputs=targets, xp=xp, batch_ndim=batch_ndim) if targets else [])
     jacobian, nodes = {}, {}
     for name, node, rows in zip(output_names, outputs, rows_of):
         blocks = [[] for _ in variables]
         for row in rows:
             for position, (variable, target) in enumerate(zip(variables, row)):
-                blocks[position].append(np.broadcast_to(next(computed), variable.shape))
+                blocks[position].append(xp.broadcast_to(next(computed), variable.shape + batch))
         for variable, block, row_nodes in zip(variables, blocks, zip(*rows)):
             key = (name, variable.params["name"])
-            jacobian[key] = np.reshape(np.stack(block), node.shape + variable.shape)
+            jacobian[key] = xp.reshape(xp.stack(block), node.shape + variable.shape + batch)
             nodes[key] = row_nodes[0] if node.shape == () else list(row_nodes)
     return Derivatives(
         "symbolic",
@@ -122,4 +125,5 @@ def symbolic(graph: Graph, values, outputs=None, wrt=None, xp=np) -> Derivatives
         result_values,
         jacobian,
         details={"nodes": nodes, "graph": copy},
+        batch_ndim=len(batch),
     )
