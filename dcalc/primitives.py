@@ -1200,13 +1200,13 @@ COMPOSITES.update({"diag": (diag_of, 1), "trace": (trace_of, 1)})
 # ---- the product reduction ------------------------------------------------------------------
 # d prod(x)/dx_i is the product of the other entries of x_i's group (the entries reduced
 # together). prod(x)/x_i would be NaN at a zero, so the product of the others is an op of
-# its own, computed without division. Its directional derivatives are the same op with
-# directions: prod_others(x, v_1, ..., v_k)_i is the sum, over distinct k_1, ..., k_k
-# other than i, of v_1[k_1] ... v_k[k_k] times the product of the remaining entries:
-# T_{i k_1 ... k_k} contracted with the directions, where T (the (k+1)-th derivative
-# tensor of prod) is symmetric in all its indices. So differentiating in x adds a
-# direction, in v_m replaces v_m, and a VJP is the JVP with the cotangent in the same
-# slot: every order of derivative stays exact at zeros.
+# its own, computed without division. With directions it gives its own derivatives:
+# prod_others(x, v_1, ..., v_k)_i is the sum, over distinct j_1, ..., j_k other than i,
+# of v_1[j_1] ... v_k[j_k] times the product of the entries other than i, j_1, ..., j_k.
+# That is prod's derivative tensor of order k + 1 contracted with the directions, and the
+# tensor is symmetric in all its indices. So the derivative in x adds a direction, in v_m
+# replaces v_m, and a VJP is the JVP with the cotangent in that slot: derivatives of every
+# order stay exact at zeros.
 
 
 def _groups_first(xp, x, axes, source):
@@ -1260,7 +1260,8 @@ def _prod_others(xp, x, *directions, axes, source):
         after = xp.flip(xp.concatenate([one, xp.cumprod(xp.flip(entries[1:], axis=0), axis=0)]), axis=0)
         return _groups_back(xp, before * after, axes, source)
     before = _exclusive_dual_products(xp, entries, directions)
-    after = [xp.flip(part, axis=0) for part in _exclusive_dual_products(xp, xp.flip(entries, axis=0), [xp.flip(v, axis=0) for v in directions])]
+    reversed_products = _exclusive_dual_products(xp, xp.flip(entries, axis=0), [xp.flip(v, axis=0) for v in directions])
+    after = [xp.flip(part, axis=0) for part in reversed_products]
     # The coefficient of eps_1 ... eps_k in before * after.
     every = len(before) - 1
     product = sum(before[subset] * after[every ^ subset] for subset in range(len(before)))
@@ -1274,13 +1275,14 @@ def _prod_others_shape(shapes, params):
 
 
 def prod_others_rule_at(position):
-    """The JVP (and, T being symmetric, the VJP) rule for operand ``position``."""
+    """The JVP rule for operand ``position``; the derivative tensor being symmetric, it
+    is the VJP rule too, with the cotangent for the tangent."""
 
-    def rule(linear, x, *directions, out=None, node=None):
+    def rule(tangent, x, *directions, out=None, node=None):
         if position == 0:
-            directions = (*directions, linear)
+            directions = (*directions, tangent)
         else:
-            directions = directions[: position - 1] + (linear,) + directions[position:]
+            directions = directions[: position - 1] + (tangent,) + directions[position:]
         return prod_others(x, *directions, axes=node.params["axes"], source=node.params["source"])
 
     return rule
