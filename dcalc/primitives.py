@@ -1234,3 +1234,127 @@ def trace_of(x):
 
 
 COMPOSITES.update({"diag": (diag_of, 1), "trace": (trace_of, 1)})
+
+
+# ---- the product reduction ------------------------------------------------------------------
+# d prod(x)/dx_i is the product of the other entries of x_i's group (the entries reduced
+# together). prod(x)/x_i would be NaN at a zero, so the product of the others is an op of
+# its own, computed without division. With directions it gives its own derivatives:
+# prod_others(x, v_1, ..., v_k)_i is the sum, over distinct j_1, ..., j_k other than i,
+# of v_1[j_1] ... v_k[j_k] times the product of the entries other than i, j_1, ..., j_k.
+# That is prod's derivative tensor of order k + 1 contracted with the directions, and the
+# tensor is symmetric in all its indices. So the derivative in x adds a direction, in v_m
+# replaces v_m, and a VJP is the JVP with the cotangent in that slot: derivatives of every
+# order stay exact at zeros.
+
+
+def _groups_first(xp, x, axes, source):
+    """x with its reduced axes moved to the front and flattened into one axis (the
+    entries of a group), then the kept axes and any batch axes."""
+    moved = xp.moveaxis(xp.asarray(x), tuple(axes), tuple(range(len(axes))))
+    return xp.reshape(moved, (math.prod(source[axis] for axis in axes),) + xp.shape(moved)[len(axes) :])
+
+
+def _groups_back(xp, flat, axes, source):
+    """The inverse of _groups_first."""
+    moved = xp.reshape(flat, tuple(source[axis] for axis in axes) + xp.shape(flat)[1:])
+    return xp.moveaxis(moved, tuple(range(len(axes))), tuple(axes))
+
+
+def _with_batch_rank(xp, x, rank):
+    """x with length-1 batch axes appended up to ``rank``: batch axes line up from the front."""
+    x = xp.asarray(x)
+    return xp.reshape(x, xp.shape(x) + (1,) * (rank - xp.ndim(x)))
+
+
+def _exclusive_dual_products(xp, entries, directions):
+    """prod_{j < i} (x_j + sum_m v_m[j] eps_m) for each i, where eps_m^2 = 0: one array
+    (stacked over i) per subset of the eps, bit m of its index standing for eps_m."""
+    subsets = 1 << len(directions)
+    running = [xp.ones_like(entries[0])] + [xp.zeros_like(entries[0])] * (subsets - 1)
+    stacked = []
+    for j in range(xp.shape(entries)[0]):
+        stacked.append(running)
+        # (p + ...)(x_j + sum_m v_m[j] eps_m): coefficient s gains p[s] x_j and, for each
+        # eps_m in s, p[s without eps_m] v_m[j].
+        running = [
+            running[subset] * entries[j]
+            + sum(running[subset ^ (1 << m)] * direction[j] for m, direction in enumerate(directions) if subset >> m & 1)
+            for subset in range(subsets)
+        ]
+    return [xp.stack([row[subset] for row in stacked]) for subset in range(subsets)]
+
+
+def _prod_others(xp, x, *directions, axes, source):
+    """prod_{j != i} x_j over each group, and with directions its derivatives along them
+    (see above): products taken from both ends, never divided."""
+    rank = max(xp.ndim(value) for value in (x, *directions))
+    arrays = xp.broadcast_arrays(*(_with_batch_rank(xp, value, rank) for value in (x, *directions)))
+    entries, *directions = (_groups_first(xp, value, axes, source) for value in arrays)
+    if xp.shape(entries)[0] == 0:
+        return xp.zeros_like(arrays[0]) if directions else xp.ones_like(arrays[0])
+    if not directions:  # (x_0 ... x_{i-1}) (x_{i+1} ... x_{n-1}), exclusive cumulative products
+        one = xp.ones_like(entries[:1])
+        before = xp.concatenate([one, xp.cumprod(entries[:-1], axis=0)])
+        after = xp.flip(xp.concatenate([one, xp.cumprod(xp.flip(entries[1:], axis=0), axis=0)]), axis=0)
+        return _groups_back(xp, before * after, axes, source)
+    before = _exclusive_dual_products(xp, entries, directions)
+    reversed_products = _exclusive_dual_products(xp, xp.flip(entries, axis=0), [xp.flip(v, axis=0) for v in directions])
+    after = [xp.flip(part, axis=0) for part in reversed_products]
+    # The coefficient of eps_1 ... eps_k in before * after.
+    every = len(before) - 1
+    product = sum(before[subset] * after[every ^ subset] for subset in range(len(before)))
+    return _groups_back(xp, product, axes, source)
+
+
+def _prod_others_shape(shapes, params):
+    if len(set(shapes)) > 1:
+        raise ShapeError(f"prod_others needs operands of one shape; got {', '.join(map(str, shapes))}")
+    return shapes[0]
+
+
+def prod_others_rule_at(position):
+    """The JVP rule for operand ``position``; the derivative tensor being symmetric, it
+    is the VJP rule too, with the cotangent for the tangent."""
+
+    def rule(tangent, x, *directions, out=None, node=None):
+        if position == 0:
+            directions = (*directions, tangent)
+        else:
+            directions = directions[: position - 1] + (tangent,) + directions[position:]
+        return prod_others(x, *directions, axes=node.params["axes"], source=node.params["source"])
+
+    return rule
+
+
+prod_others = define(
+    Primitive(
+        "prod_others",
+        _prod_others,
+        -1,
+        shape_rule=_prod_others_shape,
+        prepare=_reduction_prepare,
+        elementwise=False,
+        jvp=_PerPosition(prod_others_rule_at),
+        vjp=_PerPosition(prod_others_rule_at),
+        written=_written_axes,
+        latex=r"\operatorname{prod\_others}",
+    ),
+    function=False,
+)
+
+
+def _prod(xp, x, axes, source):
+    return xp.prod(x, axis=axes) if axes else x
+
+
+def prod_jvp(tangent, x, out=None, node=None):  # d prod(x) = sum_i (prod_{j != i} x_j) dx_i
+    axes, source = node.params["axes"], node.params["source"]
+    return sum_(prod_others(x, axes=axes, source=source) * tangent, axes=axes, source=source)
+
+
+def prod_vjp(cotangent, x, out=None, node=None):  # dx_i = ct prod_{j != i} x_j
+    return prod_others(x, axes=node.params["axes"], source=node.params["source"]) * _spread(cotangent, node)
+
+
+prod = over_axes("prod", _prod, prod_jvp, prod_vjp, latex=r"\prod")

@@ -89,7 +89,7 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
         # already has the result's shape: NumPy's broadcasting does the same.
         unwrapped = list(inputs)
         for position, node in enumerate(inputs):
-            other = inputs[1 - position]
+            other = unwrapped[1 - position]  # as it is now: unwrapping both would lose the shape
             if node.op == "broadcast_to" and other.shape == shape:
                 unwrapped[position] = node.inputs[0]
             elif node.is_const and np.ndim(node.value) and other.shape == shape:

@@ -84,3 +84,18 @@ def test_hash_consing_distinguishes_negative_zero():
     graph = parse_program("x*0 + x*(-0.)")
     consts = [node.value for node in graph.nodes if node.is_const]
     assert len(consts) == 2
+
+
+def test_simplifying_a_broadcast_product_keeps_its_shape():
+    # spread(a) * ones: either operand alone may drop its spreading, not both,
+    # or the (3, 2) product would come out as a's (3, 1).
+    from dcalc import primitives
+    from dcalc.graph import Graph
+
+    graph = Graph(simplify=True)
+    column = graph.input("a", (3, 1))
+    spread = primitives.broadcast_to(column, shape=(3, 2), source=(3, 1))
+    product = spread * graph.const(np.ones((3, 2)))
+    assert product.shape == (3, 2)
+    (value,) = evaluate(graph, {"a": np.array([[1.0], [2.0], [3.0]])}, outputs=[product])
+    np.testing.assert_array_equal(value, [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])

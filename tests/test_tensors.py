@@ -1,53 +1,146 @@
 """Vectors and matrices: every engine agrees on array programs over many shapes,
 broadcast ones included, and reverse mode undoes broadcasting by summing."""
 
+import re
+
 import numpy as np
 import pytest
 
 import dcalc
 from dcalc.compare import max_rel_diff
 from dcalc.engines import ENGINE_NAMES, run_engine
+from dcalc.engines.second import hessian
 
-# (program, shapes of its inputs)
-CASES = [
-    ("A @ x", {"A": (3, 4), "x": (4,)}),
-    ("x @ A", {"x": (3,), "A": (3, 4)}),
-    ("A @ B", {"A": (2, 3), "B": (3, 4)}),
-    ("x @ y", {"x": (3,), "y": (3,)}),
-    ("S @ B", {"S": (2, 3, 4), "B": (4, 5)}),
-    ("x @ S", {"x": (4,), "S": (2, 4, 5)}),
-    ("S @ x", {"S": (2, 3, 4), "x": (4,)}),
-    ("transpose(A) @ x", {"A": (3, 4), "x": (3,)}),
-    ("A.T @ A", {"A": (3, 2)}),
-    ("sum(A)", {"A": (3, 4)}),
-    ("sum(A, 0)", {"A": (3, 4)}),
-    ("sum(A, 1) * x", {"A": (3, 4), "x": (3,)}),
-    ("mean(A, -1)", {"A": (3, 4)}),
-    ("sum(S, (0, 2))", {"S": (2, 3, 4)}),
-    ("reshape(A, (4, 3)) @ x", {"A": (3, 4), "x": (3,)}),
-    ("A * x", {"A": (3, 4), "x": (4,)}),
-    ("A + c", {"A": (3, 4), "c": (3, 1)}),
-    ("s * A - c", {"s": (), "A": (2, 3), "c": (3,)}),
-    ("sum(sin(A) * B)", {"A": (2, 3), "B": (2, 3)}),
+# ---- every tensor op over several shapes, from one table ----------------------------------
+
+# op -> programs that use it, each run at several shapes of its inputs: vectors,
+# matrices, stacked matrices and operands that broadcast. Keys are the primitive
+# table's tensor ops and the language's functions made of them (dot, outer, norm,
+# diag, trace); the ops that only derivative rules build (broadcast_to, sum_to,
+# unindex, prod_others) are reached through the rows that need them.
+# test_every_tensor_primitive_has_a_case keeps this table complete.
+V, M, S = (3,), (2, 3), (2, 3, 2)  # a vector, a matrix, a stack of matrices
+OPS = {
+    "matmul": [
+        (
+            "A @ B",
+            [
+                {"A": (3,), "B": (3,)},
+                {"A": (2, 3), "B": (3,)},
+                {"A": (3,), "B": (3, 4)},
+                {"A": (2, 3), "B": (3, 4)},
+                {"A": (2, 2, 3), "B": (3,)},
+                {"A": (3,), "B": (2, 3, 4)},
+                {"A": (2, 2, 3), "B": (3, 4)},
+                {"A": (2, 3), "B": (2, 3, 4)},
+                {"A": (2, 2, 3), "B": (2, 3, 4)},
+                {"A": (2, 1, 2, 3), "B": (3, 3, 2)},  # stacks that broadcast against each other
+            ],
+        ),
+        ("A.T @ A", [{"A": (3, 2)}, {"A": (2, 2)}, {"A": (4, 1)}]),
+    ],
+    "dot": [("dot(x, y)", [{"x": (3,), "y": (3,)}, {"x": (2, 3), "y": (3,)}, {"x": (3,), "y": (3, 2)}])],
+    "transpose": [
+        ("transpose(A)", [{"A": V}, {"A": M}, {"A": S}]),
+        ("transpose(A, (1, 0, 2))", [{"A": S}, {"A": (3, 1, 2)}]),
+        ("A.T * x", [{"A": (2, 3), "x": (2,)}, {"A": (2, 3), "x": (3, 1)}]),
+    ],
+    "reshape": [
+        ("reshape(A, (2, -1))", [{"A": (6,)}, {"A": M}, {"A": S}]),
+        ("reshape(A, (3, 2)) @ x", [{"A": M, "x": (2,)}, {"A": (6,), "x": (2,)}]),
+    ],
+    "sum": [
+        ("sum(A)", [{"A": ()}, {"A": V}, {"A": M}, {"A": S}]),
+        ("sum(A, 0)", [{"A": V}, {"A": M}, {"A": S}]),
+        ("sum(A, (0, -1))", [{"A": M}, {"A": S}]),
+        ("sum(A * x, axis=1)", [{"A": M, "x": (3,)}, {"A": S, "x": (3, 1)}]),
+    ],
+    "mean": [
+        ("mean(A)", [{"A": V}, {"A": M}, {"A": S}]),
+        ("mean(A, -1)", [{"A": M}, {"A": S}]),
+        ("mean(A + x, (0, 2))", [{"A": S, "x": (2,)}, {"A": S, "x": (3, 1)}]),
+    ],
+    "prod": [
+        ("prod(A)", [{"A": ()}, {"A": V}, {"A": M}, {"A": S}]),
+        ("prod(A, 0)", [{"A": V}, {"A": M}, {"A": S}]),
+        ("prod(A, (0, 1))", [{"A": M}, {"A": S}]),
+        ("prod(A, axis=1)", [{"A": M}, {"A": S}]),
+        ("prod(A * x, 1)", [{"A": M, "x": (3,)}, {"A": M, "x": (2, 1)}, {"A": S, "x": ()}]),
+    ],
+    "amax": [
+        ("max(A)", [{"A": V}, {"A": M}, {"A": S}]),
+        ("max(A, axis=0)", [{"A": M}, {"A": S}]),
+        ("max(A - x, axis=(0, 2))", [{"A": S, "x": (2,)}, {"A": S, "x": ()}]),
+    ],
+    "amin": [
+        ("min(A)", [{"A": V}, {"A": M}, {"A": S}]),
+        ("min(A, axis=-1)", [{"A": M}, {"A": S}]),
+        ("min(A * x, axis=(1, 2))", [{"A": S, "x": (3, 1)}]),
+    ],
+    "logsumexp": [
+        ("logsumexp(A)", [{"A": V}, {"A": M}, {"A": S}]),
+        ("logsumexp(A, 1)", [{"A": M}, {"A": S}]),
+        ("logsumexp(A + x, (0, 2))", [{"A": S, "x": (3, 1)}]),
+    ],
+    "softmax": [
+        ("softmax(A)", [{"A": V}, {"A": M}, {"A": S}]),
+        ("softmax(A, 0) * B", [{"A": M, "B": M}, {"A": S, "B": (3, 2)}]),
+        ("softmax(A * x, (1, 2))", [{"A": S, "x": (2,)}]),
+    ],
+    "index": [
+        ("A[0]", [{"A": V}, {"A": M}, {"A": S}]),
+        ("A[-1, 1:]", [{"A": M}, {"A": S}]),
+        ("A[1:3, ::2]", [{"A": (4, 5)}, {"A": (3, 3, 2)}]),
+        ("x[1] * x[-1] + sum(A[0, :])", [{"x": V, "A": M}, {"x": (2, 2), "A": S}]),
+        ("A[::-1] * x", [{"A": M, "x": (3,)}, {"A": (3, 2), "x": (3, 1)}]),
+    ],
+    "stack": [
+        ("[x, x*y, 2] * z", [{"x": (), "y": (), "z": (3,)}]),
+        ("[A, sin(B)]", [{"A": V, "B": V}, {"A": M, "B": M}, {"A": S, "B": S}]),
+    ],
+    "concat": [
+        ("concat(x, y)", [{"x": (2,), "y": (3,)}, {"x": (1,), "y": (1,)}, {"x": (2, 3), "y": (1, 3)}]),
+        ("concat(A, B, axis=-1)", [{"A": (2, 1), "B": M}, {"A": (2, 3, 1), "B": S}]),
+    ],
+    "outer": [("outer(x, y)", [{"x": (3,), "y": (2,)}, {"x": (1,), "y": (4,)}, {"x": (4,), "y": (4,)}])],
+    "norm": [("norm(A)", [{"A": V}, {"A": M}, {"A": S}])],
+    "diag": [("diag(A)", [{"A": (3,)}, {"A": (1,)}, {"A": (3, 3)}, {"A": (2, 2)}])],
+    "trace": [("trace(A)", [{"A": (3, 3)}, {"A": (1, 1)}]), ("trace(A @ B)", [{"A": (2, 3), "B": (3, 2)}])],
+    # NumPy's broadcasting in elementwise ops: forward mode spreads tangents with
+    # broadcast_to, reverse mode sums cotangents back with sum_to.
+    "broadcast_to": [
+        (
+            "A * x",
+            [
+                {"A": M, "x": (3,)},
+                {"A": M, "x": (2, 1)},
+                {"A": S, "x": (3, 1)},
+                {"A": (1, 3), "x": (2, 1)},  # both operands broadcast
+                {"A": (), "x": M},
+            ],
+        ),
+        ("A + c - s", [{"A": M, "c": (3,), "s": ()}, {"A": S, "c": (1, 2), "s": (2, 1, 1)}]),
+    ],
+    "sum_to": [("sum(sin(A) * B)", [{"A": M, "B": (3,)}, {"A": (3, 1), "B": (1, 2)}, {"A": S, "B": ()}])],
+    # The cotangent of a part, put back in place (the rules of index, stack and concat).
+    "unindex": [("sum(A[1:, 0] * x)", [{"A": (3, 2), "x": (2,)}, {"A": (2, 2, 2), "x": (1, 2)}, {"A": (4, 1), "x": ()}])],
+    # The derivative of prod: products of the other entries of each group.
+    "prod_others": [("prod(sin(A), (0, 2)) * x", [{"A": S, "x": (3,)}, {"A": (1, 2, 3), "x": (2,)}, {"A": (3, 1, 1), "x": (1,)}])],
+}
+# Programs from the references, with the ops working together.
+PROGRAMS = [
     ("e = y - tanh(A @ x + b); L = 0.5*sum(e^2)", {"A": (3, 4), "x": (4,), "b": (3,), "y": (3,)}),
     ("q = x @ (A @ x)", {"x": (3,), "A": (3, 3)}),
-    ("logsumexp(x)", {"x": (4,)}),
-    ("logsumexp(A, 1)", {"A": (3, 4)}),
-    ("softmax(x)", {"x": (4,)}),
-    ("softmax(A, 0) * B", {"A": (3, 2), "B": (3, 2)}),
-    ("x[1] * x[-1] + sum(A[0, :])", {"x": (3,), "A": (2, 3)}),
-    ("A[1:3, ::2]", {"A": (4, 5)}),
-    ("outer(x, y)", {"x": (3,), "y": (2,)}),
-    ("norm(A)", {"A": (2, 3)}),
-    ("dot(x, y)", {"x": (3,), "y": (3,)}),
     ("f = W @ tanh(M @ x); L = logsumexp(f) - f[2]", {"M": (6, 5), "x": (5,), "W": (4, 6)}),
-    ("max(A) + min(A)", {"A": (3, 4)}),
-    ("max(A, axis=0) * min(A, axis=1)[0]", {"A": (3, 4)}),
-    ("[x, x*y, 2] * z", {"x": (), "y": (), "z": (3,)}),
-    ("concat(x, y)", {"x": (2,), "y": (3,)}),
-    ("concat(A, B, axis=1)", {"A": (2, 1), "B": (2, 3)}),
-    ("trace(A) * diag(x)", {"A": (3, 3), "x": (2,)}),
+    ("Y = W @ V + B; L = sum(Y * Y)", {"W": (3, 2), "V": (2, 5), "B": (3, 1)}),
+    ("max(A, axis=0) * min(A, axis=1)[0] + prod(A, 0)", {"A": (3, 4)}),
 ]
+CASES = [(text, shapes) for rows in OPS.values() for text, shape_sets in rows for shapes in shape_sets] + PROGRAMS
+
+
+def case_id(case) -> str:
+    text, shapes = case
+    return f"{text} at " + ", ".join(f"{name}{shape}" for name, shape in shapes.items())
 
 
 def point(shapes, seed=0):
@@ -55,7 +148,7 @@ def point(shapes, seed=0):
     return {name: rng.normal(size=shape) for name, shape in shapes.items()}
 
 
-@pytest.mark.parametrize("text, shapes", CASES, ids=[case[0] for case in CASES])
+@pytest.mark.parametrize("text, shapes", CASES, ids=[case_id(case) for case in CASES])
 def test_every_engine_agrees_on_array_programs(text, shapes):
     problem = dcalc.load(text, point(shapes))
     reference = run_engine("reverse", problem.graph, problem.values)
@@ -69,6 +162,28 @@ def test_every_engine_agrees_on_array_programs(text, shapes):
                 assert np.all(np.abs(block - reference.jacobian[key]) <= result.error[key]), key
         else:
             assert max_rel_diff(reference, result) <= 1e-12, name
+
+
+def scalar_program(text: str) -> str:
+    """The program's output taken to one number through a nonlinearity, h = sum(sin(out)),
+    so that its Hessian sends every op's derivative rules through a second differentiation."""
+    assigned = re.match(r"\s*(\w+)\s*=(?!=)", text.rsplit(";", 1)[-1])
+    if assigned is None:
+        return f"out = {text}; h = sum(sin(out))"
+    return f"{text}; h = sum(sin({assigned.group(1)}))"
+
+
+@pytest.mark.parametrize("text, shapes", CASES, ids=[case_id(case) for case in CASES])
+def test_every_hessian_engine_agrees_on_array_programs(text, shapes):
+    problem = dcalc.load(scalar_program(text), point(shapes, seed=1))
+    symbolic = hessian(problem.graph, problem.values, engine="symbolic")
+    scale = float(np.max(np.abs(symbolic.matrix())))
+    assert scale > 0
+    forward_over_reverse = hessian(problem.graph, problem.values, engine="forward")
+    assert float(np.max(np.abs(forward_over_reverse.matrix() - symbolic.matrix()))) <= 1e-12 * scale
+    numeric = hessian(problem.graph, problem.values, engine="numeric")
+    for key, block in numeric.blocks.items():
+        assert np.all(np.abs(block - symbolic.blocks[key]) <= numeric.error[key]), key
 
 
 def test_tanh_layer_matches_the_hand_derivation():
@@ -99,8 +214,9 @@ def test_quadratic_form_gradient_is_a_plus_a_transpose_times_x():
 
 
 def test_reduction_axis_errors(cli):
-    result = cli("eval", "sum(A, 2)", "--at", "A=[[1,2],[3,4]]")
-    assert result.exit_code == 2 and "axis 2 is out of range for shape (2, 2)" in result.stderr
+    for reduction in ("sum", "prod"):
+        result = cli("eval", f"{reduction}(A, 2)", "--at", "A=[[1,2],[3,4]]")
+        assert result.exit_code == 2 and "axis 2 is out of range for shape (2, 2)" in result.stderr
     result = cli("eval", "A.X", "--at", "A=[[1,2],[3,4]]")
     assert result.exit_code == 2 and "the only one is .T" in result.stderr
     result = cli("eval", "reshape(A, (3, 1))", "--at", "A=[[1,2],[3,4]]")
@@ -120,16 +236,42 @@ def test_grad_of_an_array_program_through_the_cli(cli):
     assert all(entry["agrees"] for entry in data["engines"].values())
 
 
-def test_every_tensor_primitive_has_a_case():
+def ops_used(text, shapes, monkeypatch) -> set[str]:
+    """The ops of the program's graph, and every op a derivative rule applies (to
+    arrays or to nodes) while the exact engines differentiate it."""
+    from dcalc.graph import Primitive
+
+    used = set()
+    call = Primitive.__call__
+
+    def recording(prim, *args, **params):
+        used.add(prim.name)
+        return call(prim, *args, **params)
+
+    problem = dcalc.load(text, point(shapes))
+    used |= {node.op for node in problem.graph.nodes}
+    with monkeypatch.context() as patch:
+        patch.setattr(Primitive, "__call__", recording)
+        for engine in ("forward", "reverse", "symbolic"):
+            run_engine(engine, problem.graph, problem.values)
+    return used
+
+
+def test_every_tensor_primitive_has_a_case(monkeypatch):
+    """Every tensor op of the primitive table, and every function of the language made
+    of them, has a row in OPS that runs at three shapes or more and uses it."""
     from dcalc import primitives
 
-    tensor_ops = {prim.name for prim in primitives.FUNCTIONS.values() if not prim.elementwise}
-    tensor_ops |= {"matmul", "index", "amax", "amin", "stack"}
-    covered = set()
-    for text, shapes in CASES:
-        graph = dcalc.parse_program(text, shapes=shapes)
-        covered |= {node.op for node in graph.nodes}
-    assert tensor_ops <= covered, tensor_ops - covered
+    tensor_ops = {name for name, prim in primitives.TABLE.items() if not prim.elementwise} - {"input", "const"}
+    functions = {name for name, prim in primitives.FUNCTIONS.items() if not prim.elementwise} | set(primitives.COMPOSITES)
+    assert tensor_ops | functions <= set(OPS), (tensor_ops | functions) - set(OPS)
+    for name, rows in OPS.items():
+        assert sum(len(shape_sets) for _, shape_sets in rows) >= 3, name
+        for text, shape_sets in rows:
+            if name in tensor_ops:
+                assert name in ops_used(text, shape_sets[0], monkeypatch), (name, text)
+            else:  # a function made of other ops (outer, norm...), or another name of one (dot)
+                assert f"{name}(" in text, (name, text)
 
 
 def test_logsumexp_and_softmax_do_not_overflow():
@@ -150,6 +292,100 @@ def test_printed_tensor_expressions_parse_back():
     again = dcalc.parse_program(to_infix(graph.outputs[0]), shapes=shapes)
     values = point(shapes, seed=9)
     np.testing.assert_array_equal(evaluate(graph, values)[0], evaluate(again, values)[0])
+
+
+# ---- prod: derivatives exact where entries are zero ----------------------------------------
+# d prod(x)/dx_i is the product of the other entries, d^2 prod(x)/dx_i dx_k the product of
+# the entries other than i and k (0 for i = k). prod(x)/x_i would be NaN at a zero.
+
+# (x, gradient, Hessian), worked out by hand from the products above.
+ZEROS = [
+    # One zero: only x_1's gradient survives (2*3*5); the Hessian pairs x_1 with each other
+    # entry (H01 = 3*5, H12 = 2*5, H13 = 2*3), all other pairs keep the zero.
+    ([2.0, 0.0, 3.0, 5.0], [0.0, 30.0, 0.0, 0.0], [[0, 15, 0, 0], [15, 0, 10, 6], [0, 10, 0, 0], [0, 6, 0, 0]]),
+    # Two zeros in one product: every gradient entry keeps a zero; only the pair of the
+    # two zeros, H13 = 2*3, does not.
+    ([2.0, 0.0, 3.0, 0.0], [0.0, 0.0, 0.0, 0.0], [[0, 0, 0, 0], [0, 0, 0, 6], [0, 0, 0, 0], [0, 6, 0, 0]]),
+]
+
+
+@pytest.mark.parametrize("x, gradient, second", ZEROS, ids=["one zero", "two zeros"])
+def test_prod_gradient_and_hessian_at_zeros(x, gradient, second):
+    problem = dcalc.load("prod(x)", {"x": np.array(x)})
+    for name in ENGINE_NAMES:
+        result = run_engine(name, problem.graph, problem.values)
+        if name == "numeric":
+            assert np.all(np.abs(result.jacobian[("y", "x")] - gradient) <= result.error[("y", "x")])
+        else:  # products of small integers: exact
+            np.testing.assert_array_equal(result.jacobian[("y", "x")], gradient)
+    for engine in ("forward", "symbolic"):
+        np.testing.assert_array_equal(hessian(problem.graph, problem.values, engine=engine).matrix(), second)
+    numeric = hessian(problem.graph, problem.values, engine="numeric")
+    assert np.all(np.abs(numeric.matrix() - np.array(second)) <= numeric.error[("x", "x")])
+
+
+def test_prod_along_an_axis_at_zeros():
+    # prod(A, axis=1) of [[2, 0, 3], [0, 4, 0]] is [0, 0]. Row 0 has one zero: its gradient
+    # is [0*3, 2*3, 2*0]; row 1 has two: every product of the others in it keeps a zero.
+    A = np.array([[2.0, 0.0, 3.0], [0.0, 4.0, 0.0]])
+    expected = np.zeros((2, 2, 3))
+    expected[0, 0] = [0.0, 6.0, 0.0]
+    problem = dcalc.load("prod(A, axis=1)", {"A": A})
+    for name in ENGINE_NAMES:
+        result = run_engine(name, problem.graph, problem.values)
+        np.testing.assert_array_equal(result.values[0], [0.0, 0.0])
+        if name == "numeric":
+            assert np.all(np.abs(result.jacobian[("y", "A")] - expected) <= result.error[("y", "A")])
+        else:
+            np.testing.assert_array_equal(result.jacobian[("y", "A")], expected)
+
+
+def test_hessian_of_prod_of_a_vector_is_the_product_of_the_other_two():
+    x = np.random.default_rng(11).normal(size=5)
+    expected = np.array([[0.0 if i == k else np.prod(np.delete(x, [i, k])) for k in range(5)] for i in range(5)])
+    problem = dcalc.load("prod(x)", {"x": x})
+    scale = np.max(np.abs(expected))
+    for engine in ("forward", "symbolic"):
+        # Products of three numbers, in another order than np.prod's: a few ulps.
+        np.testing.assert_allclose(hessian(problem.graph, problem.values, engine=engine).matrix(), expected, rtol=0, atol=1e-14 * scale)
+    numeric = hessian(problem.graph, problem.values, engine="numeric")
+    assert np.all(np.abs(numeric.matrix() - expected) <= numeric.error[("x", "x")])
+
+
+def test_prod_has_derivatives_of_every_order_at_zero():
+    # prod([x, x, x, y]) = x^3 y: at x = 0 the derivatives in x are 0, 0, 6y, then 0.
+    from dcalc.engines.symbolic import derivative
+    from dcalc.evaluate import evaluate
+
+    graph = dcalc.parse_program("prod([x, x, x, y])")
+    at = {"x": 0.0, "y": 1.5}
+    for order, expected in enumerate([0.0, 0.0, 9.0, 0.0, 0.0], start=1):
+        node = derivative(graph, "x", order=order)
+        (value,) = evaluate(node.graph, at, outputs=[node])
+        assert float(value) == expected, order
+
+
+def test_prod_goes_through_the_complex_step():
+    values = point({"A": (2, 3, 2), "x": (3,)}, seed=3)
+    problem = dcalc.load("prod(sin(A), (0, 2)) @ x", values)
+    exact = run_engine("reverse", problem.graph, problem.values)
+    complex_step = run_engine("numeric", problem.graph, problem.values, method="complex")
+    # The complex step has no subtraction: it agrees with the exact engines to rounding.
+    assert max_rel_diff(exact, complex_step) <= 1e-14
+
+
+def test_prod_prints_and_parses_back():
+    from dcalc.evaluate import evaluate
+    from dcalc.printer import to_infix, to_latex
+
+    shapes = {"A": (2, 3, 2)}
+    for text, printed in [("prod(A)", "prod(A)"), ("prod(A, 0)", "prod(A, (0,))"), ("prod(A, axis=(-1, 1))", "prod(A, (1, 2))")]:
+        graph = dcalc.parse_program(text, shapes=shapes)
+        assert to_infix(graph.outputs[0]) == printed
+        again = dcalc.parse_program(printed, shapes=shapes)
+        values = point(shapes, seed=8)
+        np.testing.assert_array_equal(evaluate(graph, values)[0], evaluate(again, values)[0])
+        assert to_latex(graph.outputs[0]).startswith(r"\prod")
 
 
 # ---- Jacobians and Hessians ----------------------------------------------------------------
