@@ -179,11 +179,15 @@ def engines_table(runs, ascii: bool = False, full: bool = False):
                 row[len(row) - 3] = run.failure or ""
                 table.add_row(*row)
                 continue
-            for name in reference.input_names:
-                value = format_value(run.result.jacobian[(output, name)], digits=digits, limit=limit)
-                if run.result.error is not None:
-                    value += f" ± {format_value(np.max(run.result.error[(output, name)]), digits=2)}"
-                row.append(value)
+            if run.result.projections is not None:  # no partials: the Jacobian along directions
+                count = next(iter(run.result.directions.values())).shape[-1]
+                row += [f"along {count} random directions"] + [""] * (len(reference.input_names) - 1)
+            else:
+                for name in reference.input_names:
+                    value = format_value(run.result.jacobian[(output, name)], digits=digits, limit=limit)
+                    if run.result.error is not None:
+                        value += f" ± {format_value(np.max(run.result.error[(output, name)]), digits=2)}"
+                    row.append(value)
             if run is runs[0]:
                 row += ["reference", "", format_seconds(run.result.seconds)]
             else:
@@ -217,16 +221,25 @@ def gradient_json(runs) -> dict:
         if run.result is None:
             data["engines"][run.name] = {"error": run.failure}
             continue
-        entry = {
-            "gradient": gradient_of(run.result),
-            "max_rel_diff": run.max_rel_diff,
-            "agrees": run.agrees,
-            "seconds": run.result.seconds,
-        }
+        entry = {"max_rel_diff": run.max_rel_diff, "agrees": run.agrees, "seconds": run.result.seconds}
+        if run.result.projections is not None:
+            # The Jacobian applied to random directions (the inputs have too many
+            # components for whole Jacobians), compared with the reference's.
+            # (The directions themselves are as large as the gradient: their count and seed
+            # say how dcalc.engines.numeric.exact_directions made them.)
+            from .compare import PROJECTION_SEED
+
+            entry["directions"] = {"count": next(iter(run.result.directions.values())).shape[-1], "seed": PROJECTION_SEED}
+            entry["projections"] = {output: to_json(value) for output, value in run.result.projections.items()}
+            if run.result.error is not None:
+                entry["error_estimate"] = {output: to_json(run.result.error[output]) for output in outputs}
+        else:
+            entry["gradient"] = gradient_of(run.result)
+            if run.result.error is not None:
+                entry["error_estimate"] = gradient_of(type(run.result)(
+                    run.result.engine, run.result.output_names, run.result.input_names, run.result.values, run.result.error
+                ))
         if run.result.error is not None:
-            entry["error_estimate"] = gradient_of(type(run.result)(
-                run.result.engine, run.result.output_names, run.result.input_names, run.result.values, run.result.error
-            ))
             entry["method"] = run.result.details.get("method")
             entry["evaluations"] = run.result.details.get("evaluations")
         data["engines"][run.name] = entry
@@ -362,8 +375,13 @@ def _shorter_path(path: str) -> str:
 
 
 def check_details(results) -> list[str]:
-    """One line per check that did not pass: where, what, and why."""
-    return [f"{result.status}: {result.location}: {result.name}: {result.message}" for result in results if result.status != "pass"]
+    """One line per check that did not pass (where, what, and why), and a note for one that
+    passed with something to say (engines checked along directions)."""
+    return [
+        f"{'note' if result.status == 'pass' else result.status}: {result.location}: {result.name}: {result.message}"
+        for result in results
+        if result.status != "pass" or result.message
+    ]
 
 
 def check_json(reports) -> dict:

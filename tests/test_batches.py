@@ -1,6 +1,8 @@
 """Many points at once: each engine gives, for a batch of points, what it gives at
 each point alone; and large inputs are handled in chunks and along directions."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -105,3 +107,27 @@ def test_exact_directions_move_every_component_by_exactly_its_step():
     # 2 - 2^-52 (odd last bit) plus 2^-6 * 2 crosses into the next binade, where it cannot be
     # written exactly: left out of every direction.
     assert np.all(directions[3] == 0) and np.all(directions[1] != 0)
+
+
+def test_grad_checks_large_inputs_along_random_directions(cli):
+    import json
+
+    result = cli("grad", "L = logsumexp(tanh(W @ x))", "--at", "W=randn(60, 300) / 17, x=rand(300)", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert np.shape(data["gradient"]["W"]) == (60, 300)
+    for engine in ("forward", "numeric"):
+        entry = data["engines"][engine]
+        assert entry["agrees"] is True and entry["directions"]["count"] == 8
+        assert np.shape(entry["projections"]["L"]) == (8,) and "gradient" not in entry
+    assert "gradient" in data["engines"]["symbolic"] and data["engines"]["symbolic"]["agrees"] is True
+
+
+def test_tensor_samples_are_checked_by_every_engine():
+    from dcalc.checking import read_sample
+    from dcalc.engines import ENGINE_NAMES
+
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    for name in ("tanh_layer", "mlp_multiclass", "logistic_regression", "batched_affine", "quadratic_form"):
+        sample = read_sample(samples / f"{name}.dcalc")
+        assert set(sample.engines) == set(ENGINE_NAMES), name
