@@ -94,10 +94,15 @@ def split_directions(array, shapes: list[tuple], leading: tuple, batch: tuple = 
     return blocks
 
 
-def identity_columns(shapes: list[tuple], start: int, stop: int, batch_ndim: int = 0, xp=np) -> list:
+def identity_columns(shapes: list[tuple], start: int, stop: int, batch_ndim: int = 0, xp=np, unit: bool = True) -> list:
     """Columns ``start:stop`` of the identity over all inputs' components, one block per
     input shaped input.shape + (1,) * batch_ndim + (stop - start,); None for an input
-    with no component in that range. Together, one pass carries those directions."""
+    with no component in that range. Together, one pass carries those directions.
+    One scalar alone gets the bare UNIT seed (rules.py) unless ``unit`` is off."""
+    from .rules import UNIT
+
+    if unit and shapes == [()] and (start, stop) == (0, 1):
+        return [UNIT]
     seeds = []
     offset = 0
     count = stop - start
@@ -113,13 +118,6 @@ def identity_columns(shapes: list[tuple], start: int, stop: int, batch_ndim: int
             seeds.append(xp.asarray(seed.reshape(tuple(shape) + (1,) * batch_ndim + (count,))))
         offset += size
     return seeds
-
-
-def seed_identity(shapes: list[tuple], dtype=float) -> list:
-    """One seed per input: shape input.shape + (D,), together an identity over all
-    D = sum of sizes components, so one pass carries every direction."""
-    total = sum(math.prod(shape) for shape in shapes)
-    return [np.zeros(tuple(shape) + (total,)) if seed is None else seed for shape, seed in zip(shapes, identity_columns(shapes, 0, total))]
 
 
 def chunk_size(count: int, bytes_per_item: int, memory: int) -> int:

@@ -64,7 +64,7 @@ def compile_plan(
         for position, operand_slot in enumerate(operand_slots):
             if not moving[operand_slot]:
                 continue
-            rule: Rule | None = bind(node, position, mode, guarded)
+            rule: Rule | None = bind(node, position, mode, guarded, batch_ndim, xp)
             if rule is not None:
                 edges.append((operand_slot, rule))
         if edges:

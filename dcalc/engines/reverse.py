@@ -96,7 +96,7 @@ def _recorded(graph, values, outputs, output_names, wrt_nodes, xp, record: list)
     output_shapes = [node.shape for node in outputs]
     count = sum(math.prod(shape) for shape in output_shapes)
     adjoint: dict[int, object] = {}
-    for node, seed in zip(outputs, identity_columns(output_shapes, 0, count, 0, xp)):
+    for node, seed in zip(outputs, identity_columns(output_shapes, 0, count, 0, xp, unit=False)):
         adjoint[node.index] = adjoint[node.index] + seed if node.index in adjoint else seed
     with np.errstate(all="ignore"):
         backward(plan.nodes, adjoint, lambda node: [primal[slot_of[operand.index]] for operand in node.inputs], lambda node: primal[slot_of[node.index]], "reverse", record)
