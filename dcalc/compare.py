@@ -25,6 +25,11 @@ class EngineRun:
     failure: str | None = None
     max_rel_diff: float | None = None
     agrees: bool | None = None
+    # Per point (over the point axes of a batch; 0-d for one point): whether it agrees
+    # there (None for the reference), and the relative difference, or for the numeric
+    # engine how many times its estimate it is off.
+    agrees_at: np.ndarray | None = None
+    measure: np.ndarray | None = None
 
 
 def compared(reference: Derivatives, other: Derivatives):
@@ -47,40 +52,63 @@ def compared(reference: Derivatives, other: Derivatives):
         ]
 
 
-def max_rel_diff(reference: Derivatives, other: Derivatives) -> float:
-    """Largest difference of any partial, relative to the largest partial of the
-    same output (so a partial that is 0 in one engine and 1e-17 in another is not
-    a relative difference of 1)."""
-    worst = 0.0
+def _over_own_axes(array: np.ndarray, batch_ndim: int) -> np.ndarray:
+    """The largest entry over every axis but the trailing point axes."""
+    axes = tuple(range(array.ndim - batch_ndim))
+    return np.max(array, axis=axes, initial=0.0) if axes else array
+
+
+def relative_differences(reference: Derivatives, other: Derivatives) -> np.ndarray:
+    """Per point (an array over the point axes; 0-d for one point): the largest
+    difference of any partial, relative to the largest partial of the same output at
+    that point (so a partial that is 0 in one engine and 1e-17 in another is not a
+    relative difference of 1). Infinite where one engine's value is not finite and the
+    other's differs."""
+    batch = reference.batch_ndim
+    worst = np.zeros(())
     for _, blocks in compared(reference, other):
-        scale = max((float(np.max(np.abs(expected), initial=0.0)) for expected, _, _ in blocks), default=0.0)
+        scale = np.zeros(())
+        for expected, _, _ in blocks:
+            with np.errstate(invalid="ignore"):
+                scale = np.maximum(scale, _over_own_axes(np.where(np.isfinite(expected), np.abs(expected), 0.0), batch))
         for expected, got, _ in blocks:
+            if expected.size == 0:
+                continue
             with np.errstate(invalid="ignore"):
                 difference = np.abs(expected - got)
-            if difference.size == 0:
-                continue
-            if not np.all(np.isfinite(difference)):
-                if not np.array_equal(expected, got, equal_nan=True):
-                    return float("inf")
-                continue
-            worst = max(worst, float(np.max(difference)) / scale if scale > 0 else float(np.max(difference)))
+            same = (expected == got) | (np.isnan(expected) & np.isnan(got))
+            difference = np.where(same, 0.0, np.where(np.isfinite(difference), difference, np.inf))
+            largest = _over_own_axes(difference, batch)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                worst = np.maximum(worst, np.where(scale > 0, largest / np.where(scale > 0, scale, 1.0), largest))
+    return worst
+
+
+def max_rel_diff(reference: Derivatives, other: Derivatives) -> float:
+    """The largest of :func:`relative_differences` over all points."""
+    return float(np.max(relative_differences(reference, other), initial=0.0))
+
+
+def estimate_excess(reference: Derivatives, numeric: Derivatives) -> np.ndarray:
+    """Per point: how many times its own error estimate the numeric engine is off
+    (0 where within)."""
+    batch = reference.batch_ndim
+    worst = np.zeros(())
+    for _, blocks in compared(reference, numeric):
+        for expected, got, error in blocks:
+            with np.errstate(invalid="ignore"):
+                difference = np.abs(got - expected)
+            error = np.broadcast_to(np.asarray(error, dtype=float), difference.shape)
+            with np.errstate(all="ignore"):
+                ratio = np.where(difference <= error, 0.0, difference / np.maximum(error, 1e-300))
+            ratio = np.where(np.isnan(ratio), np.inf, ratio)
+            worst = np.maximum(worst, _over_own_axes(ratio, batch))
     return worst
 
 
 def beyond_estimate(reference: Derivatives, numeric: Derivatives) -> float:
     """How many times its own error estimate the numeric engine is off (0 when within)."""
-    worst = 0.0
-    for _, blocks in compared(reference, numeric):
-        for expected, got, error in blocks:
-            with np.errstate(invalid="ignore"):
-                difference = np.abs(got - expected)
-            error = np.asarray(error)
-            outside = ~(difference <= error)
-            if np.any(outside):
-                with np.errstate(all="ignore"):
-                    ratio = difference[outside] / np.maximum(np.broadcast_to(error, difference.shape)[outside], 1e-300)
-                worst = max(worst, float(np.max(np.where(np.isnan(ratio), np.inf, ratio))))
-    return worst
+    return float(np.max(estimate_excess(reference, numeric), initial=0.0))
 
 
 def within_estimate(reference: Derivatives, numeric: Derivatives) -> bool:
@@ -88,10 +116,15 @@ def within_estimate(reference: Derivatives, numeric: Derivatives) -> bool:
     return beyond_estimate(reference, numeric) == 0.0
 
 
-def _finite(result: Derivatives) -> bool:
-    return all(np.all(np.isfinite(value)) for value in result.values) and all(
-        np.all(np.isfinite(block)) for block in result.jacobian.values()
-    )
+def finite_points(result: Derivatives) -> np.ndarray:
+    """Per point: whether the values and every partial are finite there."""
+    batch = result.batch_ndim
+    finite = np.ones((), dtype=bool)
+    for array in [*result.values, *result.jacobian.values()]:
+        array = np.asarray(array)
+        axes = tuple(range(array.ndim - batch))
+        finite = finite & (np.all(np.isfinite(array), axis=axes) if axes else np.isfinite(array))
+    return finite
 
 
 # Forward mode and finite differences take a pass per input component. Beyond this much
@@ -137,17 +170,34 @@ def engine_options(graph, values, engine: str, wrt=None, outputs=None, method: s
     return options
 
 
-def run_engines(graph, values, engines=ENGINE_NAMES, wrt=None, outputs=None, method: str = "richardson") -> list[EngineRun]:
+def run_engines(
+    graph, values, engines=ENGINE_NAMES, wrt=None, outputs=None, method: str = "richardson", batch_ndim: int = 0, memory: int | None = None
+) -> list[EngineRun]:
     """Run each engine; the first is the reference the others are compared with.
     An engine that cannot handle the problem is recorded, not raised, unless it is
-    the reference."""
+    the reference. On a batch of points (``batch_ndim`` trailing point axes) the
+    engines agree where every point where the reference is finite agrees."""
+    from .engines import resolve
+
     runs: list[EngineRun] = []
     reference = None
+    finite = None
     shared: dict = {}
     for name in engines:
-        options = engine_options(graph, values, name, wrt, outputs, method, shared) if reference is not None else ({"method": method} if name == "numeric" else {})
+        options = {"method": method} if name == "numeric" else {}
+        if reference is not None:
+            if batch_ndim:
+                nodes, _, wrt_nodes = resolve(graph, outputs, wrt)
+                if projected(graph, name, wrt_nodes, nodes, method):
+                    components = sum(node.size for node in wrt_nodes)
+                    runs.append(EngineRun(name, None, failure=f"not run on many points: {components} input components each (check one point)"))
+                    continue
+            else:
+                options = engine_options(graph, values, name, wrt, outputs, method, shared)
         try:
-            result = run_engine(name, graph, values, outputs=outputs, wrt=wrt, **options)
+            if memory is not None and name != "symbolic":  # the symbolic engine evaluates one graph, unchunked
+                options["memory"] = memory
+            result = run_engine(name, graph, values, outputs=outputs, wrt=wrt, batch_ndim=batch_ndim, **options)
         except DcalcError as error:
             if reference is None:
                 raise
@@ -155,17 +205,20 @@ def run_engines(graph, values, engines=ENGINE_NAMES, wrt=None, outputs=None, met
             continue
         run = EngineRun(name, result)
         if reference is None:
-            reference = result
-            run.max_rel_diff = 0.0
-            run.agrees = True
+            reference, finite = result, finite_points(result)
+            run.max_rel_diff, run.agrees = 0.0, True
         else:
-            run.max_rel_diff = max_rel_diff(reference, result)
-            if not _finite(reference):
-                run.agrees = None  # at a non-finite point there is nothing to agree on; it is reported as such
-            elif name == "numeric" and reference.engine != "numeric":
-                run.agrees = within_estimate(reference, result)
+            numeric = name == "numeric" and reference.engine != "numeric"
+            run.measure = estimate_excess(reference, result) if numeric else relative_differences(reference, result)
+            run.agrees_at = run.measure <= (0.0 if numeric else EXACT_AGREEMENT)
+            differences = relative_differences(reference, result)
+            if batch_ndim:
+                run.max_rel_diff = float(np.max(np.where(finite, differences, 0.0), initial=0.0))
+                run.agrees = bool(np.all(run.agrees_at | ~finite))
             else:
-                run.agrees = run.max_rel_diff <= EXACT_AGREEMENT
+                run.max_rel_diff = float(differences)
+                # at a non-finite point there is nothing to agree on; it is reported as such
+                run.agrees = bool(run.agrees_at) if bool(finite) else None
         runs.append(run)
     return runs
 
