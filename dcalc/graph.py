@@ -77,7 +77,7 @@ class Primitive:
     # parenthesised as in plain text except at ``latex_bare`` positions, which the
     # form itself delimits. ``latex_precedence`` is the form's own binding.
     latex: str | None = None
-    latex_form: str | None = None
+    latex_form: str | Callable[[dict], str] | None = None  # a callable makes the form from the params
     latex_bare: tuple[int, ...] = ()
     latex_precedence: int | None = None
     # How the op's parameters are written as trailing call arguments, so printed

@@ -447,14 +447,42 @@ def _broadcast_to(xp, x, shape, source):
     return xp.broadcast_to(xp.reshape(x, lead + xp.shape(x)), tuple(shape) + batch)
 
 
+def _summed_axes(shape, source) -> tuple:
+    """The axes of ``source`` that summing down to ``shape`` adds up: the leading
+    extra ones and those where ``shape`` has length 1."""
+    extra = len(source) - len(shape)
+    return tuple(range(extra)) + tuple(extra + k for k, size in enumerate(shape) if size == 1 and source[extra + k] != 1)
+
+
 def _sum_to(xp, x, shape, source):
     batch = xp.shape(x)[len(source) :]
-    extra = len(source) - len(shape)
-    axes = tuple(range(extra)) + tuple(
-        extra + k for k, size in enumerate(shape) if size == 1 and source[extra + k] != 1
-    )
+    axes = _summed_axes(shape, source)
     summed = xp.sum(x, axis=axes) if axes else x
     return xp.reshape(summed, tuple(shape) + batch)
+
+
+def _ones_literal(shape) -> str:
+    text = "1"
+    for size in reversed(shape):
+        text = "[" + ", ".join([text] * size) + "]"
+    return text
+
+
+# The language has no broadcast_to or sum_to; printed text (which must parse back)
+# writes them with what it has. Multiplying by ones is exact, NaN and -0 included.
+def _broadcast_to_text(params) -> str:
+    """x spread to the shape: x times ones over the axes it is spread along."""
+    shape, source = params["shape"], params["source"]
+    padded = (1,) * (len(shape) - len(source)) + tuple(source)
+    return "({0}*" + _ones_literal(tuple(size if padded[k] == 1 else 1 for k, size in enumerate(shape))) + ")"
+
+
+def _sum_to_text(params) -> str:
+    """sum over the summed axes, reshaped where length-1 axes are kept."""
+    shape, source = tuple(params["shape"]), tuple(params["source"])
+    summed = f"sum({{0}}, {_summed_axes(shape, source)})"
+    kept = tuple(size for axis, size in enumerate(source) if axis not in _summed_axes(shape, source))
+    return summed if kept == shape else f"reshape({summed}, {shape})"
 
 
 def _target_shape(shapes, params):
@@ -486,11 +514,14 @@ broadcast_to = define(
         elementwise=False,
         jvp=(broadcast_to_jvp,),
         vjp=(broadcast_to_vjp,),
+        text_form=_broadcast_to_text,
     ),
     function=False,
 )
 sum_to = define(
-    Primitive("sum_to", _sum_to, 1, shape_rule=_target_shape, elementwise=False, jvp=(sum_to_jvp,), vjp=(sum_to_vjp,)),
+    Primitive(
+        "sum_to", _sum_to, 1, shape_rule=_target_shape, elementwise=False, jvp=(sum_to_jvp,), vjp=(sum_to_vjp,), text_form=_sum_to_text
+    ),
     function=False,
 )
 
@@ -943,6 +974,56 @@ def _written_key(key) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
+def _zeros_literal(shape) -> str:
+    text = "0"
+    for size in reversed(shape):
+        text = "[" + ", ".join([text] * size) + "]"
+    return text
+
+
+def _chosen_positions(key, source) -> list[list[int]]:
+    """For each axis of the source, the positions the key takes, in the order taken."""
+    positions = []
+    for axis, size in enumerate(source):
+        item = key[axis] if axis < len(key) else ("slice", None, None, None)
+        positions.append(list(range(size))[slice(*item[1:])] if isinstance(item, tuple) else [item % size])
+    return positions
+
+
+def _unindex_text(params) -> str:
+    """unindex in the language, so printed text parses back: a number of a vector as a
+    list ([0, v, 0]); otherwise the part with its indexed axes kept as length 1, padded
+    along each axis with zeros by concat (exact, as unindex is)."""
+    key, source = params["key"], tuple(params["source"])
+    positions = _chosen_positions(key, source)
+    if len(source) == 1 and not isinstance(key[0], tuple):
+        return "[" + ", ".join("{0}" if position in positions[0] else "0" for position in range(source[0])) + "]"
+    kept = tuple(len(chosen) for chosen in positions)
+    text = "{0}" if kept == _index_shape([source], {"key": key}) else f"reshape({{0}}, {kept})"
+    shape = list(kept)
+    for axis, chosen in enumerate(positions):
+        size = source[axis]
+        if chosen == list(range(size)):
+            continue
+        lead = ":, " * axis
+        if chosen[0] > chosen[-1]:  # a negative step: reversed, the part's order is increasing
+            text, chosen = f"{text}[{lead}::-1]", chosen[::-1]
+        if chosen == list(range(chosen[0], chosen[-1] + 1)):
+            runs = [(chosen[0], len(chosen), text)]
+        else:  # a step: each position on its own
+            runs = [(position, 1, f"{text}[{lead}{j}:{j + 1}]") for j, position in enumerate(chosen)]
+        pieces, reached = [], 0
+        for first, length, piece in runs + [(size, 0, None)]:
+            if first > reached:
+                pieces.append(_zeros_literal(shape[:axis] + [first - reached] + shape[axis + 1 :]))
+            if piece is not None:
+                pieces.append(piece)
+            reached = first + length
+        text = "concat(" + ", ".join(pieces) + (f", axis={axis}" if axis else "") + ")"
+        shape[axis] = size
+    return text
+
+
 def index_jvp(tangent, x, out=None, node=None):
     return index(tangent, key=node.params["key"], source=node.params["source"])
 
@@ -970,7 +1051,7 @@ index = define(
         jvp=(index_jvp,),
         vjp=(index_vjp,),
         text_form=lambda params: "{0}" + _written_key(params["key"]),
-        latex_form="{0}_{{{1}}}",
+        latex_form=lambda params: "{0}_{{" + _written_key(params["key"])[1:-1] + "}}",
     ),
     function=False,
 )
@@ -983,6 +1064,7 @@ unindex = define(
         elementwise=False,
         jvp=(unindex_jvp,),
         vjp=(unindex_vjp,),
+        text_form=_unindex_text,
     ),
     function=False,
 )
@@ -1016,7 +1098,16 @@ def _is_equal(xp, a, b):
 
 
 is_equal = define(
-    Primitive("is_equal", _is_equal, 2, partials=(0, 0), complex_analytic=False, reference=lambda a, b: (a == b).astype(float)),
+    Primitive(
+        "is_equal",
+        _is_equal,
+        2,
+        partials=(0, 0),
+        complex_analytic=False,
+        reference=lambda a, b: (a == b).astype(float),
+        # In the language: 1 - |sign(a - b)| (the same for finite a and b).
+        text_form=lambda params: "(1 - abs(sign({0} - {1})))",
+    ),
     function=False,
 )
 
@@ -1053,8 +1144,8 @@ def _extreme_text(name):
     return form
 
 
-amax = over_axes("amax", _amax, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("max"))
-amin = over_axes("amin", _amin, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("min"))
+amax = over_axes("amax", _amax, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("max"), latex=r"\max")
+amin = over_axes("amin", _amin, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("min"), latex=r"\min")
 # One argument (or an axis): the reduction; two arguments: elementwise.
 REDUCING_FORMS = {"max": amax, "min": amin, "maximum": amax, "minimum": amin}
 
@@ -1195,3 +1286,4 @@ def trace_of(x):
 
 
 COMPOSITES.update({"diag": (diag_of, 1), "trace": (trace_of, 1)})
+

@@ -12,6 +12,7 @@ Two notations: ``PLAIN`` is what you would type (``1/x1 + x2``, ``2*x``);
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -58,13 +59,13 @@ def format_number(value, digits: int | None = None) -> str:
 NAMED_CONSTANTS = {math.pi: "pi", math.e: "e"}
 
 
-def _constant_name(node: Node) -> str | None:
-    """pi and e by name, unless the graph uses the name for an input."""
+def _constant_name(node: Node, taken=()) -> str | None:
+    """pi and e by name, unless the graph uses the name for an input (or ``taken`` has it)."""
     value = node.value
     if np.ndim(value) or value not in NAMED_CONSTANTS:
         return None
     name = NAMED_CONSTANTS[value]
-    return None if name in node.graph.input_names else name
+    return None if name in node.graph.input_names or name in taken else name
 
 
 def _needs_parentheses(node: Node, operand_precedence: int, position: int) -> bool:
@@ -92,6 +93,7 @@ class _Printer:
         self.notation = notation
         self.digits = digits
         self.done: dict[int, tuple[str, int]] = {}
+        self.taken: frozenset[str] = frozenset()  # names that constants (pi, e) must not be written as
 
     def text(self, root: Node) -> str:
         self._visit(root)
@@ -122,7 +124,7 @@ class _Printer:
         if node.is_input:
             return node.params["name"], PREC_ATOM
         if node.is_const:
-            text = _constant_name(node) or format_number(node.value, self.digits)
+            text = _constant_name(node, self.taken) or format_number(node.value, self.digits)
             negative = text.startswith("-")
             if negative and notation is LECTURE:
                 text = notation.minus + text[1:]
@@ -140,8 +142,7 @@ class _Printer:
                 text = f"({text})"
             return notation.minus + text, PREC_NEG
         if prim.text_form is not None:
-            wrapped = [f"({text})" if precedence < PREC_ATOM else text for text, precedence in operands]
-            return prim.text_form(node.params).format(*wrapped), PREC_ATOM
+            return _fill_text_form(prim.text_form(node.params), operands, "({})"), PREC_ATOM
         arguments = [text for text, _ in operands]
         if prim.written is not None:
             arguments += prim.written(node.params)
@@ -150,6 +151,30 @@ class _Printer:
         if notation.juxtapose and len(arguments) == 1 and operands[0][1] == PREC_ATOM and "(" not in arguments[0]:
             return f"{prim.name} {arguments[0]}", PREC_MUL + 0.5
         return f"{prim.name}({', '.join(arguments)})", PREC_ATOM
+
+
+def _fill_text_form(form: str, operands, parentheses: str) -> str:
+    """A text form (``{0}[1:3]``, ``sum({0}, (1,))``) filled with the operands' texts;
+    operands that are not atoms get parentheses unless they stand alone."""
+    delimited = _delimited_operands(form)
+    return form.format(
+        *(
+            parentheses.format(text) if precedence < PREC_ATOM and position not in delimited else text
+            for position, (text, precedence) in enumerate(operands)
+        )
+    )
+
+
+def _delimited_operands(form: str) -> set[int]:
+    """Operands of a text form that stand alone as a call argument or list element
+    (``sum({0}, (1,))``, ``[{0}, {1}]``), so need no parentheses of their own."""
+    alone: dict[int, bool] = {}
+    for match in re.finditer(r"\{(\d+)\}", form):
+        before = form[: match.start()].rstrip(" ")[-1:]
+        after = form[match.end() :][:1]
+        position = int(match.group(1))
+        alone[position] = alone.get(position, True) and before in ("(", "[", ",") and after in (",", ")", "]")
+    return {position for position, is_alone in alone.items() if is_alone}
 
 
 # ---- LaTeX ------------------------------------------------------------------------
@@ -180,7 +205,7 @@ class _LatexPrinter(_Printer):
             return latex_name(node.params["name"]), PREC_ATOM
         if node.is_const:
             text = format_number(node.value, self.digits)
-            name = _constant_name(node)
+            name = _constant_name(node, self.taken)
             if name is not None:
                 text = {"pi": r"\pi", "e": "e"}[name]
             if "e" in text and not text.startswith("[") and "inf" not in text:
@@ -190,6 +215,7 @@ class _LatexPrinter(_Printer):
         operands = [self.done[operand.index] for operand in node.inputs]
         prim = node.prim
         if prim.latex_form is not None:
+            form = prim.latex_form(node.params) if callable(prim.latex_form) else prim.latex_form
             texts = []
             for position, (text, precedence) in enumerate(operands):
                 if position not in prim.latex_bare and (
@@ -198,14 +224,17 @@ class _LatexPrinter(_Printer):
                     text = rf"\left({text}\right)"
                 texts.append(text)
             precedence = prim.latex_precedence if prim.latex_precedence is not None else prim.precedence
-            return prim.latex_form.format(*texts), precedence
+            return form.format(*texts), precedence
         if prim.infix:  # negation
             text, precedence = operands[0]
             if precedence <= PREC_NEG:
                 text = rf"\left({text}\right)"
             return "-" + text, PREC_NEG
+        if prim.latex is None and prim.text_form is not None:  # as the language writes it: [a, b]
+            return _fill_text_form(prim.text_form(node.params), operands, r"\left({}\right)"), PREC_ATOM
         name = prim.latex or rf"\operatorname{{{prim.name}}}"
-        return rf"{name}\left({', '.join(text for text, _ in operands)}\right)", PREC_ATOM
+        arguments = [text for text, _ in operands] + (prim.written(node.params) if prim.written is not None else [])
+        return rf"{name}\left({', '.join(arguments)}\right)", PREC_ATOM
 
 
 def to_latex(root: Node, leaf: Callable[[Node], str | None] | None = None) -> str:
@@ -227,8 +256,6 @@ def expanded_size(root: Node, cap: int = 10**9) -> int:
 
 def _free_prefix(graph) -> str:
     """A letter for let names (t1, t2 ...) that no input or variable of the graph uses."""
-    import re
-
     taken = set(graph.input_names) | set(graph.names.values())
     for prefix in ("t", "u", "w", "s", "q", "let"):
         if not any(re.fullmatch(rf"{prefix}\d+", name) for name in taken):
