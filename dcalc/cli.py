@@ -549,20 +549,37 @@ def diff_command(
     wrt: WrtOption = None,
     order: Annotated[int, typer.Option("--order", "-n", min=1, max=10, help="Differentiate this many times.")] = 1,
     latex: Annotated[bool, typer.Option("--latex", help="Print LaTeX.")] = False,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Print text in dcalc's language, which parses back (arrays print in matrix notation otherwise).")
+    ] = False,
     at: AtOption = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Which output to differentiate (the first by default).")] = None,
 ) -> None:
-    """The symbolic derivative of INPUT, simplified; large ones name their shared parts."""
+    """The symbolic derivative of INPUT, simplified; large ones name their shared parts.
+    Derivatives of array programs print in matrix notation (A x, Aᵀ, ⊙, Σ₁) with the
+    program's own names for its values; --plain prints text that parses back."""
     from .engines.symbolic import derivative
-    from .printer import with_lets
+    from .printer import matrix_lines, with_lets
+    from .render import partial_label
 
+    if latex and plain:
+        raise InputError("--latex and --plain are two ways of printing: give one")
     # --at is optional here: values give the inputs' shapes and may shadow pi and e.
     graph, _ = load_function(source, at)
     names = _names(wrt, graph) or [one_input(graph, None, "differentiate with respect to which input")]
     target = output_node(graph, output)
     console = _stdout()
-    for name in names:
-        node = derivative(graph, name, order, target)
+    nodes = [derivative(graph, name, order, target) for name in names]
+    function = target or graph.outputs[0]
+    if not plain and any(node.shape != () for node in graph.ancestors([function])):
+        if latex or _unicode_ok():
+            output_name = graph.output_names[graph.outputs.index(function)]
+            labels = [partial_label(output_name, name, order=order, latex=latex) for name in names]
+            for line in matrix_lines(nodes, labels, latex=latex):
+                console.print(line, markup=False)
+            return
+        note("standard output cannot show ⊙ and ᵀ, so this is plain text (--plain)")
+    for name, node in zip(names, nodes):
         lets, expression = with_lets(node, latex=latex)
         if len(names) > 1:
             power = "" if order == 1 else f"^{order}"

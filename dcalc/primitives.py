@@ -1287,3 +1287,126 @@ def trace_of(x):
 
 COMPOSITES.update({"diag": (diag_of, 1), "trace": (trace_of, 1)})
 
+
+# ---- matrix notation ----------------------------------------------------------------------
+# How derivatives of array programs are written for people (dcalc diff): each form takes
+# the node and the notation (printer.MatrixNotation: Unicode or LaTeX pieces) and gives a
+# printer.Form, or None to write the node as the language does.
+
+
+def _size_one(node) -> bool:
+    return math.prod(node.shape) == 1
+
+
+def _mul_matrix_form(node, notation):
+    """s A for a scalar s; f² for f*f; g xᵀ for a column times a vector (an outer
+    product); a ⊙ b for the elementwise product of arrays."""
+    from .printer import Form
+
+    a, b = node.inputs
+    shown_a, shown_b = notation.shown(a), notation.shown(b)
+    if a is b and len(shown_a.shape) <= 1:
+        return Form("{0}" + notation.power(2, False), PREC_POW, atoms=(0,), operands=(shown_a,))
+    if _size_one(shown_a) or _size_one(shown_b):
+        # The scalar first (a number first of two scalars): s A, 2 x.
+        a_first = _size_one(shown_a) and not (_size_one(shown_b) and shown_b.is_const)
+        scalar, other = (shown_a, shown_b) if a_first else (shown_b, shown_a)
+        return Form("{0} {1}", PREC_MUL, "scale", operands=(scalar, other))
+    if len(node.shape) == 2:
+        rows, columns = node.shape
+        for column, row in ((a, b), (b, a)):
+            if column.shape == (rows, 1) and row.shape in ((columns,), (1, columns)):
+                shown_row = notation.shown(row)
+                mark = notation.transposed if len(shown_row.shape) == 1 else ""
+                return Form("{0} {1}" + mark, PREC_MUL, "matmul", atoms=(1,) if mark else (), operands=(notation.shown(column), shown_row))
+    return Form("{0}" + notation.hadamard + "{1}", PREC_MUL, "hadamard")
+
+
+def _matmul_matrix_form(node, notation):
+    """A x, A B; a vector on the left is a row (xᵀ A, xᵀ y); a reshaped vector is
+    written as the vector, with ᵀ where it stands as a row."""
+    from .printer import Form
+
+    rank_a, rank_b = node.params["ranks"]
+    a, b = node.inputs
+    row_left = rank_a == 1 or (a.shape[-2] == 1 and len(notation.shown(a).shape) == 1)
+    row_right = rank_b >= 2 and b.shape[-2] == 1 and len(notation.shown(b).shape) == 1
+    mark = notation.transposed
+    template = "{0}" + (mark if row_left else "") + " {1}" + (mark if row_right else "")
+    atoms = tuple(position for position, row in ((0, row_left), (1, row_right)) if row)
+    return Form(template, PREC_MUL, "matmul", atoms=atoms)
+
+
+def _pow_matrix_form(node, notation):
+    """f², x⁻¹; A⊙² for a matrix. Other exponents as the language writes them."""
+    from .printer import Form
+
+    base, exponent = node.inputs
+    if not (exponent.is_const and np.ndim(exponent.value) == 0 and float(exponent.value).is_integer() and abs(exponent.value) < 1000):
+        return None
+    return Form("{0}" + notation.power(int(exponent.value), len(base.shape) >= 2), PREC_POW, atoms=(0,), operands=(base,))
+
+
+def _transpose_matrix_form(node, notation):
+    from .printer import Form
+
+    perm = node.params["perm"]
+    if perm == tuple(reversed(range(len(perm)))):
+        return Form("{0}" + notation.transposed, PREC_POW, atoms=(0,))
+    return Form(notation.call("transpose", "{0}", str(perm)), PREC_ATOM, delimited=(0,))
+
+
+def _reshape_matrix_form(node, notation):
+    """Adding or dropping length-1 axes is not written: a vector serves as a column."""
+    from .printer import TRANSPARENT, Form
+
+    if [size for size in node.params["source"] if size != 1] == [size for size in node.shape if size != 1]:
+        return TRANSPARENT
+    return Form(notation.call("reshape", "{0}", str(node.shape)), PREC_ATOM, delimited=(0,))
+
+
+def _sum_matrix_form(node, notation):
+    axes = node.params["axes"]
+    return notation.sum_over(None if len(axes) == len(node.params["source"]) else axes)
+
+
+def _sum_to_matrix_form(node, notation):
+    """Σ over the axes summed; the length-1 axes it keeps are not written."""
+    axes = _summed_axes(node.params["shape"], node.params["source"])
+    return notation.sum_over(None if len(axes) == len(node.params["source"]) else axes)
+
+
+def _broadcast_to_matrix_form(node, notation):
+    """s 𝟏 for a scalar spread over an array, x 𝟏ᵀ for a column spread over the
+    columns of a matrix, 𝟏 xᵀ for a row spread over its rows (𝟏: ones)."""
+    from .printer import Form
+
+    (x,) = node.inputs
+    shown = notation.shown(x)
+    if _size_one(x):
+        return Form("{0} " + notation.ones, PREC_MUL, "scale", operands=(shown,))
+    padded = (1,) * (len(node.shape) - len(x.shape)) + x.shape
+    if len(node.shape) == 2 and padded == (node.shape[0], 1):
+        return Form("{0} " + notation.ones + notation.transposed, PREC_MUL, "matmul", operands=(shown,))
+    if len(node.shape) == 2 and padded == (1, node.shape[1]):
+        mark = notation.transposed if len(shown.shape) == 1 else ""
+        return Form(notation.ones + " {0}" + mark, PREC_MUL, "matmul", atoms=(0,) if mark else (), operands=(shown,))
+    return None
+
+
+def _is_equal_matrix_form(node, notation):
+    """[a = b]: 1 where equal, 0 elsewhere (Iverson's bracket)."""
+    from .printer import Form
+
+    return Form(notation.iverson(), PREC_ATOM, delimited=(0, 1))
+
+
+mul.matrix_form = _mul_matrix_form
+matmul.matrix_form = _matmul_matrix_form
+power.matrix_form = _pow_matrix_form
+transpose.matrix_form = _transpose_matrix_form
+reshape.matrix_form = _reshape_matrix_form
+sum_.matrix_form = _sum_matrix_form
+sum_to.matrix_form = _sum_to_matrix_form
+broadcast_to.matrix_form = _broadcast_to_matrix_form
+is_equal.matrix_form = _is_equal_matrix_form
