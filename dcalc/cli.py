@@ -578,7 +578,7 @@ def diff_command(
             for line in matrix_lines(nodes, labels, latex=latex):
                 console.print(line, markup=False)
             return
-        note("standard output cannot show ⊙ and ᵀ, so this is plain text (--plain)")
+        note("standard output takes no Unicode, so this is plain text (--plain) rather than matrix notation")
     for name, node in zip(names, nodes):
         lets, expression = with_lets(node, latex=latex)
         if len(names) > 1:

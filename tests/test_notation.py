@@ -168,3 +168,12 @@ def test_library_prints_matrix_notation_without_names():
 
     graph = dcalc.parse_program(TANH_LAYER, shapes={"A": (4, 3), "x": (3,), "b": (4,), "y": (4,)})
     assert dcalc.to_matrix(derivative(graph, "b")) == "(tanh(A x + b) - y) ⊙ (1 - tanh(A x + b)²)"
+
+
+def test_without_unicode_the_plain_text_is_printed(cli, monkeypatch):
+    import dcalc.cli
+
+    monkeypatch.setattr(dcalc.cli, "_unicode_ok", lambda: False)
+    result = cli("diff", "samples/batched_affine.dcalc", "--wrt", "B")
+    assert result.exit_code == 0 and result.stdout.strip() == "reshape(sum(2*(W @ V + B), (1,)), (3, 1))"
+    assert "plain text (--plain)" in result.stderr
