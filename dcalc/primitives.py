@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import ShapeError
 from .graph import CONST, INPUT, PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Primitive
+from .printer import TRANSPARENT, Form
 
 TABLE: dict[str, Primitive] = {"input": INPUT, "const": CONST}
 # User-facing function names (names and aliases) -> primitive.
@@ -461,8 +462,9 @@ def _sum_to(xp, x, shape, source):
     return xp.reshape(summed, tuple(shape) + batch)
 
 
-def _ones_literal(shape) -> str:
-    text = "1"
+def _filled_literal(shape, number: str) -> str:
+    """A list literal of the shape with every entry ``number``: [[1, 1], [1, 1]]."""
+    text = number
     for size in reversed(shape):
         text = "[" + ", ".join([text] * size) + "]"
     return text
@@ -474,14 +476,15 @@ def _broadcast_to_text(params) -> str:
     """x spread to the shape: x times ones over the axes it is spread along."""
     shape, source = params["shape"], params["source"]
     padded = (1,) * (len(shape) - len(source)) + tuple(source)
-    return "({0}*" + _ones_literal(tuple(size if padded[k] == 1 else 1 for k, size in enumerate(shape))) + ")"
+    return "({0}*" + _filled_literal(tuple(size if padded[k] == 1 else 1 for k, size in enumerate(shape)), "1") + ")"
 
 
 def _sum_to_text(params) -> str:
     """sum over the summed axes, reshaped where length-1 axes are kept."""
     shape, source = tuple(params["shape"]), tuple(params["source"])
-    summed = f"sum({{0}}, {_summed_axes(shape, source)})"
-    kept = tuple(size for axis, size in enumerate(source) if axis not in _summed_axes(shape, source))
+    axes = _summed_axes(shape, source)
+    summed = f"sum({{0}}, {axes})"
+    kept = tuple(size for axis, size in enumerate(source) if axis not in axes)
     return summed if kept == shape else f"reshape({summed}, {shape})"
 
 
@@ -974,13 +977,6 @@ def _written_key(key) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
-def _zeros_literal(shape) -> str:
-    text = "0"
-    for size in reversed(shape):
-        text = "[" + ", ".join([text] * size) + "]"
-    return text
-
-
 def _chosen_positions(key, source) -> list[list[int]]:
     """For each axis of the source, the positions the key takes, in the order taken."""
     positions = []
@@ -1015,7 +1011,7 @@ def _unindex_text(params) -> str:
         pieces, reached = [], 0
         for first, length, piece in runs + [(size, 0, None)]:
             if first > reached:
-                pieces.append(_zeros_literal(shape[:axis] + [first - reached] + shape[axis + 1 :]))
+                pieces.append(_filled_literal(shape[:axis] + [first - reached] + shape[axis + 1 :], "0"))
             if piece is not None:
                 pieces.append(piece)
             reached = first + length
@@ -1301,8 +1297,6 @@ def _size_one(node) -> bool:
 def _mul_matrix_form(node, notation):
     """s A for a scalar s; f² for f*f; g xᵀ for a column times a vector (an outer
     product); a ⊙ b for the elementwise product of arrays."""
-    from .printer import Form
-
     a, b = node.inputs
     shown_a, shown_b = notation.shown(a), notation.shown(b)
     if a is b and len(shown_a.shape) <= 1:
@@ -1325,8 +1319,6 @@ def _mul_matrix_form(node, notation):
 def _matmul_matrix_form(node, notation):
     """A x, A B; a vector on the left is a row (xᵀ A, xᵀ y); a reshaped vector is
     written as the vector, with ᵀ where it stands as a row."""
-    from .printer import Form
-
     rank_a, rank_b = node.params["ranks"]
     a, b = node.inputs
     row_left = rank_a == 1 or (a.shape[-2] == 1 and len(notation.shown(a).shape) == 1)
@@ -1339,8 +1331,6 @@ def _matmul_matrix_form(node, notation):
 
 def _pow_matrix_form(node, notation):
     """f², x⁻¹; A⊙² for a matrix. Other exponents as the language writes them."""
-    from .printer import Form
-
     base, exponent = node.inputs
     if not (exponent.is_const and np.ndim(exponent.value) == 0 and float(exponent.value).is_integer() and abs(exponent.value) < 1000):
         return None
@@ -1348,8 +1338,6 @@ def _pow_matrix_form(node, notation):
 
 
 def _transpose_matrix_form(node, notation):
-    from .printer import Form
-
     perm = node.params["perm"]
     if perm == tuple(reversed(range(len(perm)))):
         return Form("{0}" + notation.transposed, PREC_POW, atoms=(0,))
@@ -1358,8 +1346,6 @@ def _transpose_matrix_form(node, notation):
 
 def _reshape_matrix_form(node, notation):
     """Adding or dropping length-1 axes is not written: a vector serves as a column."""
-    from .printer import TRANSPARENT, Form
-
     if [size for size in node.params["source"] if size != 1] == [size for size in node.shape if size != 1]:
         return TRANSPARENT
     return Form(notation.call("reshape", "{0}", str(node.shape)), PREC_ATOM, delimited=(0,))
@@ -1379,8 +1365,6 @@ def _sum_to_matrix_form(node, notation):
 def _broadcast_to_matrix_form(node, notation):
     """s 𝟏 for a scalar spread over an array, x 𝟏ᵀ for a column spread over the
     columns of a matrix, 𝟏 xᵀ for a row spread over its rows (𝟏: ones)."""
-    from .printer import Form
-
     (x,) = node.inputs
     shown = notation.shown(x)
     if _size_one(x):
@@ -1396,8 +1380,6 @@ def _broadcast_to_matrix_form(node, notation):
 
 def _is_equal_matrix_form(node, notation):
     """[a = b]: 1 where equal, 0 elsewhere (Iverson's bracket)."""
-    from .printer import Form
-
     return Form(notation.iverson(), PREC_ATOM, delimited=(0, 1))
 
 
