@@ -1378,6 +1378,18 @@ def _broadcast_to_matrix_form(node, notation):
     return None
 
 
+def _const_matrix_form(node, notation):
+    """𝟏 and 𝟎 for arrays of ones and zeros (the derivative of sum(A) is 𝟏)."""
+    value = node.value
+    if np.ndim(value) == 0 or np.size(value) < 2 or not np.all(value == np.ravel(value)[0]):
+        return None
+    if np.ravel(value)[0] == 1:
+        return Form(notation.ones, PREC_ATOM)
+    if np.ravel(value)[0] == 0:
+        return Form(notation.zeros, PREC_ATOM)
+    return None
+
+
 def _is_equal_matrix_form(node, notation):
     """[a = b]: 1 where equal, 0 elsewhere (Iverson's bracket)."""
     return Form(notation.iverson(), PREC_ATOM, delimited=(0, 1))
@@ -1392,3 +1404,4 @@ sum_.matrix_form = _sum_matrix_form
 sum_to.matrix_form = _sum_to_matrix_form
 broadcast_to.matrix_form = _broadcast_to_matrix_form
 is_equal.matrix_form = _is_equal_matrix_form
+CONST.matrix_form = _const_matrix_form

@@ -357,8 +357,12 @@ class MatrixNotation:
 
     @property
     def ones(self) -> str:
-        """The array of ones that a broadcast value is multiplied by."""
+        """An array of ones (of the shape its place calls for): s 𝟏 spreads s."""
         return r"\mathbf{{1}}" if self.latex else "𝟏"
+
+    @property
+    def zeros(self) -> str:
+        return r"\mathbf{{0}}" if self.latex else "𝟎"
 
     def power(self, exponent: int, elementwise_on_matrix: bool) -> str:
         """f², and A⊙² for a matrix (A² would read as A A)."""

@@ -126,6 +126,8 @@ def test_spread_values_and_squares_of_matrices(cli):
     # d sum(sum(A, 1) x)/dA = x 1ᵀ (x down every column); d (exp(sum x) s)/dx = exp(sum x) s 1.
     assert diff(cli, "sum(sum(A, 1) * x)", "--wrt", "A", "--at", "A=randn(3,4),x=randn(3)") == ["∂y/∂A = x 𝟏ᵀ"]
     assert diff(cli, "L = exp(sum(x))", "--wrt", "x", "--at", "x=randn(3)") == ["L = exp(Σ(x))", "∂L/∂x = L 𝟏"]
+    # d sum(A B)/dA_ij = sum over l of B_jl: ones (2 x 4) times Bᵀ.
+    assert diff(cli, "sum(A @ B)", "--wrt", "A", "--at", "A=randn(2,3),B=randn(3,4)") == ["∂y/∂A = 𝟏 Bᵀ"]
     # A² would read as the matrix product A A; the elementwise square is A⊙².
     assert diff(cli, "sum(A^3)", "--wrt", "A", "--at", "A=randn(2,2)") == ["∂y/∂A = 3 A⊙²"]
 
@@ -150,7 +152,7 @@ def test_shared_parts_do_not_take_the_programs_names(cli):
 
 def test_e_the_constant_is_not_written_as_the_programs_e(cli):
     lines = diff(cli, "e = exp(x) * 2.718281828459045; L = sum(e)", "--wrt", "x", "--at", "x=randn(3)")
-    assert lines == ["∂L/∂x = (2.718281828459045 [1, 1, 1]) ⊙ exp(x)"]
+    assert lines == ["∂L/∂x = (2.718281828459045 𝟏) ⊙ exp(x)"]
 
 
 def test_latex_and_plain_together_is_an_error(cli):
