@@ -1047,7 +1047,8 @@ index = define(
         jvp=(index_jvp,),
         vjp=(index_vjp,),
         text_form=lambda params: "{0}" + _written_key(params["key"]),
-        latex_form=lambda params: "{0}_{{" + _written_key(params["key"])[1:-1] + "}}",
+        # Braced, so an operand with a subscript of its own (v_{-1}) gets no double subscript.
+        latex_form=lambda params: "{{{0}}}_{{" + _written_key(params["key"])[1:-1] + "}}",
     ),
     function=False,
 )

@@ -294,4 +294,4 @@ def test_latex_writes_indices_and_axes():
     from dcalc.printer import to_latex
 
     graph = dcalc.parse_program("x[1] * sum(A, 0)[2] + max(A)", shapes={"x": (3,), "A": (2, 3)})
-    assert to_latex(graph.outputs[0]) == r"x_{1} \cdot \sum\left(A, (0,)\right)_{2} + \max\left(A\right)"
+    assert to_latex(graph.outputs[0]) == r"{x}_{1} \cdot {\sum\left(A, (0,)\right)}_{2} + \max\left(A\right)"
