@@ -24,6 +24,7 @@ _EXPORTS = {
     "Graph": "dcalc.graph",
     "Node": "dcalc.graph",
     "to_infix": "dcalc.printer",
+    "to_matrix": "dcalc.printer",
     "DcalcError": "dcalc.errors",
 }
 

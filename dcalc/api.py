@@ -57,5 +57,10 @@ def load(text: str, at: str | list[str] | Mapping[str, Any] = (), origin: str = 
     else:
         values = parse_at(at, seed=seed) if at else {}
     graph = parse_program(text, origin, given=values.keys(), shapes={name: value.shape for name, value in values.items()})
+    return bind(graph, values)
+
+
+def bind(graph: Graph, values: Mapping[str, Any]) -> Problem:
+    """The graph at the point ``values`` (checked against its inputs)."""
     bound, warnings = check_inputs(graph, values)
     return Problem(graph, bound, warnings)

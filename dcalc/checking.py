@@ -19,6 +19,7 @@ Neither is a pass or a FAIL.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,8 +94,6 @@ def _span(text: str, origin: str, item) -> Span:
 
 def read_sample(path: str | Path, allow_outside: bool = False) -> Sample:
     """Parse a .dcalc file into a Sample (syntax and meaning errors carry path and line)."""
-    from .parser import parse
-
     path = Path(path)
     origin = str(path)
     try:
@@ -105,9 +104,23 @@ def read_sample(path: str | Path, allow_outside: bool = False) -> Sample:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise InputError(f"{origin} is not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start}") from None
+    return parse_sample(text, origin, path.resolve().parent, allow_outside)
+
+
+# A line that starts a sample's function: no program has one, so it tells sample text apart.
+SAMPLE_FUNCTION = re.compile(r"^[ \t]*function[ \t]*[:{]", re.MULTILINE)
+
+
+def is_sample(text: str) -> bool:
+    return SAMPLE_FUNCTION.search(text) is not None
+
+
+def parse_sample(text: str, origin: str, base: Path, allow_outside: bool = False) -> Sample:
+    """A Sample from the text of a .dcalc file; data files are read relative to ``base``."""
+    from .parser import parse
+
     tree = parse(text, origin, start="sample")
     sample = Sample(origin, text)
-    base = path.resolve().parent
     current: Point | None = None
     for directive in tree.children:
         if not isinstance(directive, Tree):
@@ -226,11 +239,17 @@ def check_file(path: str | Path, random_points: int = 0, seed: int = 0, update: 
     return report
 
 
-def _graph_for(sample: Sample, point: Point):
-    from .evaluate import check_inputs
+def function_graph(sample: Sample, values: dict):
+    """The graph of the sample's function, built with the names and shapes of ``values``."""
     from .program import build
 
-    graph = build(sample.program, sample.text, sample.path, given=point.values.keys(), shapes={k: v.shape for k, v in point.values.items()})
+    return build(sample.program, sample.text, sample.path, given=values.keys(), shapes={name: np.shape(value) for name, value in values.items()})
+
+
+def _graph_for(sample: Sample, point: Point):
+    from .evaluate import check_inputs
+
+    graph = function_graph(sample, point.values)
     values, warnings = check_inputs(graph, point.values)
     return graph, values
 

@@ -35,7 +35,7 @@ InputArgument = Annotated[
     str,
     typer.Argument(
         metavar="INPUT",
-        help="An expression (\"ln(x1)+x1*x2-sin(x2)\"), a file holding an expression or a program, or - for standard input.",
+        help="An expression (\"ln(x1)+x1*x2-sin(x2)\"), a file holding an expression or a program, a sample file (.dcalc: its function, and its first point where --at gives no value), or - for standard input.",
         show_default=False,
     ),
 ]
@@ -126,7 +126,7 @@ def read_source(argument: str) -> tuple[str, str]:
             raise InputError(f"cannot read {argument}: {error.strerror}") from None
         if not PROGRAM_SUFFIXES.fullmatch(argument) and "/" not in argument:
             # An expression that happens to name a file: say which was read.
-            _stderr().print(f"note: reading the file {argument} (write ./{argument} to silence this, or rename the file)", style="dim", markup=False)
+            note(f"reading the file {argument} (write ./{argument} to silence this, or rename the file)")
         return _decode(data, argument), argument
     if PROGRAM_SUFFIXES.fullmatch(argument):
         raise InputError(f"no such file: {argument}")
@@ -147,18 +147,41 @@ def _decode(data: bytes, origin: str) -> str:
         raise InputError(f"{origin} is not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start}") from None
 
 
-def load_problem(source: str, at, seed: int = 0, at_file: str | None = None):
-    from .api import load
-    from .values import load_point_file, parse_at
+def note(message: str) -> None:
+    _stderr().print(f"note: {message}", style="dim", markup=False)
+
+
+def build_input(source: str, values: dict):
+    """INPUT's graph, built with the names and shapes of ``values``, and the values.
+    A sample file (.dcalc) gives its function, and its first point the values that
+    ``values`` leaves out (a note says which)."""
+    from .checking import function_graph, is_sample, parse_sample
+    from .program import parse_program
 
     text, origin = read_source(source)
+    if not is_sample(text):
+        return parse_program(text, origin, given=values.keys(), shapes={name: value.shape for name, value in values.items()}), values
+    folder = Path(origin).resolve().parent if origin not in ("<stdin>", "<expression>") else Path.cwd()
+    sample = parse_sample(text, origin, folder)
+    point = sample.points[0]
+    missing = [name for name in point.values if name not in values]
+    if missing:
+        note(f"values of {', '.join(missing)} from the point '{point.name}' of {origin} (line {point.line}); --at gives others")
+        values = {**{name: point.values[name] for name in missing}, **values}
+    return function_graph(sample, values), values
+
+
+def load_problem(source: str, at, seed: int = 0, at_file: str | None = None):
+    from .api import bind
+    from .values import load_point_file, parse_at
+
     values = parse_at(at, seed=seed) if at else {}
     if at_file:
         for name, value in load_point_file(at_file).items():
             if name in values:
                 raise InputError(f"{name!r} is given a value twice (in --at and in {at_file})")
             values[name] = value
-    problem = load(text, values, origin, seed=seed)
+    problem = bind(*build_input(source, values))
     for message in problem.warnings:
         warn(message)
     return problem
@@ -488,13 +511,9 @@ def hessian_command(
 def load_function(source: str, at):
     """INPUT's graph built with the shapes of whatever values are given (all, some or
     none; they may also shadow pi and e), and those values."""
-    from .program import parse_program
     from .values import parse_at
 
-    given = parse_at(at) if at else {}
-    text, origin = read_source(source)
-    graph = parse_program(text, origin, given=given.keys(), shapes={name: value.shape for name, value in given.items()})
-    return graph, given
+    return build_input(source, parse_at(at) if at else {})
 
 
 def one_input(graph, wrt: str | None, purpose: str, candidates: list[str] | None = None) -> str:
@@ -530,20 +549,37 @@ def diff_command(
     wrt: WrtOption = None,
     order: Annotated[int, typer.Option("--order", "-n", min=1, max=10, help="Differentiate this many times.")] = 1,
     latex: Annotated[bool, typer.Option("--latex", help="Print LaTeX.")] = False,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Print text in dcalc's language, which parses back (arrays print in matrix notation otherwise).")
+    ] = False,
     at: AtOption = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Which output to differentiate (the first by default).")] = None,
 ) -> None:
-    """The symbolic derivative of INPUT, simplified; large ones name their shared parts."""
+    """The symbolic derivative of INPUT, simplified; large ones name their shared parts.
+    Derivatives of array programs print in matrix notation (A x, Aᵀ, ⊙, Σ₁) with the
+    program's own names for its values; --plain prints text that parses back."""
     from .engines.symbolic import derivative
-    from .printer import with_lets
+    from .printer import matrix_lines, with_lets
+    from .render import partial_label
 
+    if latex and plain:
+        raise InputError("--latex and --plain are two ways of printing: give one")
     # --at is optional here: values give the inputs' shapes and may shadow pi and e.
     graph, _ = load_function(source, at)
     names = _names(wrt, graph) or [one_input(graph, None, "differentiate with respect to which input")]
     target = output_node(graph, output)
     console = _stdout()
-    for name in names:
-        node = derivative(graph, name, order, target)
+    nodes = [derivative(graph, name, order, target) for name in names]
+    function = target or graph.outputs[0]
+    if not plain and any(node.shape != () for node in graph.ancestors([function])):
+        if latex or _unicode_ok():
+            output_name = graph.output_names[graph.outputs.index(function)]
+            labels = [partial_label(output_name, name, order=order, latex=latex) for name in names]
+            for line in matrix_lines(nodes, labels, latex=latex):
+                console.print(line, markup=False)
+            return
+        note("standard output takes no Unicode, so this is plain text (--plain) rather than matrix notation")
+    for name, node in zip(names, nodes):
         lets, expression = with_lets(node, latex=latex)
         if len(names) > 1:
             power = "" if order == 1 else f"^{order}"

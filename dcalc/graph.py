@@ -77,7 +77,7 @@ class Primitive:
     # parenthesised as in plain text except at ``latex_bare`` positions, which the
     # form itself delimits. ``latex_precedence`` is the form's own binding.
     latex: str | None = None
-    latex_form: str | None = None
+    latex_form: str | Callable[[dict], str] | None = None  # a callable makes the form from the params
     latex_bare: tuple[int, ...] = ()
     latex_precedence: int | None = None
     # How the op's parameters are written as trailing call arguments, so printed
@@ -86,6 +86,10 @@ class Primitive:
     # A text form other than a call, from the params: indexing is written x[0, :]
     # (``text_form(params) -> "{0}[0, :]"``; operands that are not atoms get parentheses).
     text_form: Callable[[dict], str] | None = None
+    # Matrix notation, for derivatives of array programs (A x, ⊙, Aᵀ, f², Σ₁):
+    # ``matrix_form(node, notation) -> printer.Form``, or None to write the node as
+    # the language does. ``notation`` is a printer.MatrixNotation (Unicode or LaTeX).
+    matrix_form: Callable[[Any, Any], Any] | None = None
     # Numerics and tests: where arguments may be sampled, a NumPy reference, and
     # whether it is complex-analytic (so the complex-step method may go through it).
     domain: tuple = ()

@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import ShapeError
 from .graph import CONST, INPUT, PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Primitive
+from .printer import TRANSPARENT, Form
 
 TABLE: dict[str, Primitive] = {"input": INPUT, "const": CONST}
 # User-facing function names (names and aliases) -> primitive.
@@ -486,14 +487,44 @@ def _broadcast_to(xp, x, shape, source):
     return xp.broadcast_to(xp.reshape(x, lead + xp.shape(x)), tuple(shape) + batch)
 
 
+def _summed_axes(shape, source) -> tuple:
+    """The axes of ``source`` that summing down to ``shape`` adds up: the leading
+    extra ones and those where ``shape`` has length 1."""
+    extra = len(source) - len(shape)
+    return tuple(range(extra)) + tuple(extra + k for k, size in enumerate(shape) if size == 1 and source[extra + k] != 1)
+
+
 def _sum_to(xp, x, shape, source):
     batch = xp.shape(x)[len(source) :]
-    extra = len(source) - len(shape)
-    axes = tuple(range(extra)) + tuple(
-        extra + k for k, size in enumerate(shape) if size == 1 and source[extra + k] != 1
-    )
+    axes = _summed_axes(shape, source)
     summed = xp.sum(x, axis=axes) if axes else x
     return xp.reshape(summed, tuple(shape) + batch)
+
+
+def _filled_literal(shape, number: str) -> str:
+    """A list literal of the shape with every entry ``number``: [[1, 1], [1, 1]]."""
+    text = number
+    for size in reversed(shape):
+        text = "[" + ", ".join([text] * size) + "]"
+    return text
+
+
+# The language has no broadcast_to or sum_to; printed text (which must parse back)
+# writes them with what it has. Multiplying by ones is exact, NaN and -0 included.
+def _broadcast_to_text(params) -> str:
+    """x spread to the shape: x times ones over the axes it is spread along."""
+    shape, source = params["shape"], params["source"]
+    padded = (1,) * (len(shape) - len(source)) + tuple(source)
+    return "({0}*" + _filled_literal(tuple(size if padded[k] == 1 else 1 for k, size in enumerate(shape)), "1") + ")"
+
+
+def _sum_to_text(params) -> str:
+    """sum over the summed axes, reshaped where length-1 axes are kept."""
+    shape, source = tuple(params["shape"]), tuple(params["source"])
+    axes = _summed_axes(shape, source)
+    summed = f"sum({{0}}, {axes})"
+    kept = tuple(size for axis, size in enumerate(source) if axis not in axes)
+    return summed if kept == shape else f"reshape({summed}, {shape})"
 
 
 def _target_shape(shapes, params):
@@ -525,11 +556,14 @@ broadcast_to = define(
         elementwise=False,
         jvp=(broadcast_to_jvp,),
         vjp=(broadcast_to_vjp,),
+        text_form=_broadcast_to_text,
     ),
     function=False,
 )
 sum_to = define(
-    Primitive("sum_to", _sum_to, 1, shape_rule=_target_shape, elementwise=False, jvp=(sum_to_jvp,), vjp=(sum_to_vjp,)),
+    Primitive(
+        "sum_to", _sum_to, 1, shape_rule=_target_shape, elementwise=False, jvp=(sum_to_jvp,), vjp=(sum_to_vjp,), text_form=_sum_to_text
+    ),
     function=False,
 )
 
@@ -982,6 +1016,49 @@ def _written_key(key) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
+def _chosen_positions(key, source) -> list[list[int]]:
+    """For each axis of the source, the positions the key takes, in the order taken."""
+    positions = []
+    for axis, size in enumerate(source):
+        item = key[axis] if axis < len(key) else ("slice", None, None, None)
+        positions.append(list(range(size))[slice(*item[1:])] if isinstance(item, tuple) else [item % size])
+    return positions
+
+
+def _unindex_text(params) -> str:
+    """unindex in the language, so printed text parses back: a number of a vector as a
+    list ([0, v, 0]); otherwise the part with its indexed axes kept as length 1, padded
+    along each axis with zeros by concat (exact, as unindex is)."""
+    key, source = params["key"], tuple(params["source"])
+    positions = _chosen_positions(key, source)
+    if len(source) == 1 and not isinstance(key[0], tuple):
+        return "[" + ", ".join("{0}" if position in positions[0] else "0" for position in range(source[0])) + "]"
+    kept = tuple(len(chosen) for chosen in positions)
+    text = "{0}" if kept == _index_shape([source], {"key": key}) else f"reshape({{0}}, {kept})"
+    shape = list(kept)
+    for axis, chosen in enumerate(positions):
+        size = source[axis]
+        if chosen == list(range(size)):
+            continue
+        lead = ":, " * axis
+        if chosen[0] > chosen[-1]:  # a negative step: reversed, the part's order is increasing
+            text, chosen = f"{text}[{lead}::-1]", chosen[::-1]
+        if chosen == list(range(chosen[0], chosen[-1] + 1)):
+            runs = [(chosen[0], len(chosen), text)]
+        else:  # a step: each position on its own
+            runs = [(position, 1, f"{text}[{lead}{j}:{j + 1}]") for j, position in enumerate(chosen)]
+        pieces, reached = [], 0
+        for first, length, piece in runs + [(size, 0, None)]:
+            if first > reached:
+                pieces.append(_filled_literal(shape[:axis] + [first - reached] + shape[axis + 1 :], "0"))
+            if piece is not None:
+                pieces.append(piece)
+            reached = first + length
+        text = "concat(" + ", ".join(pieces) + (f", axis={axis}" if axis else "") + ")"
+        shape[axis] = size
+    return text
+
+
 def index_jvp(tangent, x, out=None, node=None):
     return index(tangent, key=node.params["key"], source=node.params["source"])
 
@@ -1009,7 +1086,8 @@ index = define(
         jvp=(index_jvp,),
         vjp=(index_vjp,),
         text_form=lambda params: "{0}" + _written_key(params["key"]),
-        latex_form="{0}_{{{1}}}",
+        # Braced, so an operand with a subscript of its own (v_{-1}) gets no double subscript.
+        latex_form=lambda params: "{{{0}}}_{{" + _written_key(params["key"])[1:-1] + "}}",
     ),
     function=False,
 )
@@ -1022,6 +1100,7 @@ unindex = define(
         elementwise=False,
         jvp=(unindex_jvp,),
         vjp=(unindex_vjp,),
+        text_form=_unindex_text,
     ),
     function=False,
 )
@@ -1055,7 +1134,16 @@ def _is_equal(xp, a, b):
 
 
 is_equal = define(
-    Primitive("is_equal", _is_equal, 2, partials=(0, 0), complex_analytic=False, reference=lambda a, b: (a == b).astype(float)),
+    Primitive(
+        "is_equal",
+        _is_equal,
+        2,
+        partials=(0, 0),
+        complex_analytic=False,
+        reference=lambda a, b: (a == b).astype(float),
+        # In the language: 1 - |sign(a - b)| (the same for finite a and b).
+        text_form=lambda params: "(1 - abs(sign({0} - {1})))",
+    ),
     function=False,
 )
 
@@ -1092,8 +1180,8 @@ def _extreme_text(name):
     return form
 
 
-amax = over_axes("amax", _amax, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("max"))
-amin = over_axes("amin", _amin, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("min"))
+amax = over_axes("amax", _amax, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("max"), latex=r"\max")
+amin = over_axes("amin", _amin, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("min"), latex=r"\min")
 # One argument (or an axis): the reduction; two arguments: elementwise.
 REDUCING_FORMS = {"max": amax, "min": amin, "maximum": amax, "minimum": amin}
 
@@ -1358,3 +1446,125 @@ def prod_vjp(cotangent, x, out=None, node=None):  # dx_i = ct prod_{j != i} x_j
 
 
 prod = over_axes("prod", _prod, prod_jvp, prod_vjp, latex=r"\prod")
+
+# ---- matrix notation ----------------------------------------------------------------------
+# How derivatives of array programs are written for people (dcalc diff): each form takes
+# the node and the notation (printer.MatrixNotation: Unicode or LaTeX pieces) and gives a
+# printer.Form, or None to write the node as the language does.
+
+
+def _size_one(node) -> bool:
+    return math.prod(node.shape) == 1
+
+
+def _mul_matrix_form(node, notation):
+    """s A for a scalar s; f² for f*f; g xᵀ for a column times a vector (an outer
+    product); a ⊙ b for the elementwise product of arrays."""
+    a, b = node.inputs
+    shown_a, shown_b = notation.shown(a), notation.shown(b)
+    if a is b and len(shown_a.shape) <= 1:
+        return Form("{0}" + notation.power(2, False), PREC_POW, atoms=(0,), operands=(shown_a,))
+    if _size_one(shown_a) or _size_one(shown_b):
+        # The scalar first (a number first of two scalars): s A, 2 x.
+        a_first = _size_one(shown_a) and not (_size_one(shown_b) and shown_b.is_const)
+        scalar, other = (shown_a, shown_b) if a_first else (shown_b, shown_a)
+        return Form("{0} {1}", PREC_MUL, "scale", operands=(scalar, other))
+    if len(node.shape) == 2:
+        rows, columns = node.shape
+        for column, row in ((a, b), (b, a)):
+            if column.shape == (rows, 1) and row.shape in ((columns,), (1, columns)):
+                shown_row = notation.shown(row)
+                mark = notation.transposed if len(shown_row.shape) == 1 else ""
+                return Form("{0} {1}" + mark, PREC_MUL, "matmul", atoms=(1,) if mark else (), operands=(notation.shown(column), shown_row))
+    return Form("{0}" + notation.hadamard + "{1}", PREC_MUL, "hadamard")
+
+
+def _matmul_matrix_form(node, notation):
+    """A x, A B; a vector on the left is a row (xᵀ A, xᵀ y); a reshaped vector is
+    written as the vector, with ᵀ where it stands as a row."""
+    rank_a, rank_b = node.params["ranks"]
+    a, b = node.inputs
+    row_left = rank_a == 1 or (a.shape[-2] == 1 and len(notation.shown(a).shape) == 1)
+    row_right = rank_b >= 2 and b.shape[-2] == 1 and len(notation.shown(b).shape) == 1
+    mark = notation.transposed
+    template = "{0}" + (mark if row_left else "") + " {1}" + (mark if row_right else "")
+    atoms = tuple(position for position, row in ((0, row_left), (1, row_right)) if row)
+    return Form(template, PREC_MUL, "matmul", atoms=atoms)
+
+
+def _pow_matrix_form(node, notation):
+    """f², x⁻¹; A⊙² for a matrix. Other exponents as the language writes them."""
+    base, exponent = node.inputs
+    if not (exponent.is_const and np.ndim(exponent.value) == 0 and float(exponent.value).is_integer() and abs(exponent.value) < 1000):
+        return None
+    return Form("{0}" + notation.power(int(exponent.value), len(base.shape) >= 2), PREC_POW, atoms=(0,), operands=(base,))
+
+
+def _transpose_matrix_form(node, notation):
+    perm = node.params["perm"]
+    if perm == tuple(reversed(range(len(perm)))):
+        return Form("{0}" + notation.transposed, PREC_POW, atoms=(0,))
+    return Form(notation.call("transpose", "{0}", str(perm)), PREC_ATOM, delimited=(0,))
+
+
+def _reshape_matrix_form(node, notation):
+    """Adding or dropping length-1 axes is not written: a vector serves as a column."""
+    if [size for size in node.params["source"] if size != 1] == [size for size in node.shape if size != 1]:
+        return TRANSPARENT
+    return Form(notation.call("reshape", "{0}", str(node.shape)), PREC_ATOM, delimited=(0,))
+
+
+def _sum_matrix_form(node, notation):
+    axes = node.params["axes"]
+    return notation.sum_over(None if len(axes) == len(node.params["source"]) else axes)
+
+
+def _sum_to_matrix_form(node, notation):
+    """Σ over the axes summed; the length-1 axes it keeps are not written."""
+    axes = _summed_axes(node.params["shape"], node.params["source"])
+    return notation.sum_over(None if len(axes) == len(node.params["source"]) else axes)
+
+
+def _broadcast_to_matrix_form(node, notation):
+    """s 𝟏 for a scalar spread over an array, x 𝟏ᵀ for a column spread over the
+    columns of a matrix, 𝟏 xᵀ for a row spread over its rows (𝟏: ones)."""
+    (x,) = node.inputs
+    shown = notation.shown(x)
+    if _size_one(x):
+        return Form("{0} " + notation.ones, PREC_MUL, "scale", operands=(shown,))
+    padded = (1,) * (len(node.shape) - len(x.shape)) + x.shape
+    if len(node.shape) == 2 and padded == (node.shape[0], 1):
+        return Form("{0} " + notation.ones + notation.transposed, PREC_MUL, "matmul", operands=(shown,))
+    if len(node.shape) == 2 and padded == (1, node.shape[1]):
+        mark = notation.transposed if len(shown.shape) == 1 else ""
+        return Form(notation.ones + " {0}" + mark, PREC_MUL, "matmul", atoms=(0,) if mark else (), operands=(shown,))
+    return None
+
+
+def _const_matrix_form(node, notation):
+    """𝟏 and 𝟎 for arrays of ones and zeros (the derivative of sum(A) is 𝟏)."""
+    value = node.value
+    if np.ndim(value) == 0 or np.size(value) < 2 or not np.all(value == np.ravel(value)[0]):
+        return None
+    if np.ravel(value)[0] == 1:
+        return Form(notation.ones, PREC_ATOM)
+    if np.ravel(value)[0] == 0:
+        return Form(notation.zeros, PREC_ATOM)
+    return None
+
+
+def _is_equal_matrix_form(node, notation):
+    """[a = b]: 1 where equal, 0 elsewhere (Iverson's bracket)."""
+    return Form(notation.iverson(), PREC_ATOM, delimited=(0, 1))
+
+
+mul.matrix_form = _mul_matrix_form
+matmul.matrix_form = _matmul_matrix_form
+power.matrix_form = _pow_matrix_form
+transpose.matrix_form = _transpose_matrix_form
+reshape.matrix_form = _reshape_matrix_form
+sum_.matrix_form = _sum_matrix_form
+sum_to.matrix_form = _sum_to_matrix_form
+broadcast_to.matrix_form = _broadcast_to_matrix_form
+is_equal.matrix_form = _is_equal_matrix_form
+CONST.matrix_form = _const_matrix_form

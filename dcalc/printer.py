@@ -12,12 +12,13 @@ Two notations: ``PLAIN`` is what you would type (``1/x1 + x2``, ``2*x``);
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from .graph import PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Node
+from .graph import PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Node
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,13 @@ def format_number(value, digits: int | None = None) -> str:
 NAMED_CONSTANTS = {math.pi: "pi", math.e: "e"}
 
 
-def _constant_name(node: Node) -> str | None:
-    """pi and e by name, unless the graph uses the name for an input."""
+def _constant_name(node: Node, taken=()) -> str | None:
+    """pi and e by name, unless the graph uses the name for an input (or ``taken`` has it)."""
     value = node.value
     if np.ndim(value) or value not in NAMED_CONSTANTS:
         return None
     name = NAMED_CONSTANTS[value]
-    return None if name in node.graph.input_names else name
+    return None if name in node.graph.input_names or name in taken else name
 
 
 def _needs_parentheses(node: Node, operand_precedence: int, position: int) -> bool:
@@ -92,6 +93,7 @@ class _Printer:
         self.notation = notation
         self.digits = digits
         self.done: dict[int, tuple[str, int]] = {}
+        self.taken: frozenset[str] = frozenset()  # names that constants (pi, e) must not be written as
 
     def text(self, root: Node) -> str:
         self._visit(root)
@@ -122,7 +124,7 @@ class _Printer:
         if node.is_input:
             return node.params["name"], PREC_ATOM
         if node.is_const:
-            text = _constant_name(node) or format_number(node.value, self.digits)
+            text = _constant_name(node, self.taken) or format_number(node.value, self.digits)
             negative = text.startswith("-")
             if negative and notation is LECTURE:
                 text = notation.minus + text[1:]
@@ -140,8 +142,7 @@ class _Printer:
                 text = f"({text})"
             return notation.minus + text, PREC_NEG
         if prim.text_form is not None:
-            wrapped = [f"({text})" if precedence < PREC_ATOM else text for text, precedence in operands]
-            return prim.text_form(node.params).format(*wrapped), PREC_ATOM
+            return _fill_text_form(prim.text_form(node.params), operands, "({})"), PREC_ATOM
         arguments = [text for text, _ in operands]
         if prim.written is not None:
             arguments += prim.written(node.params)
@@ -150,6 +151,30 @@ class _Printer:
         if notation.juxtapose and len(arguments) == 1 and operands[0][1] == PREC_ATOM and "(" not in arguments[0]:
             return f"{prim.name} {arguments[0]}", PREC_MUL + 0.5
         return f"{prim.name}({', '.join(arguments)})", PREC_ATOM
+
+
+def _fill_text_form(form: str, operands, parentheses: str) -> str:
+    """A text form (``{0}[1:3]``, ``sum({0}, (1,))``) filled with the operands' texts;
+    operands that are not atoms get parentheses unless they stand alone."""
+    delimited = _delimited_operands(form)
+    return form.format(
+        *(
+            parentheses.format(text) if precedence < PREC_ATOM and position not in delimited else text
+            for position, (text, precedence) in enumerate(operands)
+        )
+    )
+
+
+def _delimited_operands(form: str) -> set[int]:
+    """Operands of a text form that stand alone as a call argument or list element
+    (``sum({0}, (1,))``, ``[{0}, {1}]``), so need no parentheses of their own."""
+    alone: dict[int, bool] = {}
+    for match in re.finditer(r"\{(\d+)\}", form):
+        before = form[: match.start()].rstrip(" ")[-1:]
+        after = form[match.end() :][:1]
+        position = int(match.group(1))
+        alone[position] = alone.get(position, True) and before in ("(", "[", ",") and after in (",", ")", "]")
+    return {position for position, is_alone in alone.items() if is_alone}
 
 
 # ---- LaTeX ------------------------------------------------------------------------
@@ -180,7 +205,7 @@ class _LatexPrinter(_Printer):
             return latex_name(node.params["name"]), PREC_ATOM
         if node.is_const:
             text = format_number(node.value, self.digits)
-            name = _constant_name(node)
+            name = _constant_name(node, self.taken)
             if name is not None:
                 text = {"pi": r"\pi", "e": "e"}[name]
             if "e" in text and not text.startswith("[") and "inf" not in text:
@@ -190,6 +215,7 @@ class _LatexPrinter(_Printer):
         operands = [self.done[operand.index] for operand in node.inputs]
         prim = node.prim
         if prim.latex_form is not None:
+            form = prim.latex_form(node.params) if callable(prim.latex_form) else prim.latex_form
             texts = []
             for position, (text, precedence) in enumerate(operands):
                 if position not in prim.latex_bare and (
@@ -198,14 +224,17 @@ class _LatexPrinter(_Printer):
                     text = rf"\left({text}\right)"
                 texts.append(text)
             precedence = prim.latex_precedence if prim.latex_precedence is not None else prim.precedence
-            return prim.latex_form.format(*texts), precedence
+            return form.format(*texts), precedence
         if prim.infix:  # negation
             text, precedence = operands[0]
             if precedence <= PREC_NEG:
                 text = rf"\left({text}\right)"
             return "-" + text, PREC_NEG
+        if prim.latex is None and prim.text_form is not None:  # as the language writes it: [a, b]
+            return _fill_text_form(prim.text_form(node.params), operands, r"\left({}\right)"), PREC_ATOM
         name = prim.latex or rf"\operatorname{{{prim.name}}}"
-        return rf"{name}\left({', '.join(text for text, _ in operands)}\right)", PREC_ATOM
+        arguments = [text for text, _ in operands] + (prim.written(node.params) if prim.written is not None else [])
+        return rf"{name}\left({', '.join(arguments)}\right)", PREC_ATOM
 
 
 def to_latex(root: Node, leaf: Callable[[Node], str | None] | None = None) -> str:
@@ -227,8 +256,6 @@ def expanded_size(root: Node, cap: int = 10**9) -> int:
 
 def _free_prefix(graph) -> str:
     """A letter for let names (t1, t2 ...) that no input or variable of the graph uses."""
-    import re
-
     taken = set(graph.input_names) | set(graph.names.values())
     for prefix in ("t", "u", "w", "s", "q", "let"):
         if not any(re.fullmatch(rf"{prefix}\d+", name) for name in taken):
@@ -271,3 +298,292 @@ def _named_leaf(named: dict[int, str], current: Node, latex: bool):
         return latex_name(name) if latex else name
 
     return leaf
+
+
+# ---- matrix notation: derivatives of array programs --------------------------------------
+#
+# Written for people, not for parsing back: ⊙ is the elementwise product of arrays
+# (broadcasting as NumPy does), juxtaposition a matrix product or a product with a
+# scalar (A x, xᵀ y, g xᵀ, 2 Y), Aᵀ a transpose, f² a square, Σ₁(X) the sum over
+# axis 1 and Σ(X) the sum of all entries. Reshapes that only add or drop length-1
+# axes are not written (a vector serves as a column). Each op says how it is written
+# in its table entry (Primitive.matrix_form); ops without one are written as the
+# language writes them.
+
+SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+SUBSCRIPTS = str.maketrans("-0123456789", "₋₀₁₂₃₄₅₆₇₈₉")
+JUXTAPOSED = ("scale", "matmul")  # products written side by side: s A, A x
+
+
+@dataclass(frozen=True)
+class Form:
+    """How one node is written in matrix notation.
+
+    ``template`` has ``{0}``, ``{1}`` for the operands (braces of LaTeX doubled);
+    ``precedence`` is how tightly the whole binds; products of different ``kind``
+    ("hadamard", "matmul", "scale", "div") are parenthesised when one holds the
+    other, so ``(a ⊙ b) c`` never reads two ways. Operands at ``atoms`` stand
+    before ᵀ or a superscript and are parenthesised unless atoms; the template
+    encloses those at ``delimited`` itself. ``operands`` are the nodes for
+    ``{0}, {1}`` when they are not the node's inputs."""
+
+    template: str
+    precedence: float
+    kind: str = ""
+    atoms: tuple[int, ...] = ()
+    delimited: tuple[int, ...] = ()
+    operands: tuple | None = None
+
+
+# A node written as its operand: a reshape that only adds or drops length-1 axes.
+TRANSPARENT = Form("{0}", PREC_ATOM, "transparent")
+
+
+@dataclass(frozen=True)
+class MatrixNotation:
+    """What matrix forms are written with: Unicode or LaTeX pieces (template
+    fragments, braces doubled), and the nodes written by name."""
+
+    latex: bool = False
+    names: dict = field(default_factory=dict)  # node index -> name
+
+    @property
+    def hadamard(self) -> str:
+        return r" \odot " if self.latex else " ⊙ "
+
+    @property
+    def transposed(self) -> str:
+        return r"^{{\top}}" if self.latex else "ᵀ"
+
+    @property
+    def ones(self) -> str:
+        """An array of ones (of the shape its place calls for): s 𝟏 spreads s."""
+        return r"\mathbf{{1}}" if self.latex else "𝟏"
+
+    @property
+    def zeros(self) -> str:
+        return r"\mathbf{{0}}" if self.latex else "𝟎"
+
+    def power(self, exponent: int, elementwise_on_matrix: bool) -> str:
+        """f², and A⊙² for a matrix (A² would read as A A)."""
+        if self.latex:
+            return rf"^{{{{\odot {exponent}}}}}" if elementwise_on_matrix else f"^{{{{{exponent}}}}}"
+        return ("⊙" if elementwise_on_matrix else "") + str(exponent).translate(SUPERSCRIPTS)
+
+    def sum_over(self, axes: tuple | None) -> Form:
+        """Σ(X) over all entries, Σ₁(X) over axis 1, Σ₀,₂(X) over axes 0 and 2."""
+        if self.latex:
+            below = ""
+            if axes is not None:
+                word = "axis" if len(axes) == 1 else "axes"
+                below = rf"_{{{{\mathrm{{{{{word}}}}}\,{','.join(map(str, axes))}}}}}"
+            return Form(r"\sum" + below + r" \left({0}\right)", PREC_MUL, "sum", delimited=(0,))
+        below = "" if axes is None else ",".join(str(axis).translate(SUBSCRIPTS) for axis in axes)
+        return Form("Σ" + below + "({0})", PREC_ATOM, delimited=(0,))
+
+    def iverson(self) -> str:
+        """[a = b]: 1 where a equals b, 0 elsewhere."""
+        return r"\left[{0} = {1}\right]" if self.latex else "[{0} = {1}]"
+
+    def call(self, name: str, *arguments: str) -> str:
+        """name(arguments), for ops with no matrix symbol of their own."""
+        if self.latex:
+            return rf"\operatorname{{{{{name}}}}}\left({', '.join(arguments)}\right)"
+        return f"{name}({', '.join(arguments)})"
+
+    def parenthesised(self, text: str) -> str:
+        return rf"\left({text}\right)" if self.latex else f"({text})"
+
+    def shown(self, node: Node) -> Node:
+        """The node a matrix form shows for ``node``: through transparent reshapes
+        (a column g written as g), not through named nodes."""
+        while node.index not in self.names and node.prim.matrix_form is not None and node.prim.matrix_form(node, self) is TRANSPARENT:
+            node = node.inputs[0]
+        return node
+
+
+def _products_nest(outer: str, inner: str, position: int, text: str) -> bool:
+    """Whether a product of kind ``inner`` reads the same without parentheses as
+    operand ``position`` of a product of kind ``outer``: left operands of the same
+    kind (a ⊙ b ⊙ c, a/b/c, 2 Y Vᵀ), ⊙ inside ⊙, and juxtaposition inside
+    juxtaposition (xᵀ A x, 2 s A) unless a number would stand in the middle (Wᵀ (2 Y))."""
+    if position == 0:
+        return inner == outer or (outer in JUXTAPOSED and inner in JUXTAPOSED)
+    if outer in JUXTAPOSED and inner in JUXTAPOSED:
+        return not text[:1] in set("0123456789.-[")
+    return outer == inner == "hadamard"
+
+
+class _MatrixPrinter(_Printer):
+    def __init__(self, leaf, notation: MatrixNotation, digits=None):
+        super().__init__(leaf, PLAIN, digits)
+        self.matrix = notation
+        self.kinds: dict[int, str] = {}
+        self.transparent: set[int] = set()
+
+    def _ensure(self, node: Node) -> None:
+        if node.index not in self.done:
+            self._visit(node)
+
+    def _format(self, node: Node) -> tuple[str, int]:
+        prim = node.prim
+        form = prim.matrix_form(node, self.matrix) if prim.matrix_form is not None else None
+        if form is TRANSPARENT:
+            inner = node.inputs[0]
+            self._ensure(inner)
+            self.transparent.add(node.index)
+            self.kinds[node.index] = self.kinds.get(inner.index, "")
+            return self.done[inner.index]
+        if form is None:
+            form = self._infix_form(node)
+        if form is None:
+            # The op's own text (the language's, or its LaTeX form), from the operands' texts.
+            saved = {operand.index: self.done[operand.index] for operand in node.inputs}
+            for operand in node.inputs:
+                self.done[operand.index] = self._operand(node, operand)
+            try:
+                text, precedence = super()._format(node)
+            finally:
+                self.done.update(saved)
+            self.kinds[node.index] = prim.name if precedence == PREC_MUL else ""
+            return text, precedence
+        texts = []
+        for position, operand in enumerate(form.operands if form.operands is not None else node.inputs):
+            self._ensure(operand)
+            text, precedence = self._operand(node, operand)
+            if self._needs_parentheses(form, position, text, precedence, self.kinds.get(operand.index, "")):
+                text = self.matrix.parenthesised(text)
+            texts.append(text)
+        self.kinds[node.index] = form.kind
+        return form.template.format(*texts), form.precedence
+
+    def _operand(self, node: Node, operand: Node) -> tuple[str, int]:
+        """An operand's text: a column spread by broadcasting against a row keeps its
+        reshape, since written as a vector it would read as one."""
+        if (
+            operand.index in self.transparent
+            and node.prim.elementwise
+            and operand.shape != node.shape
+            and self.matrix.shown(operand).size > 1
+        ):
+            return super()._format(operand)
+        return self.done[operand.index]
+
+    def _infix_form(self, node: Node) -> Form | None:
+        """+, -, / and ^ as the language writes them (LaTeX has its own forms)."""
+        prim = node.prim
+        if not prim.infix or self.matrix.latex:
+            return None
+        if len(node.inputs) == 1:
+            return Form("-{0}", PREC_NEG, "neg")
+        symbol = PLAIN.symbols[prim.infix]
+        if prim.precedence == PREC_POW:
+            return Form("{0}" + symbol + "{1}", PREC_POW, "pow", atoms=(0,))
+        return Form("{0}" + symbol + "{1}", prim.precedence, prim.name)
+
+    @staticmethod
+    def _needs_parentheses(form: Form, position: int, text: str, precedence: float, kind: str) -> bool:
+        if position in form.delimited:
+            return False
+        if position in form.atoms:
+            return precedence < PREC_ATOM
+        if form.precedence == PREC_ADD:  # as in plain text: a - (b - c)
+            return precedence < PREC_ADD if position == 0 else precedence <= PREC_ADD
+        if form.precedence == PREC_MUL:
+            if precedence < PREC_MUL or (precedence == PREC_NEG and position > 0):
+                return True
+            return precedence == PREC_MUL and not _products_nest(form.kind, kind, position, text)
+        if form.precedence == PREC_NEG:
+            return precedence <= PREC_NEG
+        if form.precedence == PREC_POW:  # the exponent: x^(-1) as in plain text
+            return precedence < PREC_NEG
+        return False
+
+
+class _MatrixLatexPrinter(_MatrixPrinter, _LatexPrinter):
+    """Matrix notation in LaTeX; ops without a matrix form get their LaTeX forms."""
+
+
+def to_matrix(root: Node, leaf: Callable[[Node], str | None] | None = None, latex: bool = False, names: dict | None = None) -> str:
+    """``root`` in matrix notation (Unicode, or LaTeX); ``names`` (node index ->
+    name) are the nodes that ``leaf`` writes by name."""
+    notation = MatrixNotation(latex, names or {})
+    printer = _MatrixLatexPrinter(leaf, notation) if latex else _MatrixPrinter(leaf, notation)
+    printer.taken = frozenset(root.graph.names.values())  # e is the program's e, if it has one
+    return printer.text(root)
+
+
+def program_names(graph, nodes) -> dict[int, str]:
+    """The names the program gave values among ``nodes`` (index -> name): each name
+    that stands for one value only, and not for an input."""
+    inputs = set(graph.input_names)
+    counts: dict[str, int] = {}
+    for name in graph.names.values():
+        counts[name] = counts.get(name, 0) + 1
+    return {
+        node.index: graph.names[node.index]
+        for node in nodes
+        if node.index in graph.names
+        and not (node.is_input or node.is_const)
+        and counts[graph.names[node.index]] == 1
+        and graph.names[node.index] not in inputs
+    }
+
+
+def matrix_lines(roots: list[Node], labels: list[str], latex: bool = False, limit: int = INLINE_LIMIT) -> list[str]:
+    """Derivatives of an array program in matrix notation, as lines: first each value
+    the program named (and each shared part of a large expression, named t1, t2 ...
+    with a letter the program does not use) as ``name = ...``, in the order they are
+    computed, then ``label = expression`` for each root."""
+    graph = roots[0].graph
+    nodes = graph.ancestors(roots)
+    names = program_names(graph, nodes)
+    names.update(_shared_parts(roots, nodes, names, limit, MatrixNotation(latex, names)))
+    shown_name = latex_name if latex else (lambda name: name)
+
+    def text(node: Node) -> str:
+        def leaf(other: Node):
+            name = names.get(other.index) if other is not node else None
+            return None if name is None else shown_name(name)
+
+        return to_matrix(node, leaf, latex, names)
+
+    lines = [f"{shown_name(names[node.index])} = {text(node)}" for node in nodes if node.index in names]
+    roots_text = [text(root) if root.index not in names else shown_name(names[root.index]) for root in roots]
+    return lines + [f"{label} = {expression}" for label, expression in zip(labels, roots_text)]
+
+
+def _shared_parts(roots, nodes, names: dict, limit: int, notation: MatrixNotation) -> dict[int, str]:
+    """Names (t1, t2 ...) for the parts used more than once, when a printed expression
+    (a root or a named value) is larger than ``limit`` nodes written out."""
+    size: dict[int, int] = {}
+    for node in nodes:
+        size[node.index] = min(limit + 1, 1 + sum(1 if operand.index in names else size[operand.index] for operand in node.inputs))
+    if all(size[index] <= limit for index in [root.index for root in roots] + list(names)):
+        return {}
+    uses: dict[int, int] = {}
+    for node in nodes:
+        for operand in node.inputs:
+            uses[operand.index] = uses.get(operand.index, 0) + 1
+    # A reshape that is not written passes its uses on to what it shows.
+    transparent = set()
+    for node in reversed(nodes):
+        if node.prim.matrix_form is not None and node.prim.matrix_form(node, notation) is TRANSPARENT:
+            transparent.add(node.index)
+            inner = node.inputs[0].index
+            uses[inner] = uses.get(inner, 0) + uses.get(node.index, 0) - 1
+    prefix = _free_prefix(roots[0].graph)
+    root_indices = {root.index for root in roots}
+    shared = {}
+    for node in nodes:
+        if (
+            node.index in names
+            or node.index in root_indices
+            or node.index in transparent
+            or node.is_input
+            or node.is_const
+            or uses.get(node.index, 0) < 2
+        ):
+            continue
+        shared[node.index] = f"{prefix}{len(shared) + 1}"
+    return shared

@@ -13,9 +13,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .graph import Graph, Node
-from .printer import LECTURE, PLAIN, format_number, to_infix
-
-SUBSCRIPTS = str.maketrans("-0123456789", "₋₀₁₂₃₄₅₆₇₈₉")
+from .printer import LECTURE, PLAIN, SUBSCRIPTS, SUPERSCRIPTS, format_number, to_infix
 
 
 def v_name(number: int, ascii: bool = False, accent: str = "") -> str:
@@ -138,8 +136,15 @@ def to_json(value) -> Any:
 # ---- gradients ------------------------------------------------------------------------
 
 
-def partial_label(output: str, input_name: str, ascii: bool = False) -> str:
-    return f"d{output}/d{input_name}" if ascii else f"∂{output}/∂{input_name}"
+def partial_label(output: str, input_name: str, ascii: bool = False, order: int = 1, latex: bool = False) -> str:
+    """∂y/∂x (dy/dx in ASCII, a fraction in LaTeX); ∂²y/∂x² for the second derivative."""
+    if latex:
+        from .printer import latex_name
+
+        power = "" if order == 1 else f"^{{{order}}}"
+        return rf"\frac{{\partial{power} {latex_name(output)}}}{{\partial {latex_name(input_name)}{power}}}"
+    power = "" if order == 1 else (f"^{order}" if ascii else str(order).translate(SUPERSCRIPTS))
+    return f"d{power}{output}/d{input_name}{power}" if ascii else f"∂{power}{output}/∂{input_name}{power}"
 
 
 def format_seconds(seconds: float) -> str:

@@ -23,6 +23,11 @@ def program_path():
 
 
 @pytest.fixture
+def sample_path():
+    return lambda name: ROOT / "samples" / name
+
+
+@pytest.fixture
 def cli():
     """Run the dcalc command line in-process: cli("eval", "x^2", "--at", "x=3")."""
     from dcalc.cli import app

@@ -219,3 +219,40 @@ def test_seed_changes_generated_values_and_repeats(cli):
 
     assert value() == value() == value("--seed", "0")
     assert value("--seed", "1") != value()
+
+
+# ---- sample files (.dcalc) as INPUT ---------------------------------------------------------
+
+
+def test_sample_file_as_input_uses_its_first_point(cli, sample_path):
+    lecture = str(sample_path("lecture.dcalc"))
+    result = cli("eval", lecture, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["value"] == pytest.approx(11.652071455223084, rel=1e-15)
+    assert f"values of x1, x2 from the point 'lecture' of {lecture} (line 6)" in result.stderr
+    # --at gives other values, the point the rest: d/dx1 = 1/x1 + x2, d/dx2 = x1 - cos x2 at (2, 0).
+    result = cli("grad", lecture, "--at", "x2=0", "--engine", "reverse", "--json")
+    assert json.loads(result.stdout)["gradient"] == {"x1": pytest.approx(0.5, rel=1e-15), "x2": pytest.approx(1.0, rel=1e-15)}
+    assert "values of x1 from" in result.stderr
+
+
+@pytest.mark.parametrize("command", [("show",), ("graph",), ("trace", "--mode", "reverse"), ("grad",), ("jacobian",), ("diff", "--wrt", "B")])
+def test_every_command_reads_sample_files(cli, sample_path, command):
+    # The program needs the point's shapes: W @ V of scalars would be a shape error.
+    result = cli(command[0], str(sample_path("batched_affine.dcalc")), *command[1:])
+    assert result.exit_code == 0, result.output
+
+
+def test_sample_from_standard_input(cli, sample_path):
+    text = sample_path("batched_affine.dcalc").read_text()
+    from_stdin = cli("eval", "-", "--json", input=text)
+    from_file = cli("eval", str(sample_path("batched_affine.dcalc")), "--json")
+    assert from_stdin.exit_code == 0 and json.loads(from_stdin.stdout) == json.loads(from_file.stdout)
+    assert "of <stdin> (line 10)" in from_stdin.stderr
+
+
+def test_broken_sample_is_a_syntax_error_with_its_line(cli, tmp_path):
+    broken = tmp_path / "broken.dcalc"
+    broken.write_text("function: x^2\nat p: x=\n")
+    result = cli("eval", str(broken))
+    assert result.exit_code == 2 and "broken.dcalc:2" in result.stderr and "Traceback" not in result.output

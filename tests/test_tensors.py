@@ -447,20 +447,87 @@ def test_grad_saves_arrays_and_shows_tables(cli, tmp_path):
         np.testing.assert_allclose(saved["dy/dA"], 2 * np.random.default_rng(0).standard_normal((12, 12)), rtol=1e-15)
 
 
-def test_symbolic_tensor_derivatives_read_like_maths_and_parse_back(cli):
+# Programs, their --at values, and the inputs to differentiate by: the tanh layer, the
+# batched affine map whose bias is broadcast over the batch (its gradient sums over it),
+# and broadcasts the other way (a reduction's gradient spreads a value over an array).
+CLI_PRINTED_CASES = [
+    ("z = A @ x + b\nf = tanh(z)\ne = y - f\nL = 0.5 * sum(e^2)\n", "A=randn(4,3),x=randn(3),b=randn(4),y=randn(4)", "b,A,x"),
+    ("Y = W @ V + B; L = sum(Y * Y)", "W=randn(3,2),V=randn(2,4),B=randn(3,1)", "B,W,V"),
+    ("L = sum((S @ B + c)^2)", "S=randn(2,3,4),B=randn(4,5),c=randn(5)", "c,S,B"),
+    ("L = sum(tanh(A + c))", "A=randn(3,4),c=randn(3,1)", "c,A"),
+    ("L = sum(sum(A, 1) * x) + exp(sum(x)) * s", "A=randn(3,4),x=randn(3),s=0.5", "A,x,s"),
+]
+
+
+@pytest.mark.parametrize("program, at, wrt", CLI_PRINTED_CASES, ids=[case[0].split("\n")[0] for case in CLI_PRINTED_CASES])
+def test_symbolic_tensor_derivatives_read_like_maths_and_parse_back(cli, program, at, wrt):
     from dcalc.evaluate import evaluate
 
-    program = "z = A @ x + b\nf = tanh(z)\ne = y - f\nL = 0.5 * sum(e^2)\n"
-    at = "A=randn(4,3),x=randn(3),b=randn(4),y=randn(4)"
     problem = dcalc.load(program, at)
     gradient = run_engine("reverse", problem.graph, problem.values).gradient()
-    for wrt in ("b", "A", "x"):
-        printed = cli("diff", "-", "--wrt", wrt, "--at", at, input=program).stdout.strip()
-        assert not any(internal in printed for internal in ("broadcast_to", "sum_to", "unindex", "source="))
-        shapes = {name: value.shape for name, value in problem.values.items()}
+    shapes = {name: value.shape for name, value in problem.values.items()}
+    for name in wrt.split(","):
+        result = cli("diff", "-", "--wrt", name, "--at", at, "--plain", input=program)
+        assert result.exit_code == 0, result.output
+        printed = result.stdout.strip()
+        assert not any(internal in printed for internal in ("broadcast_to", "sum_to", "unindex", "source=")), printed
         again = dcalc.parse_program(printed, shapes=shapes)
-        (value,) = evaluate(again, {name: problem.values[name] for name in again.input_names})
-        np.testing.assert_allclose(value, gradient[wrt], rtol=1e-13)
-    assert cli("diff", "-", "--wrt", "b", "--at", at, input=program).stdout.strip() == (
-        "(tanh(A @ x + b) - y)*(1 - tanh(A @ x + b)*tanh(A @ x + b))"
-    )
+        (value,) = evaluate(again, {input_name: problem.values[input_name] for input_name in again.input_names})
+        np.testing.assert_allclose(value, gradient[name], rtol=1e-13, err_msg=printed)
+
+
+def test_plain_tanh_layer_derivative_is_written_out():
+    program = "z = A @ x + b\nf = tanh(z)\ne = y - f\nL = 0.5 * sum(e^2)\n"
+    graph = dcalc.parse_program(program, shapes={"A": (4, 3), "x": (3,), "b": (4,), "y": (4,)})
+    from dcalc.engines.symbolic import derivative
+    from dcalc.printer import to_infix
+
+    # dL/db = (f - y) (1 - f^2), f = tanh(A x + b), with d tanh = 1 - tanh^2 as the table states it.
+    assert to_infix(derivative(graph, "b")) == "(tanh(A @ x + b) - y)*(1 - tanh(A @ x + b)*tanh(A @ x + b))"
+
+
+# Derivatives whose graphs keep ops the language has no word for (sum_to from a broadcast
+# bias, broadcast_to from a reduction, unindex from indexing, is_equal from max/min).
+PRINTED_CASES = [
+    ("z = A @ x + b\nf = tanh(z)\ne = y - f\nL = 0.5 * sum(e^2)", {"A": (4, 3), "x": (3,), "b": (4,), "y": (4,)}),
+    ("Y = W @ V + B; L = sum(Y * Y)", {"W": (3, 2), "V": (2, 4), "B": (3, 1)}),
+    ("sum((S @ B + c)^2)", {"S": (2, 3, 4), "B": (4, 5), "c": (5,)}),
+    ("sum(A + c) * sum(A * c)", {"A": (3, 4), "c": (3, 1)}),
+    ("sum(sum(A, 1) * x)", {"A": (3, 4), "x": (3,)}),
+    ("L = exp(sum(x)) * s", {"x": (3,), "s": ()}),
+    ("x @ (A @ x)", {"x": (3,), "A": (3, 3)}),
+    ("z = X @ w + c\nL = mean(softplus(z) - t * z)", {"X": (5, 3), "w": (3,), "c": (), "t": (5,)}),
+    ("x[1] * x[-1]", {"x": (3,)}),
+    ("sum(A[1:3, ::2] * B) + sum(A[::-2, 1] * b)", {"A": (4, 5), "B": (2, 3), "b": (2,)}),
+    ("sum(S[1, :, 2:4] * B) + sum(S[-1] * C)", {"S": (2, 3, 5), "B": (3, 2), "C": (3, 5)}),
+    ("max(A) * min(A, axis=0) @ x", {"A": (3, 4), "x": (4,)}),
+    ("norm(A)", {"A": (2, 3)}),
+]
+
+
+@pytest.mark.parametrize("text, shapes", PRINTED_CASES, ids=[case[0].split("\n")[-1] for case in PRINTED_CASES])
+def test_printed_derivatives_are_the_language_and_parse_back(text, shapes):
+    from dcalc.engines.symbolic import derivative
+    from dcalc.evaluate import evaluate
+    from dcalc.printer import with_lets
+
+    values = point(shapes, seed=3)
+    problem = dcalc.load(text, values)
+    gradient = run_engine("reverse", problem.graph, problem.values).gradient()
+    for name in problem.graph.input_names:
+        lets, expression = with_lets(derivative(problem.graph, name))
+        printed = "\n".join([f"{let} = {value}" for let, value in lets] + [expression])
+        assert not any(internal in printed for internal in ("broadcast_to", "sum_to", "unindex", "is_equal", "source=")), printed
+        again = dcalc.parse_program(printed, shapes=shapes)
+        (value,) = evaluate(again, {input_name: values[input_name] for input_name in again.input_names})
+        assert np.shape(value) == gradient[name].shape, (name, printed)
+        # The printed text repeats the derivative graph's operations in the same order,
+        # so only rounding of the evaluator's own kernels could differ.
+        np.testing.assert_allclose(value, gradient[name], rtol=1e-13, atol=1e-15 * np.max(np.abs(gradient[name])), err_msg=printed)
+
+
+def test_latex_writes_indices_and_axes():
+    from dcalc.printer import to_latex
+
+    graph = dcalc.parse_program("x[1] * sum(A, 0)[2] + max(A)", shapes={"x": (3,), "A": (2, 3)})
+    assert to_latex(graph.outputs[0]) == r"{x}_{1} \cdot {\sum\left(A, (0,)\right)}_{2} + \max\left(A\right)"

@@ -20,7 +20,8 @@ from .rules import backward, depends_on
 
 
 def derivative_graph(graph: Graph) -> tuple[Graph, dict[int, Node]]:
-    """A simplifying copy of ``graph`` (cached on it) and the map from its nodes to the copy's."""
+    """A simplifying copy of ``graph`` (cached on it) and the map from its nodes to the copy's.
+    The copy keeps the names the user gave values (``graph.names``)."""
     cached = graph._cache.get("symbolic-copy")
     if cached is not None and cached[2] == len(graph.nodes):
         return cached[0], cached[1]
@@ -37,6 +38,9 @@ def derivative_graph(graph: Graph) -> tuple[Graph, dict[int, Node]]:
             mapping[node.index] = copy.const(node.value, node.span)
         else:
             mapping[node.index] = copy.apply(node.prim, [mapping[operand.index] for operand in node.inputs], dict(node.params), node.span)
+        name = graph.names.get(node.index)
+        if name is not None:  # the user's names, so derivatives can be written with them
+            copy.names.setdefault(mapping[node.index].index, name)
     copy.set_outputs([mapping[node.index] for node in graph.outputs], graph.output_names)
     graph._cache["symbolic-copy"] = (copy, mapping, len(graph.nodes))
     return copy, mapping
