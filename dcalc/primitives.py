@@ -1425,10 +1425,11 @@ prod_others = define(
         elementwise=False,
         jvp=_PerPosition(prod_others_rule_at),
         vjp=_PerPosition(prod_others_rule_at),
-        written=_written_axes,
+        static=("axis",),
+        # Callable, so printed derivatives of prod parse back: prod_others(x, axis=(0,)).
+        written=lambda params: [f"axis={axes}" for axes in _written_axes(params)],
         latex=r"\operatorname{prod\_others}",
     ),
-    function=False,
 )
 
 
