@@ -55,6 +55,34 @@ AtFileOption = Annotated[
     typer.Option("--at-file", metavar="FILE", help="Values for many inputs at once: a .json object of names, or an .npz of named arrays."),
 ]
 AsciiOption = Annotated[bool, typer.Option("--ascii", help="Write v_-1 instead of v₋₁.")]
+PointsOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--points",
+        metavar="FILE",
+        help="Many points at once: a .csv (one row per point; a header names the inputs), a .npy of rows, "
+        "or an .npz of arrays whose first axis runs over the points. Prints a summary; --save writes every point.",
+    ),
+]
+InputsOption = Annotated[
+    Optional[str], typer.Option("--inputs", metavar="NAME,...", help="The inputs a --points file's columns hold, in order (a .csv without a header, a .npy).")
+]
+MemoryOption = Annotated[
+    str, typer.Option("--memory", metavar="SIZE", help="Working memory the engines may use before they split the work into chunks: 512M, 2G, ...")
+]
+
+
+def parse_memory(text: str) -> int:
+    """512M, 2G, 100k, 1e9 (bytes) -> a number of bytes."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([kKmMgGtT]?)[iI]?[bB]?\s*", text)
+    if not match:
+        raise InputError(f"--memory {text!r} is not a size: write 512M, 2G or a number of bytes")
+    number = float(match.group(1)) * 1024 ** " kmgt".index(match.group(2).lower() or " ")
+    if number < 1024 * 1024:
+        raise InputError(f"--memory {text!r} is less than 1M: too little to work in")
+    return int(number)
 
 
 def _stderr():
@@ -187,6 +215,102 @@ def load_problem(source: str, at, seed: int = 0, at_file: str | None = None):
     return problem
 
 
+# Files that can only hold many points (rows), whichever option names them.
+POINT_SUFFIXES = (".csv", ".npy")
+
+
+def points_file(points: str | None, at_file: str | None) -> str | None:
+    """The file of many points: --points, or an --at-file that can only hold rows."""
+    if at_file and Path(at_file).suffix.lower() in POINT_SUFFIXES:
+        if points:
+            raise InputError(f"give the points once: --points {points} or --at-file {at_file}")
+        return at_file
+    if at_file and points is None and Path(at_file).suffix.lower() == ".npz":
+        _npz_note(at_file)
+    return points
+
+
+def _npz_note(path: str) -> None:
+    """An .npz for --at-file is one point; say how to read it as many when it looks like rows."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            leading = {archive[name].shape[:1] for name in archive.files}
+    except (OSError, ValueError, EOFError):
+        return  # load_point_file reports it
+    if len(leading) == 1 and next(iter(leading)) and len(archive.files) > 1:
+        note(f"{path} is read as one point (its arrays as the inputs' values); for one point per row, use --points {path}")
+
+
+def load_batch(source: str, at, seed: int, at_file: str | None, points_path: str, inputs: str | None):
+    """INPUT's graph, the file of points, and the values every point shares."""
+    import numpy as np
+
+    from .evaluate import check_inputs
+    from .points import read_points
+    from .values import load_point_file, parse_at
+
+    values = parse_at(at, seed=seed) if at else {}
+    if at_file and at_file != points_path:
+        for name, value in load_point_file(at_file).items():
+            if name in values:
+                raise InputError(f"{name!r} is given a value twice (in --at and in {at_file})")
+            values[name] = value
+    names = None if inputs is None else [name.strip() for name in inputs.split(",")]
+    points = read_points(points_path, names)
+    for name in points.shapes:
+        if name in values:
+            raise InputError(f"{name!r} is given a value twice (in --at and in {points_path})")
+    shaped = {**values, **{name: np.zeros(shape) for name, shape in points.shapes.items()}}
+    graph, given = build_input(source, shaped)
+    _, warnings = check_inputs(graph, {name: value for name, value in given.items() if name not in points.shapes or name in graph.input_names})
+    for message in warnings:
+        warn(message)
+    for name in points.shapes:
+        if name not in graph.input_names:
+            warn(f"{points_path} has a column {name!r}, which is not an input of this function (inputs: {', '.join(graph.input_names) or 'none'})")
+    shared = {name: given[name] for name in graph.input_names if name not in points.shapes}
+    return graph, points, shared
+
+
+def run_points(graph, points, shared, engines, names, method: str, memory: int, save: str | None):
+    """Every engine at every point, with a progress bar on a terminal, written to --save."""
+    from .points import Writer, result_columns, run_batch
+
+    writer = Writer(save, result_columns(graph, points, engines, names), points.count) if save else None
+    try:
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            with Progress(console=_stderr(), transient=True) as bar:
+                task = bar.add_task(f"{points.count} points", total=points.count)
+                report = run_batch(graph, points, shared, engines, names, method, memory, writer=writer, progress=lambda n: bar.advance(task, n))
+        else:
+            report = run_batch(graph, points, shared, engines, names, method, memory, writer=writer)
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+    if writer is not None:
+        writer.close()
+    return report
+
+
+def print_batch(report, as_json: bool, ascii_: bool) -> None:
+    from .render import batch_json, batch_lines, batch_table
+
+    if as_json:
+        print_json(batch_json(report))
+    else:
+        console = _stdout()
+        console.print(batch_table(report, ascii=ascii_))
+        for line in batch_lines(report):
+            console.print(line, markup=False)
+    if report.where_nonfinite is not None and not as_json:
+        _stderr().print(report.where_nonfinite.render().replace("domain error:", "warning: at the first such point,", 1), style="yellow", markup=False)
+
+
 def warn_nonfinite(problem) -> None:
     report = problem.nonfinite_report()
     if report is not None:
@@ -220,10 +344,21 @@ def eval_command(
     at_file: AtFileOption = None,
     as_json: JsonOption = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for randn(...) and rand(...) in --at values.")] = 0,
+    points: PointsOption = None,
+    inputs: InputsOption = None,
+    memory: MemoryOption = "512M",
+    save: Annotated[Optional[str], typer.Option("--save", metavar="FILE", help="With --points: write every point's inputs and values (.npz or .csv).")] = None,
 ) -> None:
-    """Evaluate INPUT at a point."""
+    """Evaluate INPUT at a point (or, with --points, at many)."""
     from .render import format_value, to_json
 
+    many = points_file(points, at_file)
+    if many:
+        graph, source_points, shared = load_batch(source, at, seed, at_file, many, inputs)
+        print_batch(run_points(graph, source_points, shared, (), None, "richardson", parse_memory(memory), save), as_json, False)
+        return
+    if save:
+        raise InputError("eval --save writes the values at many points: give them with --points")
     problem = load_problem(source, at, seed, at_file)
     values = problem.evaluate()
     warn_nonfinite(problem)
@@ -312,29 +447,44 @@ def grad_command(
     as_json: JsonOption = False,
     ascii_: AsciiOption = False,
     full: Annotated[bool, typer.Option("--full", help="Show whole arrays.")] = False,
-    save: Annotated[Optional[str], typer.Option("--save", metavar="FILE.npz", help="Write the value and every partial to an .npz file.")] = None,
+    save: Annotated[
+        Optional[str], typer.Option("--save", metavar="FILE", help="Write the value and every partial to an .npz file (with --points: .npz or .csv, every point).")
+    ] = None,
+    points: PointsOption = None,
+    inputs: InputsOption = None,
+    memory: MemoryOption = "512M",
 ) -> None:
-    """The value and the gradient (the Jacobian for several outputs) of INPUT at a point."""
+    """The value and the gradient (the Jacobian for several outputs) of INPUT at a point
+    (or, with --points, at many: a summary, and every point with --save)."""
     from .compare import run_engines
     from .engines import ENGINE_NAMES
-    from .errors import InputError
+    from .engines.numeric import METHODS
     from .render import engines_table, format_value, gradient_json, partial_label
 
+    if engine not in (*ENGINE_NAMES, "all"):
+        raise InputError(f"unknown engine {engine!r}: use reverse, forward, symbolic, numeric or all")
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}: use {', '.join(METHODS)}")
+    budget = parse_memory(memory)
+    engines = ENGINE_NAMES if engine == "all" else (engine,)
+    many = points_file(points, at_file)
+    if many:
+        if direction:
+            raise InputError("--dir takes one point: give it with --at, not --points")
+        graph, source_points, shared = load_batch(source, at, seed, at_file, many, inputs)
+        report = run_points(graph, source_points, shared, engines, _names(wrt, graph), method, budget, save)
+        print_batch(report, as_json, ascii_)
+        if not report.agrees:
+            raise typer.Exit(1)
+        return
     problem = load_problem(source, at, seed, at_file)
     graph = problem.graph
     names = _names(wrt, graph)
-    if engine not in (*ENGINE_NAMES, "all"):
-        raise InputError(f"unknown engine {engine!r}: use reverse, forward, symbolic, numeric or all")
-    from .engines.numeric import METHODS
-
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}: use {', '.join(METHODS)}")
     warn_nonfinite(problem)
     if direction:
         _directional(problem, names, direction, as_json)
         return
-    engines = ENGINE_NAMES if engine == "all" else (engine,)
-    runs = run_engines(graph, problem.values, engines, wrt=names, method=method)
+    runs = run_engines(graph, problem.values, engines, wrt=names, method=method, memory=budget)
     from .checking import KINK, point_status
 
     special = point_status(graph, problem.values)

@@ -523,3 +523,82 @@ def hessian_json(result, full_value) -> dict:
     data["symmetric"] = result.asymmetry() <= 1e-12
     data["asymmetry"] = result.asymmetry()
     return data
+
+
+# ---- many points -------------------------------------------------------------------------------
+
+
+def batch_table(report, ascii: bool = False):
+    """Each value and partial over the points: least, greatest, mean, points not finite."""
+    from rich import box
+    from rich.table import Table
+
+    title = f"{report.count} points from {report.origin}"
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, box=box.ASCII if ascii else box.HEAVY_HEAD)
+    for header in ("", "min", "max", "mean", "not finite"):
+        table.add_column(header, justify="left" if not header else "right")
+    for quantity in report.quantities:
+        label = quantity.output if quantity.input is None else partial_label(quantity.output, quantity.input, ascii)
+        cells = [format_number(value, digits=10) if quantity.entries else "n/a" for value in (quantity.minimum, quantity.maximum, quantity.mean)]
+        table.add_row(label, *cells, str(quantity.nonfinite))
+    return table
+
+
+def _points(indices: list[int], total: int) -> str:
+    shown = ", ".join(str(index) for index in indices)
+    return shown + (", ..." if total > len(indices) else "")
+
+
+def batch_lines(report) -> list[str]:
+    """How the engines compared over the points, and where values are not finite
+    (points are numbered from 0, in the order of the file)."""
+    lines = []
+    for tally in report.engines:
+        if tally.failure is not None:
+            lines.append(f"{tally.name}: {tally.failure}")
+        elif tally.disagreeing:
+            lines.append(
+                f"{tally.name}: DISAGREES with {report.reference} at {tally.disagreeing} of {report.count} points "
+                f"(points {_points(tally.first_disagreeing, tally.disagreeing)})"
+            )
+        elif tally.name == "numeric":
+            lines.append(f"{tally.name}: within its error estimate of {report.reference} at every finite point ({format_seconds(tally.seconds)})")
+        else:
+            lines.append(f"{tally.name}: agrees with {report.reference} at every finite point (max rel diff {tally.worst:.2g}; {format_seconds(tally.seconds)})")
+    if report.nonfinite:
+        lines.append(f"not finite at {report.nonfinite} of {report.count} points (points {_points(report.first_nonfinite, report.nonfinite)})")
+    return lines
+
+
+def batch_json(report) -> dict:
+    return {
+        "points": report.count,
+        "source": report.origin,
+        "reference_engine": report.reference,
+        "summary": {
+            (quantity.output if quantity.input is None else partial_label(quantity.output, quantity.input, ascii=True)): {
+                "min": quantity.minimum if quantity.entries else None,
+                "max": quantity.maximum if quantity.entries else None,
+                "mean": quantity.mean if quantity.entries else None,
+                "not_finite": quantity.nonfinite,
+            }
+            for quantity in report.quantities
+        },
+        "engines": {
+            tally.name: (
+                {"error": tally.failure}
+                if tally.failure is not None
+                else {
+                    "agrees": tally.disagreeing == 0,
+                    "disagreeing_points": tally.disagreeing,
+                    "first_disagreeing": tally.first_disagreeing,
+                    ("worst_excess" if tally.name == "numeric" else "max_rel_diff"): tally.worst,
+                    "seconds": tally.seconds,
+                }
+            )
+            for tally in report.engines
+        },
+        "not_finite": {"points": report.nonfinite, "first": report.first_nonfinite},
+        "chunk": report.chunk,
+        "threads": report.workers,
+    }

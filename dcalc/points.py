@@ -1,0 +1,509 @@
+"""Many points at once: read in chunks, every engine over each chunk, a summary as they go.
+
+A point source is read a chunk at a time: a ``.csv`` file a block of lines at a time
+(its header names the columns, or ``--inputs`` does), a ``.npy`` file of rows
+memory-mapped, an ``.npz`` file of named arrays whose first axis runs over the points.
+Each chunk goes through the engines on a pool of threads (NumPy lets go of the
+interpreter inside its loops, so the cores share the work); the chunk size keeps a
+chunk's values within the memory budget and, where it can, within the cache. As
+chunks finish, a running summary of every value and partial (count, least, greatest,
+mean, points where it is not finite) and of the engines' agreement at each point is
+kept, and a writer puts the values and partials in a file. Nothing grows with the
+number of points except what is written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .errors import DcalcError, InputError
+from .graph import Graph
+
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A chunk's values should fit in this much cache; but a chunk of fewer points than
+# MIN_CHUNK spends more time in the interpreter than in NumPy's loops.
+CACHE_BYTES = 2 * 2**20
+MIN_CHUNK, MAX_CHUNK = 4096, 65536
+SHOWN_POINTS = 5  # how many point numbers a report lists
+
+
+# ---- sources ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PointSource:
+    """Values for some inputs at ``count`` points: ``shapes`` gives each input's shape at
+    one point; ``chunks(size)`` yields ``(first point, {name: array (n,) + shape})``."""
+
+    origin: str
+    count: int
+    shapes: dict[str, tuple]
+    read: Callable[[int], Iterator[tuple[int, dict]]]
+
+    def chunks(self, size: int) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        return self.read(size)
+
+
+def read_points(path: str, inputs: list[str] | None = None) -> PointSource:
+    """The points in ``path`` (.csv, .npy or .npz); ``inputs`` names the columns of a
+    .csv without a header line or of a .npy, in order."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"no such file: {path}")
+    suffix = file.suffix.lower()
+    if suffix == ".csv":
+        return _csv_points(file, path, inputs)
+    if suffix == ".npy":
+        return _npy_points(file, path, inputs)
+    if suffix == ".npz":
+        return _npz_points(file, path, inputs)
+    raise InputError(f"points are read from .csv, .npy or .npz files, not {suffix or 'a file without a suffix'}: {path}")
+
+
+def _check_names(names: list[str], origin: str) -> None:
+    for name in names:
+        if not NAME.fullmatch(name):
+            raise InputError(f"{origin} names a column {name!r}, which is not an input name")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputError(f"{origin} names the column {repeated[0]!r} twice")
+
+
+def _columns(count: int, inputs: list[str] | None, origin: str, what: str) -> list[str]:
+    if inputs is None:
+        raise InputError(f"{origin} {what}: name its {count} columns, in order, with --inputs NAME,...")
+    if len(inputs) != count:
+        raise InputError(f"{origin} has {count} columns, but --inputs names {len(inputs)}: {', '.join(inputs)}")
+    _check_names(inputs, "--inputs")
+    return list(inputs)
+
+
+def _csv_points(file: Path, origin: str, inputs: list[str] | None) -> PointSource:
+    try:
+        with open(file, encoding="utf-8-sig") as handle:
+            first = handle.readline()
+            rows = sum(1 for line in handle if line.strip())
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"cannot read {origin}: {error}") from None
+    cells = [cell.strip() for cell in first.strip().split(",")]
+    if not first.strip():
+        raise InputError(f"{origin} is empty: it needs a header line (input names) and one line per point")
+    try:
+        [float(cell) for cell in cells]
+        header = False
+    except ValueError:
+        header = True
+    if header:
+        if inputs is not None and inputs != cells:
+            raise InputError(f"{origin} names its columns in its header ({', '.join(cells)}); --inputs is for files without one")
+        _check_names(cells, origin)
+        names = cells
+    else:
+        names = _columns(len(cells), inputs, origin, "has no header line")
+        rows += 1
+    if rows == 0:
+        raise InputError(f"{origin} has a header but no points")
+
+    def read(size: int):
+        with open(file, encoding="utf-8-sig") as handle:
+            line_number = 1
+            if header:
+                handle.readline()
+                line_number = 2
+            lines = (line for line in handle if line.strip())
+            start = 0
+            while True:
+                block = list(islice(lines, size))
+                if not block:
+                    return
+                try:
+                    table = np.loadtxt(block, delimiter=",", ndmin=2, dtype=float)
+                except ValueError as error:
+                    raise InputError(f"{origin}: a row near line {line_number + start} is not {len(names)} numbers: {error}") from None
+                if table.shape[1] != len(names):
+                    raise InputError(f"{origin}: rows near line {line_number + start} have {table.shape[1]} numbers, the header names {len(names)}")
+                yield start, {name: table[:, column] for column, name in enumerate(names)}
+                start += len(block)
+
+    return PointSource(origin, rows, {name: () for name in names}, read)
+
+
+def _load(file: Path, origin: str, **options):
+    try:
+        return np.load(file, allow_pickle=False, **options)
+    except ValueError as error:
+        if "pickle" in str(error).lower():
+            raise InputError(f"{origin} holds pickled objects, which dcalc refuses to load (allow_pickle=False)") from None
+        raise InputError(f"cannot read {origin}: {error}") from None
+    except (OSError, EOFError) as error:
+        raise InputError(f"cannot read {origin}: {error}") from None
+
+
+def _numbers(array: np.ndarray, origin: str) -> None:
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise InputError(f"{origin} holds {array.dtype} data, not numbers")
+
+
+def _npy_points(file: Path, origin: str, inputs: list[str] | None) -> PointSource:
+    array = _load(file, origin, mmap_mode="r")
+    _numbers(array, origin)
+    if array.ndim not in (1, 2) or array.shape[0] == 0:
+        raise InputError(f"{origin} has shape {array.shape}: points are rows of a 2-D array (or a 1-D array for one input)")
+    columns = 1 if array.ndim == 1 else array.shape[1]
+    names = _columns(columns, inputs, origin, "is an array of rows")
+    table = array.reshape(array.shape[0], columns)
+
+    def read(size: int):
+        for start in range(0, table.shape[0], size):
+            block = np.asarray(table[start : start + size], dtype=float)  # reads just these rows
+            yield start, {name: block[:, column] for column, name in enumerate(names)}
+
+    return PointSource(origin, table.shape[0], {name: () for name in names}, read)
+
+
+def _npz_points(file: Path, origin: str, inputs: list[str] | None) -> PointSource:
+    if inputs is not None:
+        raise InputError(f"{origin} names its arrays; --inputs is for .csv files without a header and for .npy files")
+    with _load(file, origin) as archive:
+        arrays = {name: np.asarray(archive[name]) for name in archive.files}
+    if not arrays:
+        raise InputError(f"{origin} holds no arrays")
+    _check_names(list(arrays), origin)
+    for name, array in arrays.items():
+        _numbers(array, f"{origin}:{name}")
+        if array.ndim == 0:
+            raise InputError(f"{origin}:{name} is a single number; each array's first axis runs over the points")
+    counts = {name: array.shape[0] for name, array in arrays.items()}
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{name} has {count}" for name, count in counts.items())
+        raise InputError(f"{origin}: every array's first axis runs over the points, but {listed}")
+    count = next(iter(counts.values()))
+
+    def read(size: int):
+        for start in range(0, count, size):
+            yield start, {name: np.asarray(array[start : start + size], dtype=float) for name, array in arrays.items()}
+
+    return PointSource(origin, count, {name: array.shape[1:] for name, array in arrays.items()}, read)
+
+
+# ---- the running summary -------------------------------------------------------------------------
+
+
+@dataclass
+class Quantity:
+    """A value (``input`` None) or partial over the points seen so far (its finite entries)."""
+
+    output: str
+    input: str | None = None
+    count: int = 0
+    minimum: float = math.inf
+    maximum: float = -math.inf
+    total: float = 0.0
+    entries: int = 0
+    nonfinite: int = 0  # points where some entry is not finite
+
+    def add(self, block: np.ndarray) -> np.ndarray:
+        """Take in a chunk (points first); returns, per point, whether it is all finite."""
+        block = np.asarray(block, dtype=float)
+        finite = np.isfinite(block)
+        per_point = finite.reshape(len(block), -1).all(axis=1) if block.ndim > 1 else finite
+        self.count += len(block)
+        self.nonfinite += int(len(block) - np.count_nonzero(per_point))
+        values = block[finite]
+        if values.size:
+            self.minimum = min(self.minimum, float(values.min()))
+            self.maximum = max(self.maximum, float(values.max()))
+            self.total += float(values.sum())
+            self.entries += values.size
+        return per_point
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.entries if self.entries else math.nan
+
+
+@dataclass
+class EngineTally:
+    """How an engine compared with the reference over the points."""
+
+    name: str
+    failure: str | None = None
+    worst: float = 0.0  # relative difference (exact engines) or times the estimate (numeric)
+    disagreeing: int = 0
+    first_disagreeing: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class BatchReport:
+    origin: str
+    count: int
+    quantities: list[Quantity]
+    engines: list[EngineTally]
+    reference: str | None
+    nonfinite: int = 0
+    first_nonfinite: list[int] = field(default_factory=list)
+    chunk: int = 0
+    workers: int = 1
+    where_nonfinite: DcalcError | None = None
+
+    @property
+    def agrees(self) -> bool:
+        return all(tally.failure is not None or tally.disagreeing == 0 for tally in self.engines)
+
+
+# ---- running -----------------------------------------------------------------------------------------
+
+
+def bytes_per_point(graph: Graph, engines, wrt_nodes, outputs) -> int:
+    """Working memory a point needs in the hungriest engine: every node's value, and its
+    tangents (forward), cotangents (reverse) or perturbed copies (numeric)."""
+    from .engines.numeric import RICHARDSON_STEPS
+
+    nodes = sum(node.size for node in graph.ancestors(outputs))
+    inputs = sum(node.size for node in wrt_nodes)
+    out = sum(node.size for node in outputs)
+    per_engine = {"reverse": 1 + out, "forward": 1 + inputs, "symbolic": 4, "numeric": 2 * RICHARDSON_STEPS * max(inputs, 1), None: 1}
+    return 8 * nodes * max(per_engine.get(engine, 2) for engine in (*engines, None)) + 8 * (inputs + out) * 4
+
+
+def chunk_points(per_point: int, memory: int, workers: int) -> int:
+    cached = CACHE_BYTES // max(per_point, 1)
+    affordable = memory // max(per_point * workers, 1)
+    return int(max(1, min(affordable, MAX_CHUNK, max(MIN_CHUNK, cached))))
+
+
+def run_batch(
+    graph: Graph,
+    source: PointSource,
+    shared: dict,
+    engines=("reverse",),
+    wrt: list[str] | None = None,
+    method: str = "richardson",
+    memory: int | None = None,
+    workers: int | None = None,
+    writer=None,
+    progress: Callable[[int], None] | None = None,
+) -> BatchReport:
+    """Every engine at every point of ``source`` (other inputs from ``shared``, the same
+    at every point). With no engines, the values alone."""
+    from .compare import run_engines
+    from .engines import DEFAULT_MEMORY, resolve
+    from .evaluate import evaluate
+
+    memory = memory or DEFAULT_MEMORY
+    outputs, output_names, wrt_nodes = resolve(graph, None, wrt)
+    workers = workers or min(os.cpu_count() or 1, 8)
+    size = chunk_points(bytes_per_point(graph, engines, wrt_nodes, outputs), memory, workers)
+    quantities = [Quantity(output) for output in output_names]
+    if engines:
+        quantities += [Quantity(output, node.params["name"]) for output in output_names for node in wrt_nodes]
+    report = BatchReport(source.origin, source.count, quantities, [], engines[0] if engines else None, chunk=size, workers=workers)
+    report.engines = [EngineTally(name) for name in engines[1:]]
+    constants = {name: np.asarray(value)[..., None] for name, value in shared.items()}
+
+    def compute(chunk: dict):
+        values = {**constants, **{name: np.moveaxis(array, 0, -1) for name, array in chunk.items()}}
+        if not engines:
+            found = evaluate(graph, values, batch_ndim=1)
+            return [np.broadcast_to(value, node.shape + (len(next(iter(chunk.values()))),)) for node, value in zip(outputs, found)], None
+        return None, run_engines(graph, values, engines, wrt, None, method, batch_ndim=1, memory=max(memory // workers, 1))
+
+    def take(start: int, chunk: dict, outcome) -> None:
+        points = len(next(iter(chunk.values())))
+        values, runs = outcome
+        if runs is not None:
+            reference = runs[0].result
+            values = reference.values
+        blocks = [np.moveaxis(np.broadcast_to(value, node.shape + (points,)), -1, 0) for node, value in zip(outputs, values)]
+        if runs is not None:
+            for output in output_names:
+                for node in wrt_nodes:
+                    block = runs[0].result.jacobian[(output, node.params["name"])]
+                    blocks.append(np.moveaxis(np.asarray(block), -1, 0))
+        finite = np.ones(points, dtype=bool)
+        for quantity, block in zip(report.quantities, blocks):
+            finite &= quantity.add(block)
+        bad = np.flatnonzero(~finite)
+        report.nonfinite += len(bad)
+        report.first_nonfinite += [start + int(k) for k in bad[: SHOWN_POINTS - len(report.first_nonfinite)]]
+        if runs is not None:
+            for tally, run in zip(report.engines, runs[1:]):
+                if run.result is None:
+                    tally.failure = run.failure
+                    continue
+                tally.seconds += run.result.seconds
+                measure = np.broadcast_to(run.measure, (points,))
+                tally.worst = max(tally.worst, float(np.max(np.where(finite, measure, 0.0), initial=0.0)))
+                wrong = np.flatnonzero(finite & ~np.broadcast_to(run.agrees_at, (points,)))
+                tally.disagreeing += len(wrong)
+                tally.first_disagreeing += [start + int(k) for k in wrong[: SHOWN_POINTS - len(tally.first_disagreeing)]]
+        if writer is not None:
+            writer.write(start, points, _named_arrays(chunk, output_names, wrt_nodes, blocks, runs, graph))
+        if progress is not None:
+            progress(points)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque = deque()
+        for start, chunk in source.chunks(size):
+            _check_chunk(chunk, source, graph)
+            pending.append((start, chunk, pool.submit(compute, chunk)))
+            while len(pending) >= 2 * workers:  # a bounded number of chunks in flight
+                first, taken, future = pending.popleft()
+                take(first, taken, future.result())
+        while pending:
+            first, taken, future = pending.popleft()
+            take(first, taken, future.result())
+    if report.first_nonfinite:
+        report.where_nonfinite = _where_nonfinite(graph, source, shared, report.first_nonfinite[0])
+    return report
+
+
+def _check_chunk(chunk: dict, source: PointSource, graph: Graph) -> None:
+    for name, array in chunk.items():
+        expected = graph.input_named(name).shape if name in graph.input_names else source.shapes[name]
+        if array.shape[1:] != expected:
+            raise InputError(f"{source.origin}: {name} has shape {array.shape[1:]} at each point, but the program was built for {expected}")
+
+
+def _where_nonfinite(graph: Graph, source: PointSource, shared: dict, index: int) -> DcalcError | None:
+    """Where a NaN or infinity first arose at point ``index`` (the first such point)."""
+    from .api import Problem
+
+    for start, chunk in source.chunks(MIN_CHUNK):
+        if start <= index < start + len(next(iter(chunk.values()))):
+            values = {**shared, **{name: np.asarray(array[index - start]) for name, array in chunk.items()}}
+            return Problem(graph, {name: values[name] for name in graph.input_names}).nonfinite_report()
+    return None
+
+
+# ---- writers --------------------------------------------------------------------------------------
+
+
+def _named_arrays(chunk: dict, output_names, wrt_nodes, blocks: list, runs, graph: Graph) -> dict:
+    """A chunk's results by column name (points first): the inputs read, the values, the
+    reference engine's partials, then each other engine's (NaN where it did not run)."""
+    named = {name: array for name, array in chunk.items() if name in graph.input_names}
+    named.update(zip(output_names, blocks))
+    partials = [(output, node.params["name"]) for output in output_names for node in wrt_nodes]
+    for (output, name), block in zip(partials, blocks[len(output_names) :]):
+        named[f"d{output}/d{name}"] = block
+    for run in (runs or [])[1:]:
+        for output, name in partials:
+            reference = named[f"d{output}/d{name}"]
+            if run.result is None or run.result.projections is not None:
+                named[f"{run.name}:d{output}/d{name}"] = np.full(reference.shape, np.nan)
+            else:
+                named[f"{run.name}:d{output}/d{name}"] = np.moveaxis(np.asarray(run.result.jacobian[(output, name)]), -1, 0)
+    return named
+
+
+def result_columns(graph: Graph, source: PointSource, engines, wrt: list[str] | None) -> list[tuple[str, tuple]]:
+    """(name, shape at one point) of everything written, in order: the inputs read per
+    point, the values, the reference engine's partials, then each other engine's."""
+    from .engines import resolve
+
+    outputs, output_names, wrt_nodes = resolve(graph, None, wrt)
+    columns = [(name, tuple(shape)) for name, shape in source.shapes.items() if name in graph.input_names]
+    columns += [(name, node.shape) for name, node in zip(output_names, outputs)]
+    for position, engine in enumerate(engines):
+        prefix = "" if position == 0 else f"{engine}:"
+        columns += [
+            (f"{prefix}d{output}/d{node.params['name']}", output_node.shape + node.shape)
+            for output, output_node in zip(output_names, outputs)
+            for node in wrt_nodes
+        ]
+    return columns
+
+
+class Writer:
+    """Writes every chunk's columns (see result_columns) into ``path``, an .npz (each
+    column an array, points first) or a .csv (one row per point, arrays flattened), through
+    temporary files renamed into place at the end: a failed run leaves any old file as it was."""
+
+    def __init__(self, path: str, columns: list[tuple[str, tuple]], count: int):
+        import shutil
+
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise InputError(f"{path} is a folder; give a file name")
+        self.suffix = self.path.suffix.lower()
+        if self.suffix not in (".npz", ".csv"):
+            raise InputError(f"--save writes .npz or .csv files, not {self.suffix or 'a file without a suffix'}")
+        self.columns = columns
+        try:
+            self.folder = tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        except OSError as error:
+            raise InputError(f"cannot write {path}: {error.strerror}") from None
+        try:
+            if self.suffix == ".npz":
+                self.arrays = [
+                    np.lib.format.open_memmap(os.path.join(self.folder, f"{index}.npy"), mode="w+", dtype=float, shape=(count,) + shape)
+                    for index, (_, shape) in enumerate(columns)
+                ]
+            else:
+                self.handle = open(os.path.join(self.folder, "points.csv"), "w", encoding="utf-8")
+                self.handle.write(",".join(_csv_headers(columns)) + "\n")
+        except OSError as error:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise InputError(f"cannot write {path}: {error.strerror}") from None
+
+    def write(self, start: int, points: int, named: dict) -> None:
+        arrays = [np.broadcast_to(np.asarray(named[name], dtype=float), (points,) + shape) for name, shape in self.columns]
+        if self.suffix == ".npz":
+            for target, array in zip(self.arrays, arrays):
+                target[start : start + points] = array
+        else:
+            table = np.concatenate([np.reshape(array, (points, -1)) for array in arrays], axis=1)
+            np.savetxt(self.handle, table, delimiter=",", fmt="%.17g")
+
+    def close(self) -> None:
+        import shutil
+        import zipfile
+
+        try:
+            if self.suffix == ".npz":
+                archive = os.path.join(self.folder, "points.npz")
+                with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED, allowZip64=True) as bundle:
+                    for index, ((name, _), array) in enumerate(zip(self.columns, self.arrays)):
+                        array.flush()
+                        bundle.write(os.path.join(self.folder, f"{index}.npy"), arcname=f"{name}.npy")
+                self.arrays = []
+                os.replace(archive, self.path)
+            else:
+                self.handle.close()
+                os.replace(os.path.join(self.folder, "points.csv"), self.path)
+        except OSError as error:
+            raise InputError(f"cannot write {self.path}: {error.strerror}") from None
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def discard(self) -> None:
+        """Remove the temporary files (after a failure); the target is left as it was."""
+        import shutil
+
+        if self.suffix == ".csv" and not self.handle.closed:
+            self.handle.close()
+        self.arrays = []
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _csv_headers(columns) -> list[str]:
+    headers = []
+    for name, shape in columns:
+        if not shape:
+            headers.append(name)
+        else:
+            headers += [f"{name}[{','.join(map(str, index))}]" for index in np.ndindex(*shape)]
+    return headers
