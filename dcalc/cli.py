@@ -67,6 +67,9 @@ PointsOption = Annotated[
 InputsOption = Annotated[
     Optional[str], typer.Option("--inputs", metavar="NAME,...", help="The inputs a --points file's columns hold, in order (a .csv without a header, a .npy).")
 ]
+BackendOption = Annotated[
+    str, typer.Option("--backend", metavar="NAME", help="numpy (the CPU, the default) or cupy (a GPU; pip install 'dcalc[gpu]').")
+]
 MemoryOption = Annotated[
     str, typer.Option("--memory", metavar="SIZE", help="Working memory the engines may use before they split the work into chunks: 512M, 2G, ...")
 ]
@@ -274,7 +277,7 @@ def load_batch(source: str, at, seed: int, at_file: str | None, points_path: str
     return graph, points, shared
 
 
-def run_points(graph, points, shared, engines, names, method: str, memory: int, save: str | None):
+def run_points(graph, points, shared, engines, names, method: str, memory: int, save: str | None, xp=None):
     """Every engine at every point, with a progress bar on a terminal, written to --save."""
     from .points import Writer, result_columns, run_batch
 
@@ -285,9 +288,9 @@ def run_points(graph, points, shared, engines, names, method: str, memory: int, 
 
             with Progress(console=_stderr(), transient=True) as bar:
                 task = bar.add_task(f"{points.count} points", total=points.count)
-                report = run_batch(graph, points, shared, engines, names, method, memory, writer=writer, progress=lambda n: bar.advance(task, n))
+                report = run_batch(graph, points, shared, engines, names, method, memory, writer=writer, progress=lambda n: bar.advance(task, n), xp=xp)
         else:
-            report = run_batch(graph, points, shared, engines, names, method, memory, writer=writer)
+            report = run_batch(graph, points, shared, engines, names, method, memory, writer=writer, xp=xp)
     except BaseException:
         if writer is not None:
             writer.discard()
@@ -348,19 +351,23 @@ def eval_command(
     inputs: InputsOption = None,
     memory: MemoryOption = "512M",
     save: Annotated[Optional[str], typer.Option("--save", metavar="FILE", help="With --points: write every point's inputs and values (.npz or .csv).")] = None,
+    backend: BackendOption = "numpy",
 ) -> None:
     """Evaluate INPUT at a point (or, with --points, at many)."""
+    from .backend import array_module, to_device, to_host
+    from .evaluate import evaluate
     from .render import format_value, to_json
 
+    xp = array_module(backend)
     many = points_file(points, at_file)
     if many:
         graph, source_points, shared = load_batch(source, at, seed, at_file, many, inputs)
-        print_batch(run_points(graph, source_points, shared, (), None, "richardson", parse_memory(memory), save), as_json, False)
+        print_batch(run_points(graph, source_points, shared, (), None, "richardson", parse_memory(memory), save, xp), as_json, False)
         return
     if save:
         raise InputError("eval --save writes the values at many points: give them with --points")
     problem = load_problem(source, at, seed, at_file)
-    values = problem.evaluate()
+    values = [to_host(value) for value in evaluate(problem.graph, to_device(problem.values, xp), xp=xp)]
     warn_nonfinite(problem)
     names = problem.graph.output_names
     if as_json:
@@ -453,9 +460,12 @@ def grad_command(
     points: PointsOption = None,
     inputs: InputsOption = None,
     memory: MemoryOption = "512M",
+    backend: BackendOption = "numpy",
 ) -> None:
     """The value and the gradient (the Jacobian for several outputs) of INPUT at a point
     (or, with --points, at many: a summary, and every point with --save)."""
+    from .backend import array_module, to_device
+
     from .compare import run_engines
     from .engines import ENGINE_NAMES
     from .engines.numeric import METHODS
@@ -466,13 +476,14 @@ def grad_command(
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}: use {', '.join(METHODS)}")
     budget = parse_memory(memory)
+    xp = array_module(backend)
     engines = ENGINE_NAMES if engine == "all" else (engine,)
     many = points_file(points, at_file)
     if many:
         if direction:
             raise InputError("--dir takes one point: give it with --at, not --points")
         graph, source_points, shared = load_batch(source, at, seed, at_file, many, inputs)
-        report = run_points(graph, source_points, shared, engines, _names(wrt, graph), method, budget, save)
+        report = run_points(graph, source_points, shared, engines, _names(wrt, graph), method, budget, save, xp)
         print_batch(report, as_json, ascii_)
         if not report.agrees:
             raise typer.Exit(1)
@@ -484,7 +495,7 @@ def grad_command(
     if direction:
         _directional(problem, names, direction, as_json)
         return
-    runs = run_engines(graph, problem.values, engines, wrt=names, method=method, memory=budget)
+    runs = run_engines(graph, to_device(problem.values, xp), engines, wrt=names, method=method, memory=budget, xp=xp)
     from .checking import KINK, point_status
 
     special = point_status(graph, problem.values)
@@ -571,8 +582,11 @@ def jacobian_command(
     as_json: JsonOption = False,
     full: Annotated[bool, typer.Option("--full", help="Show whole matrices.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for randn(...) and rand(...) in --at values.")] = 0,
+    memory: MemoryOption = "512M",
+    backend: BackendOption = "numpy",
 ) -> None:
     """The Jacobian of INPUT's outputs, by the cheaper AD mode for its shape."""
+    from .backend import array_module, result_to_host, to_device
     from .engines import ENGINE_NAMES, run_engine
     from .render import array_table, partial_label, to_json
 
@@ -588,7 +602,9 @@ def jacobian_command(
         raise InputError(f"unknown engine {engine!r}: use forward, reverse, symbolic or numeric")
     else:
         reason = f"{engine} (chosen with --engine)"
-    result = run_engine(engine, graph, problem.values, wrt=names)
+    xp = array_module(backend)
+    options = {} if engine == "symbolic" else {"memory": parse_memory(memory)}
+    result = result_to_host(run_engine(engine, graph, to_device(problem.values, xp), wrt=names, xp=xp, **options))
     if as_json:
         print_json(
             {
@@ -618,8 +634,10 @@ def hessian_command(
     as_json: JsonOption = False,
     full: Annotated[bool, typer.Option("--full", help="Show whole matrices.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for randn(...) and rand(...) in --at values.")] = 0,
+    backend: BackendOption = "numpy",
 ) -> None:
     """The Hessian of INPUT's (scalar) output, and whether it is symmetric to rounding."""
+    from .backend import array_module, to_device
     from .engines.second import hessian, hessian_vector
     from .render import array_table, format_value, hessian_json, to_json
     from .values import parse_at
@@ -627,6 +645,7 @@ def hessian_command(
     problem = load_problem(source, at, seed, at_file)
     graph = problem.graph
     names = _names(wrt, graph) or graph.input_names
+    xp = array_module(backend)
     if direction:
         vector = parse_at(direction, origin="--dir", seed=seed)
         for name in vector:
@@ -635,14 +654,14 @@ def hessian_command(
         missing = [name for name in names if name not in vector]
         if missing:
             raise InputError(f"--dir has no component for {missing[0]!r}")
-        product = hessian_vector(graph, problem.values, vector, names)
+        product = hessian_vector(graph, to_device(problem.values, xp), vector, names, xp=xp)
         if as_json:
             print_json({"value": to_json(problem.evaluate()[0]), "hessian_vector_product": {name: to_json(value) for name, value in product.items()}})
             return
         for name, value in product.items():
             _stdout().print(f"(H v) for {name} = {format_value(value, limit=10**9 if full else 8)}", markup=False)
         return
-    result = hessian(graph, problem.values, names, engine)
+    result = hessian(graph, to_device(problem.values, xp), names, engine, xp=xp)
     if as_json:
         print_json(hessian_json(result, result.value))
         return

@@ -171,12 +171,23 @@ def engine_options(graph, values, engine: str, wrt=None, outputs=None, method: s
 
 
 def run_engines(
-    graph, values, engines=ENGINE_NAMES, wrt=None, outputs=None, method: str = "richardson", batch_ndim: int = 0, memory: int | None = None
+    graph,
+    values,
+    engines=ENGINE_NAMES,
+    wrt=None,
+    outputs=None,
+    method: str = "richardson",
+    batch_ndim: int = 0,
+    memory: int | None = None,
+    xp=np,
 ) -> list[EngineRun]:
     """Run each engine; the first is the reference the others are compared with.
     An engine that cannot handle the problem is recorded, not raised, unless it is
     the reference. On a batch of points (``batch_ndim`` trailing point axes) the
-    engines agree where every point where the reference is finite agrees."""
+    engines agree where every point where the reference is finite agrees. The
+    engines run on ``xp``'s arrays (``values`` are that already); results come back
+    to the host."""
+    from .backend import result_to_host
     from .engines import resolve
 
     runs: list[EngineRun] = []
@@ -197,7 +208,7 @@ def run_engines(
         try:
             if memory is not None and name != "symbolic":  # the symbolic engine evaluates one graph, unchunked
                 options["memory"] = memory
-            result = run_engine(name, graph, values, outputs=outputs, wrt=wrt, batch_ndim=batch_ndim, **options)
+            result = result_to_host(run_engine(name, graph, values, outputs=outputs, wrt=wrt, batch_ndim=batch_ndim, xp=xp, **options))
         except DcalcError as error:
             if reference is None:
                 raise

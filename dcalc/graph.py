@@ -115,12 +115,19 @@ class Primitive:
 
 
 def array_namespace(values: Iterable) -> Any:
-    """numpy, or cupy when any of the values is a cupy array."""
+    """numpy, or the array module of the first value that lives elsewhere (a cupy
+    array, or anything that names its module by ``__array_namespace__``)."""
     for value in values:
-        if type(value).__module__.startswith("cupy"):
+        kind = type(value)
+        if kind is np.ndarray or kind is float or kind is np.float64:
+            continue
+        if kind.__module__.startswith("cupy"):
             import cupy
 
             return cupy
+        namespace = getattr(value, "__array_namespace__", None)
+        if namespace is not None and not isinstance(value, (np.ndarray, np.generic)):
+            return namespace()
     return np
 
 

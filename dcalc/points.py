@@ -35,6 +35,7 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # MIN_CHUNK spends more time in the interpreter than in NumPy's loops.
 CACHE_BYTES = 2 * 2**20
 MIN_CHUNK, MAX_CHUNK = 4096, 65536
+DEVICE_CHUNK = 2**22
 SHOWN_POINTS = 5  # how many point numbers a report lists
 
 
@@ -278,9 +279,13 @@ def bytes_per_point(graph: Graph, engines, wrt_nodes, outputs) -> int:
     return 8 * nodes * max(per_engine.get(engine, 2) for engine in (*engines, None)) + 8 * (inputs + out) * 4
 
 
-def chunk_points(per_point: int, memory: int, workers: int) -> int:
-    cached = CACHE_BYTES // max(per_point, 1)
+def chunk_points(per_point: int, memory: int, workers: int, device: bool = False) -> int:
+    """Points per chunk: within the budget; on the CPU also near the cache, on a GPU as
+    many as the budget allows (each kernel launch should have plenty to do)."""
     affordable = memory // max(per_point * workers, 1)
+    if device:
+        return int(max(1, min(affordable, DEVICE_CHUNK)))
+    cached = CACHE_BYTES // max(per_point, 1)
     return int(max(1, min(affordable, MAX_CHUNK, max(MIN_CHUNK, cached))))
 
 
@@ -295,30 +300,35 @@ def run_batch(
     workers: int | None = None,
     writer=None,
     progress: Callable[[int], None] | None = None,
+    xp=np,
 ) -> BatchReport:
     """Every engine at every point of ``source`` (other inputs from ``shared``, the same
-    at every point). With no engines, the values alone."""
+    at every point), on ``xp``'s arrays (numpy, or cupy on a GPU). With no engines,
+    the values alone."""
+    from .backend import to_device, to_host
     from .compare import run_engines
     from .engines import DEFAULT_MEMORY, resolve
     from .evaluate import evaluate
 
     memory = memory or DEFAULT_MEMORY
     outputs, output_names, wrt_nodes = resolve(graph, None, wrt)
-    workers = workers or min(os.cpu_count() or 1, 8)
-    size = chunk_points(bytes_per_point(graph, engines, wrt_nodes, outputs), memory, workers)
+    device = xp is not np
+    # One GPU takes its kernels in order: more threads would only queue them.
+    workers = workers or (1 if device else min(os.cpu_count() or 1, 8))
+    size = chunk_points(bytes_per_point(graph, engines, wrt_nodes, outputs), memory, workers, device)
     quantities = [Quantity(output) for output in output_names]
     if engines:
         quantities += [Quantity(output, node.params["name"]) for output in output_names for node in wrt_nodes]
     report = BatchReport(source.origin, source.count, quantities, [], engines[0] if engines else None, chunk=size, workers=workers)
     report.engines = [EngineTally(name) for name in engines[1:]]
-    constants = {name: np.asarray(value)[..., None] for name, value in shared.items()}
+    constants = to_device({name: np.asarray(value)[..., None] for name, value in shared.items()}, xp)
 
     def compute(chunk: dict):
-        values = {**constants, **{name: np.moveaxis(array, 0, -1) for name, array in chunk.items()}}
+        values = {**constants, **to_device({name: np.moveaxis(array, 0, -1) for name, array in chunk.items()}, xp)}
         if not engines:
-            found = evaluate(graph, values, batch_ndim=1)
+            found = [to_host(value) for value in evaluate(graph, values, xp=xp, batch_ndim=1)]
             return [np.broadcast_to(value, node.shape + (len(next(iter(chunk.values()))),)) for node, value in zip(outputs, found)], None
-        return None, run_engines(graph, values, engines, wrt, None, method, batch_ndim=1, memory=max(memory // workers, 1))
+        return None, run_engines(graph, values, engines, wrt, None, method, batch_ndim=1, memory=max(memory // workers, 1), xp=xp)
 
     def take(start: int, chunk: dict, outcome) -> None:
         points = len(next(iter(chunk.values())))

@@ -46,7 +46,7 @@ def forward(
     node in the order computed (tangent None where it is zero): the forward trace."""
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     if direction is not None:
-        directions = {name: np.asarray(value, dtype=float)[..., None] for name, value in direction.items()}
+        directions = {name: xp.asarray(value, dtype=float)[..., None] for name, value in direction.items()}
     result = None
     if record is None and scalar.usable(graph, values, xp, batch_ndim):
         result = scalar.forward(graph, values, outputs, output_names, wrt_nodes, directions)

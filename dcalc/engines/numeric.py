@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import DerivativeError
 from ..evaluate import evaluate, evaluate_all
-from ..graph import Graph
+from ..graph import Graph, array_namespace
 from . import DEFAULT_MEMORY, Derivatives, chunk_size, resolve, timed
 from .forward import batch_shape
 
@@ -55,7 +55,8 @@ SHRINK = 32.0  # each retry's steps are this much smaller
 def base_steps(center: np.ndarray, method: str) -> np.ndarray:
     """The first step for each component: relative to its magnitude (at least 1/8,
     so steps near zero are not absurdly small), rounded so x + h is exact."""
-    scale = np.maximum(np.abs(center), 0.125)
+    xp = array_namespace((center,))
+    scale = xp.maximum(xp.abs(center), 0.125)
     step = BASE[method] * scale
     if method == "complex":
         return step
@@ -65,7 +66,7 @@ def base_steps(center: np.ndarray, method: str) -> np.ndarray:
 
 def _geometric(h0: np.ndarray, count: int) -> np.ndarray:
     """h0, h0/2, h0/4, ...: shape h0.shape + (count,); halving keeps them exact."""
-    return h0[..., None] / 2.0 ** np.arange(count)
+    return array_namespace((h0,)).stack([h0 / 2.0**level for level in range(count)], axis=-1)
 
 
 def richardson(estimates: np.ndarray, noise: np.ndarray, order: int, valid: np.ndarray):
@@ -76,14 +77,15 @@ def richardson(estimates: np.ndarray, noise: np.ndarray, order: int, valid: np.n
     entry per derivative and its error estimate: the change from the lower-order
     entry it improves on, plus its rounding noise amplified by the extrapolation.
     """
-    best = np.full(estimates.shape[:-1], np.nan)
-    best_error = np.full(estimates.shape[:-1], np.inf)
+    xp = array_namespace((estimates,))
+    best = xp.full(estimates.shape[:-1], xp.nan)
+    best_error = xp.full(estimates.shape[:-1], xp.inf)
     if estimates.shape[-1] > 1:
         # Level 0: the finer of two plain differences, judged by the whole change
         # between them (its true error is only a part of that, so this is safe).
-        change = np.abs(estimates[..., :-1] - estimates[..., 1:]) + noise[..., 1:]
+        change = xp.abs(estimates[..., :-1] - estimates[..., 1:]) + noise[..., 1:]
         ok = valid[..., :-1] & valid[..., 1:]
-        best, best_error = _pick(best, best_error, estimates[..., 1:], np.where(ok, change, np.inf))
+        best, best_error = _pick(best, best_error, estimates[..., 1:], xp.where(ok, change, xp.inf))
     table, table_noise, table_valid = estimates, noise, valid
     for level in range(1, estimates.shape[-1]):
         # Halving the step shrinks the removed error term by 2^(order*level).
@@ -92,19 +94,20 @@ def richardson(estimates: np.ndarray, noise: np.ndarray, order: int, valid: np.n
         extrapolated = finer + (finer - coarser) / (factor - 1)
         amplified = table_noise[..., 1:] * (factor + 1) / (factor - 1)
         ok = table_valid[..., 1:] & table_valid[..., :-1]
-        error = np.abs(extrapolated - finer) + amplified
-        best, best_error = _pick(best, best_error, extrapolated, np.where(ok & np.isfinite(extrapolated), error, np.inf))
+        error = xp.abs(extrapolated - finer) + amplified
+        best, best_error = _pick(best, best_error, extrapolated, xp.where(ok & xp.isfinite(extrapolated), error, xp.inf))
         table, table_noise, table_valid = extrapolated, amplified, ok
     return best, best_error
 
 
 def _pick(best, best_error, candidates, errors):
     """Keep, per derivative, whichever candidate has the smallest error estimate."""
-    index = np.argmin(errors, axis=-1)
-    chosen_error = np.take_along_axis(errors, index[..., None], -1)[..., 0]
-    chosen = np.take_along_axis(candidates, index[..., None], -1)[..., 0]
+    xp = array_namespace((errors,))
+    index = xp.argmin(errors, axis=-1)
+    chosen_error = xp.take_along_axis(errors, index[..., None], -1)[..., 0]
+    chosen = xp.take_along_axis(candidates, index[..., None], -1)[..., 0]
     better = chosen_error < best_error
-    return np.where(better, chosen, best), np.where(better, chosen_error, best_error)
+    return xp.where(better, chosen, best), xp.where(better, chosen_error, best_error)
 
 
 # ---- the point, flattened ----------------------------------------------------------------
@@ -114,8 +117,8 @@ class Point:
     """The inputs differentiated, flattened: ``center`` has shape batch + (C,), one
     entry per input component; ``offsets`` says which entries belong to which input."""
 
-    def __init__(self, graph: Graph, values, wrt_nodes, batch: tuple):
-        self.graph, self.values, self.nodes, self.batch = graph, values, wrt_nodes, batch
+    def __init__(self, graph: Graph, values, wrt_nodes, batch: tuple, xp=np):
+        self.graph, self.values, self.nodes, self.batch, self.xp = graph, values, wrt_nodes, batch, xp
         self.offsets, start = [], 0
         for node in wrt_nodes:
             self.offsets.append((start, start + node.size))
@@ -123,35 +126,37 @@ class Point:
         self.components = start
         blocks = []
         for node in wrt_nodes:
-            value = np.broadcast_to(np.asarray(values[node.params["name"]], dtype=float), node.shape + batch)
-            blocks.append(np.moveaxis(np.reshape(value, (node.size,) + batch), 0, -1))
-        self.center = np.concatenate(blocks, axis=-1) if blocks else np.zeros(batch + (0,))
+            value = xp.broadcast_to(xp.asarray(values[node.params["name"]], dtype=float), node.shape + batch)
+            blocks.append(xp.moveaxis(xp.reshape(value, (node.size,) + batch), 0, -1))
+        self.center = xp.concatenate(blocks, axis=-1) if blocks else xp.zeros(batch + (0,))
 
-    def evaluate(self, outputs, perturbed, xp=np, every: bool = False):
+    def evaluate(self, outputs, perturbed, every: bool = False):
         """The outputs at points given by ``perturbed``: a function of an input's
         (start, stop) giving that block of values at every point, batch + (size, P).
         Returns arrays shaped output.shape + batch + (P,); with ``every``, also each
         node's value on the way (by node index)."""
+        xp = self.xp
         batched = {}
         for node in self.graph.inputs:
             name = node.params["name"]
-            batched[name] = np.asarray(self.values[name])[..., None]
+            batched[name] = xp.asarray(self.values[name])[..., None]
         for node, (start, stop) in zip(self.nodes, self.offsets):
             block = perturbed(start, stop)  # batch + (size, P)
             points = block.shape[-1]
-            block = np.moveaxis(block, -2, 0)  # (size,) + batch + (P,)
-            batched[node.params["name"]] = np.reshape(block, node.shape + self.batch + (points,))
+            block = xp.moveaxis(block, -2, 0)  # (size,) + batch + (P,)
+            batched[node.params["name"]] = xp.reshape(block, node.shape + self.batch + (points,))
         ndim = len(self.batch) + 1
         trace = evaluate_all(self.graph, batched, outputs, xp, batch_ndim=ndim) if every else None
         found = [trace[node.index] for node in outputs] if every else evaluate(self.graph, batched, outputs, xp, batch_ndim=ndim)
-        found = [np.broadcast_to(np.asarray(value), node.shape + np.shape(value)[len(node.shape) :]) for node, value in zip(outputs, found)]
+        found = [xp.broadcast_to(xp.asarray(value), node.shape + xp.shape(value)[len(node.shape) :]) for node, value in zip(outputs, found)]
         return (found, trace) if every else found
 
 
 def _table(value, shape: tuple, batch: tuple, directions: int, count: int, sides: int) -> np.ndarray:
     """Evaluations (output.shape + batch + (P,)) as output.shape + batch + (directions, count, sides)."""
+    xp = array_namespace((value,))
     points = directions * count * sides
-    value = np.broadcast_to(np.asarray(value), tuple(shape) + tuple(batch) + (points,))
+    value = xp.broadcast_to(xp.asarray(value), tuple(shape) + tuple(batch) + (points,))
     return value.reshape(tuple(shape) + tuple(batch) + (directions, count, sides))
 
 
@@ -178,17 +183,17 @@ def numeric(
     if method == "complex":
         _refuse_non_analytic(graph, outputs)
     batch = batch_shape(graph, values, batch_ndim)
-    point = Point(graph, values, wrt_nodes, batch)
+    point = Point(graph, values, wrt_nodes, batch, xp)
     # f at the point itself, through the same (array) evaluation as the perturbed points.
-    at_point = evaluate(graph, {name: np.asarray(value)[..., None] for name, value in values.items()}, outputs, batch_ndim=len(batch) + 1)
-    f0 = [np.broadcast_to(np.asarray(value, dtype=float), node.shape + batch + (1,))[..., 0] for node, value in zip(outputs, at_point)]
+    at_point = evaluate(graph, {name: xp.asarray(value)[..., None] for name, value in values.items()}, outputs, xp, batch_ndim=len(batch) + 1)
+    f0 = [xp.broadcast_to(xp.asarray(value, dtype=float), node.shape + batch + (1,))[..., 0] for node, value in zip(outputs, at_point)]
     along = None
     if directions is not None:
-        along = np.concatenate(
-            [np.reshape(np.asarray(directions[node.params["name"]], dtype=float), (node.size, -1)) for node in wrt_nodes], axis=0
-        ) if wrt_nodes else np.zeros((0, 0))
+        along = xp.concatenate(
+            [xp.reshape(xp.asarray(directions[node.params["name"]], dtype=float), (node.size, -1)) for node in wrt_nodes], axis=0
+        ) if wrt_nodes else xp.zeros((0, 0))
     count = along.shape[1] if along is not None else point.components
-    scales = _rounding_scales(graph, values, outputs, batch)
+    scales = _rounding_scales(graph, values, outputs, batch, xp)
     per_point_items = sum(node.size for node in graph.ancestors(outputs)) + point.components
     evaluations = 1 if method == "complex" else 2 * (RICHARDSON_STEPS if method == "richardson" else 2)
     step = chunk_size(count, 16 * evaluations * per_point_items * max(math.prod(batch), 1), memory) if count else 1
@@ -208,9 +213,9 @@ def numeric(
 
     result = Derivatives("numeric", output_names, [node.params["name"] for node in wrt_nodes], f0, {}, error={}, batch_ndim=len(batch))
     for name, node, parts, error_pieces in zip(output_names, outputs, derivative_parts, error_parts):
-        empty = np.zeros(node.shape + batch + (0,))
-        derivative = np.concatenate(parts, axis=-1) if parts else empty
-        error = np.concatenate(error_pieces, axis=-1) if error_pieces else empty
+        empty = xp.zeros(node.shape + batch + (0,))
+        derivative = xp.concatenate(parts, axis=-1) if parts else empty
+        error = xp.concatenate(error_pieces, axis=-1) if error_pieces else empty
         if along is None:
             for input_node, (first, last) in zip(wrt_nodes, point.offsets):
                 key = (name, input_node.params["name"])
@@ -219,8 +224,8 @@ def numeric(
         else:
             if result.projections is None:
                 result.projections, result.directions = {}, directions
-            result.projections[name] = np.moveaxis(derivative, -1, len(node.shape))
-            result.error[name] = np.moveaxis(error, -1, len(node.shape))
+            result.projections[name] = xp.moveaxis(derivative, -1, len(node.shape))
+            result.error[name] = xp.moveaxis(error, -1, len(node.shape))
     per_direction = evaluations * rounds
     result.details = {
         "method": method,
@@ -232,9 +237,10 @@ def numeric(
 
 def _per_input(block, output_shape: tuple, input_shape: tuple, batch: tuple):
     """output.shape + batch + (size,) -> output.shape + input.shape + batch."""
-    block = np.reshape(block, tuple(output_shape) + tuple(batch) + tuple(input_shape))
+    xp = array_namespace((block,))
+    block = xp.reshape(block, tuple(output_shape) + tuple(batch) + tuple(input_shape))
     first = len(output_shape)
-    return np.moveaxis(block, tuple(range(first, first + len(batch))), tuple(range(block.ndim - len(batch), block.ndim)))
+    return xp.moveaxis(block, tuple(range(first, first + len(batch))), tuple(range(block.ndim - len(batch), block.ndim)))
 
 
 def _refuse_non_analytic(graph: Graph, outputs) -> None:
@@ -243,22 +249,22 @@ def _refuse_non_analytic(graph: Graph, outputs) -> None:
             raise DerivativeError(f"the complex-step method needs complex-analytic operations, and {node.op} is not one", node.span)
 
 
-def _rounding_scales(graph: Graph, values, outputs, batch: tuple) -> list[np.ndarray]:
+def _rounding_scales(graph: Graph, values, outputs, batch: tuple, xp=np) -> list[np.ndarray]:
     """Per output (and point), the largest intermediate value on its path. Rounding
     in f is proportional to its intermediates, not to f: near a cancellation (y - x^2
     at Rosenbrock's minimum) f is tiny while its error is not. Inputs are left out:
     perturbed inputs are exact."""
-    trace = evaluate_all(graph, values, outputs, batch_ndim=len(batch))
+    trace = evaluate_all(graph, values, outputs, xp, batch_ndim=len(batch))
     scales = []
     for output in outputs:
-        largest = np.zeros(batch)
+        largest = xp.zeros(batch)
         for node in graph.ancestors([output]):
-            if node.is_input or node.is_const:
+            if node.is_input or node.is_const or node.size == 0:
                 continue
-            magnitude = np.abs(np.asarray(trace[node.index]))
-            magnitude = np.where(np.isfinite(magnitude), magnitude, 0.0)
-            reduced = np.max(magnitude, axis=tuple(range(len(node.shape))), initial=0.0) if node.shape else magnitude
-            largest = np.maximum(largest, reduced)
+            magnitude = xp.abs(xp.asarray(trace[node.index]))
+            magnitude = xp.where(xp.isfinite(magnitude), magnitude, 0.0)
+            reduced = xp.max(magnitude, axis=tuple(range(len(node.shape)))) if node.shape else magnitude
+            largest = xp.maximum(largest, reduced)
         scales.append(largest)
     return scales
 
@@ -273,18 +279,19 @@ class _Chunk:
 
     def first_steps(self) -> np.ndarray:
         """batch + (directions,): the first step of each direction."""
+        xp = self.point.xp
         center = self.point.center
         if self.along is None:
             return base_steps(center[..., self.start : self.stop], self.method)
         first = PROJECTION_STEP if self.method != "complex" else BASE["complex"]
-        return np.full(self.point.batch + (self.count,), first)
+        return xp.full(self.point.batch + (self.count,), first)
 
     def perturbed(self, steps: np.ndarray, sides: tuple):
         """A function of an input's (start, stop) giving its block of values at every
         point: batch + (size, P) for P = directions x levels x sides, in that order."""
-        point, start, stop = self.point, self.start, self.stop
+        point, start, stop, xp = self.point, self.start, self.stop, self.point.xp
         levels = steps.shape[-1]
-        signs = np.array(sides)
+        signs = xp.array(sides)
 
         def block(first: int, last: int):
             center = point.center[..., first:last]  # batch + (size,)
@@ -294,12 +301,12 @@ class _Chunk:
                 moves = self.along[first:last, start:stop]  # (size, K)
                 delta = moves[:, :, None, None] * steps[..., None, :, :, None] * signs  # batch + (size, K, levels, sides)
                 return center[..., None] + delta.reshape(delta.shape[:-3] + (points,))
-            values = np.repeat(center[..., None], points, axis=-1)
+            values = xp.repeat(center[..., None], points, axis=-1)
             if self.method == "complex":
                 values = values.astype(complex)
             low, high = max(first, start), min(last, stop)
             if low < high:
-                rows = np.arange(low, high)
+                rows = xp.arange(low, high)
                 for level in range(levels):
                     for side_index, sign in enumerate(sides):
                         columns = ((rows - start) * levels + level) * len(sides) + side_index
@@ -314,18 +321,19 @@ class _Chunk:
         """Differences with the first steps; where a derivative's estimate stays poor (a
         singularity or domain edge close by), again with steps 32 times smaller,
         keeping whichever estimate is better."""
+        xp = self.point.xp
         h0 = self.first_steps()
         derivatives, errors = self._differences_once(outputs, f0, scales, h0)
         rounds = 1
         for _ in range(RETRIES):
-            poor = np.zeros(h0.shape, dtype=bool)
+            poor = xp.zeros(h0.shape, dtype=bool)
             for node, derivative, error, scale in zip(outputs, derivatives, errors, scales):
                 # Poor: worse than 1e-8 of the derivative or of the largest derivative of
                 # the output, and above the rounding floor (exactly 0 is fine).
-                magnitude = np.where(np.isfinite(derivative), np.abs(derivative), 0.0)
-                largest = np.max(magnitude, axis=tuple(range(len(node.shape))) + (-1,), keepdims=True, initial=0.0)
-                threshold = 1e-8 * np.maximum(np.abs(derivative), largest) + 1e2 * EPS * scale[..., None]
-                poor |= np.any(~(error <= threshold), axis=tuple(range(len(node.shape))))
+                magnitude = xp.where(xp.isfinite(derivative), xp.abs(derivative), 0.0)
+                largest = xp.max(magnitude, axis=tuple(range(len(node.shape))) + (-1,), keepdims=True) if magnitude.size else magnitude
+                threshold = 1e-8 * xp.maximum(xp.abs(derivative), largest) + 1e2 * EPS * scale[..., None]
+                poor |= xp.any(~(error <= threshold), axis=tuple(range(len(node.shape))))
             if not poor.any():
                 break
             if self.along is None:
@@ -333,22 +341,22 @@ class _Chunk:
                 smaller = (center + h0 / SHRINK) - center
             else:
                 smaller = h0 / SHRINK  # powers of two: exact along exact_directions
-            h0 = np.where(poor, smaller, h0)
+            h0 = xp.where(poor, smaller, h0)
             retried, retried_errors = self._differences_once(outputs, f0, scales, h0)
             rounds += 1
             for k, (derivative, error) in enumerate(zip(retried, retried_errors)):
                 better = error < errors[k]
-                derivatives[k] = np.where(better, derivative, derivatives[k])
-                errors[k] = np.where(better, error, errors[k])
+                derivatives[k] = xp.where(better, derivative, derivatives[k])
+                errors[k] = xp.where(better, error, errors[k])
         return derivatives, errors, rounds
 
     def _differences_once(self, outputs, f0, scales, h0):
         """Central (with Richardson extrapolation or a plain pair) or forward differences."""
-        method, point = self.method, self.point
+        method, point, xp = self.method, self.point, self.point.xp
         if method == "richardson":
             steps = _geometric(h0, RICHARDSON_STEPS)
         else:
-            steps = h0[..., None] * np.array([2.0, 1.0])  # 2h and h, smaller last
+            steps = h0[..., None] * xp.array([2.0, 1.0])  # 2h and h, smaller last
         levels = steps.shape[-1]
         sampled = point.evaluate(outputs, self.perturbed(steps, (1.0, -1.0)))
         if self.along is None:
@@ -362,25 +370,25 @@ class _Chunk:
             plus, minus = table[..., 0], table[..., 1]
             base = center_value[..., None, None]
             scale = scale[..., None, None]
-            center_ok = np.isfinite(base)
-            plus_ok, minus_ok = np.isfinite(plus), np.isfinite(minus)
+            center_ok = xp.isfinite(base)
+            plus_ok, minus_ok = xp.isfinite(plus), xp.isfinite(minus)
             order = 2
             with np.errstate(all="ignore"):
                 central = (plus - minus) / (plus_step + minus_step)
-                noise = NOISE_ULPS * EPS * (np.maximum(np.abs(plus), scale) + np.maximum(np.abs(minus), scale)) / (plus_step + minus_step)
+                noise = NOISE_ULPS * EPS * (xp.maximum(xp.abs(plus), scale) + xp.maximum(xp.abs(minus), scale)) / (plus_step + minus_step)
                 if method == "forward":
                     central = (plus - base) / plus_step
-                    noise = NOISE_ULPS * EPS * (np.maximum(np.abs(plus), scale) + np.maximum(np.abs(base), scale)) / plus_step
-                    plus_ok, minus_ok, order = plus_ok & center_ok, np.ones_like(minus_ok), 1
+                    noise = NOISE_ULPS * EPS * (xp.maximum(xp.abs(plus), scale) + xp.maximum(xp.abs(base), scale)) / plus_step
+                    plus_ok, minus_ok, order = plus_ok & center_ok, xp.ones_like(minus_ok), 1
                 best, best_error = richardson(central, noise, order, plus_ok & minus_ok)
                 # Where no central step stayed inside the domain: one-sided differences.
                 for side, side_ok, step in ((plus, plus_ok, plus_step), (minus, minus_ok, -minus_step)):
                     one_sided_quotient = (side - base) / step
-                    side_noise = NOISE_ULPS * EPS * (np.maximum(np.abs(side), scale) + np.maximum(np.abs(base), scale)) / np.abs(step)
+                    side_noise = NOISE_ULPS * EPS * (xp.maximum(xp.abs(side), scale) + xp.maximum(xp.abs(base), scale)) / xp.abs(step)
                     fallback, fallback_error = richardson(one_sided_quotient, side_noise, 1, side_ok & center_ok)
-                    use = ~np.isfinite(best_error) & np.isfinite(fallback_error)
-                    best = np.where(use, fallback, best)
-                    best_error = np.where(use, fallback_error, best_error)
+                    use = ~xp.isfinite(best_error) & xp.isfinite(fallback_error)
+                    best = xp.where(use, fallback, best)
+                    best_error = xp.where(use, fallback_error, best_error)
             derivatives.append(best)
             errors.append(best_error)
         return derivatives, errors
@@ -389,40 +397,40 @@ class _Chunk:
 
     def complex_step(self, outputs, f0):
         """f'(x) = Im f(x + ih) / h: no subtraction, so no cancellation, for analytic f."""
-        point = self.point
+        point, xp = self.point, self.point.xp
         steps = self.first_steps()[..., None]  # batch + (directions, 1)
         sampled, trace = point.evaluate(outputs, self.perturbed(1j * steps, (1.0,)), every=True)
         derivatives, errors = [], []
         for node, value, center_value in zip(outputs, sampled, f0):
             table = _table(value, node.shape, point.batch, self.count, 1, 1)[..., 0, 0]
-            derivative = np.imag(table) / steps[..., 0]
+            derivative = xp.imag(table) / steps[..., 0]
             # Outside the real domain (ln(-1)) the complex value is not the real one plus
             # an infinitesimal: there is no derivative there.
-            real = np.asarray(center_value, dtype=float)[..., None]
+            real = xp.asarray(center_value, dtype=float)[..., None]
             with np.errstate(invalid="ignore"):
-                inside = np.isfinite(real) & (np.abs(np.real(table) - real) <= 1e-8 * np.maximum(np.abs(real), 1e-300))
-            derivative = np.where(inside, derivative, np.nan)
+                inside = xp.isfinite(real) & (xp.abs(xp.real(table) - real) <= 1e-8 * xp.maximum(xp.abs(real), 1e-300))
+            derivative = xp.where(inside, derivative, xp.nan)
             derivatives.append(derivative)
             # With h this small the truncation error (h^2 f'''/6) vanishes; what is left is
             # rounding, in proportion to the largest derivative on the way (a sum of many
             # terms rounds like its terms, not like its total).
-            tangents = _largest_on_path(point.graph, node, trace, np.imag) / steps[..., 0]
-            errors.append(np.where(inside, NOISE_ULPS * EPS * np.maximum(np.abs(derivative), tangents), np.inf))
+            tangents = _largest_on_path(point.graph, node, trace, xp.imag, xp) / steps[..., 0]
+            errors.append(xp.where(inside, NOISE_ULPS * EPS * xp.maximum(xp.abs(derivative), tangents), xp.inf))
         return derivatives, errors
 
 
-def _largest_on_path(graph: Graph, output, trace: dict, part) -> np.ndarray:
+def _largest_on_path(graph: Graph, output, trace: dict, part, xp=np) -> np.ndarray:
     """Per point (batch + (P,)): the largest |part(value)| of the operations ``output`` depends on."""
     largest = 0.0
     for node in graph.ancestors([output]):
         if node.is_input or node.is_const:
             continue
-        magnitude = np.abs(part(np.asarray(trace[node.index])))
-        magnitude = np.where(np.isfinite(magnitude), magnitude, 0.0)
+        magnitude = xp.abs(part(xp.asarray(trace[node.index])))
+        magnitude = xp.where(xp.isfinite(magnitude), magnitude, 0.0)
         if node.shape:
-            magnitude = np.max(magnitude, axis=tuple(range(len(node.shape))))
-        largest = np.maximum(largest, magnitude)
-    return np.asarray(largest)
+            magnitude = xp.max(magnitude, axis=tuple(range(len(node.shape))))
+        largest = xp.maximum(largest, magnitude)
+    return xp.asarray(largest)
 
 
 # ---- directions along which every step is exact -----------------------------------------------
@@ -439,9 +447,11 @@ def exact_directions(graph: Graph, values, wrt: list[str], count: int, seed: int
     steps (powers of two). x_i ± s_i t is then exact unless it crosses into the next
     binade with an odd last bit; such a component is left out of that direction (0),
     so the steps of the differences are exactly what they say."""
+    from ..backend import to_host
+
     rng = np.random.default_rng(seed)
     nodes = [graph.input_named(name) for name in wrt]
-    center = np.concatenate([np.ravel(np.asarray(values[node.params["name"]], dtype=float)) for node in nodes]) if nodes else np.zeros(0)
+    center = np.concatenate([np.ravel(np.asarray(to_host(values[node.params["name"]]), dtype=float)) for node in nodes]) if nodes else np.zeros(0)
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = 2.0 ** np.ceil(np.log2(np.maximum(np.abs(center), 0.125)))
     scale = np.where(np.isfinite(scale), scale, 1.0)

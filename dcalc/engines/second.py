@@ -59,8 +59,10 @@ def _gradient(graph: Graph, output, wrt):
     return copy, mapping[output.index], gradient_nodes(mapping[output.index], variables)
 
 
-def hessian(graph: Graph, values, wrt: list[str] | None = None, engine: str = "forward", output=None) -> Hessian:
-    """The Hessian of a scalar output with respect to ``wrt`` (all inputs by default)."""
+def hessian(graph: Graph, values, wrt: list[str] | None = None, engine: str = "forward", output=None, xp=np) -> Hessian:
+    """The Hessian of a scalar output with respect to ``wrt`` (all inputs by default);
+    ``values`` are arrays of ``xp``, the Hessian comes back on the host."""
+    from ..backend import to_host
     from ..evaluate import evaluate
     from . import run_engine
 
@@ -68,13 +70,13 @@ def hessian(graph: Graph, values, wrt: list[str] | None = None, engine: str = "f
         raise DerivativeError(f"unknown Hessian engine {engine!r}: use forward (forward-over-reverse), symbolic or numeric")
     wrt = list(graph.input_names if wrt is None else wrt)
     copy, function, gradient = _gradient(graph, output, wrt)
-    (value,) = evaluate(graph, values, outputs=[output or graph.outputs[0]])
+    (value,) = map(to_host, evaluate(graph, values, outputs=[output or graph.outputs[0]], xp=xp))
     blocks, errors = {}, None
     if engine == "symbolic":
         variables = [copy.input_named(name) for name in wrt]
         for first, node in zip(wrt, gradient):
             rows = jacobian_nodes(node, variables)
-            computed = iter(evaluate(copy, values, outputs=[target for row in rows for target in row]))
+            computed = iter(map(to_host, evaluate(copy, values, outputs=[target for row in rows for target in row], xp=xp)))
             stacked = [[] for _ in variables]
             for _ in rows:
                 for position, variable in enumerate(variables):
@@ -82,22 +84,23 @@ def hessian(graph: Graph, values, wrt: list[str] | None = None, engine: str = "f
             for second, variable, block in zip(wrt, variables, stacked):
                 blocks[(first, second)] = np.reshape(np.stack(block), node.shape + variable.shape)
     else:
-        result = run_engine(engine, copy, values, outputs=gradient, wrt=wrt)
+        result = run_engine(engine, copy, values, outputs=gradient, wrt=wrt, xp=xp)
         errors = {} if result.error is not None else None
         for position, first in enumerate(wrt):
             for second in wrt:
-                blocks[(first, second)] = np.asarray(result.jacobian[(f"out{position}", second)])
+                blocks[(first, second)] = to_host(result.jacobian[(f"out{position}", second)])
                 if errors is not None:
-                    errors[(first, second)] = np.asarray(result.error[(f"out{position}", second)])
+                    errors[(first, second)] = to_host(result.error[(f"out{position}", second)])
     name = {"forward": "forward-over-reverse"}.get(engine, engine)
     return Hessian(name, value, wrt, blocks, errors)
 
 
-def hessian_vector(graph: Graph, values, direction: dict, wrt: list[str] | None = None, output=None) -> dict[str, np.ndarray]:
+def hessian_vector(graph: Graph, values, direction: dict, wrt: list[str] | None = None, output=None, xp=np) -> dict[str, np.ndarray]:
     """H v by forward mode over the gradient: one pass, H never formed."""
+    from ..backend import to_host
     from .forward import forward
 
     wrt = list(graph.input_names if wrt is None else wrt)
     copy, _, gradient = _gradient(graph, output, wrt)
-    result = forward(copy, values, outputs=gradient, wrt=wrt, direction=direction)
-    return {name: np.asarray(result.jacobian[(f"out{position}", "direction")]) for position, name in enumerate(wrt)}
+    result = forward(copy, values, outputs=gradient, wrt=wrt, direction=direction, xp=xp)
+    return {name: to_host(result.jacobian[(f"out{position}", "direction")]) for position, name in enumerate(wrt)}
