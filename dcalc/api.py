@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import DomainError
-from .evaluate import check_inputs, evaluate, locate_nonfinite
+from .evaluate import check_inputs, evaluate
 from .graph import Graph
 from .program import parse_program
 from .values import parse_at
@@ -27,23 +27,16 @@ class Problem:
 
     def nonfinite_report(self, outputs=None) -> DomainError | None:
         """Where a NaN or infinity in the outputs first arose, as an error to show."""
-        values = evaluate(self.graph, self.values, outputs)
-        if all(np.all(np.isfinite(value)) for value in values):
-            return None
-        node = locate_nonfinite(self.graph, self.values, outputs)
-        if node is None:
-            return DomainError("a value is not finite")
-        operands = ", ".join(
-            f"{operand.params['name']}={_short(self.values[operand.params['name']])}" for operand in node.inputs if operand.is_input
-        )
-        where = f" (at {operands})" if operands else ""
-        return DomainError(f"{node.op} gives a value that is not finite here{where}", node.span)
+        from .diagnose import value_problem
 
+        return value_problem(self.graph, self.values, outputs)
 
-def _short(value) -> str:
-    from .render import format_value
+    def problem(self, outputs=None, wrt=None, derivatives=None) -> DomainError | None:
+        """The first trouble at this point: a value that is not finite, an ill-conditioned
+        operation, or a derivative that is not finite (see dcalc/diagnose.py)."""
+        from .diagnose import point_problem
 
-    return format_value(value, digits=6)
+        return point_problem(self.graph, self.values, outputs, wrt, derivatives)
 
 
 def load(text: str, at: str | list[str] | Mapping[str, Any] = (), origin: str = "<expression>", seed: int = 0) -> Problem:

@@ -219,21 +219,24 @@ class FileReport:
 # ---- running the checks ---------------------------------------------------------------------
 
 
-def check_file(path: str | Path, random_points: int = 0, seed: int = 0, update: bool = False, allow_outside: bool = False) -> FileReport:
-    """Every check of one sample file; a malformed file is reported, not raised."""
+def check_file(
+    path: str | Path, random_points: int = 0, seed: int = 0, update: bool = False, allow_outside: bool = False, strict: bool = False
+) -> FileReport:
+    """Every check of one sample file; a malformed file is reported, not raised. With
+    ``strict``, a point where a value or derivative is not finite fails."""
     report = FileReport(str(path))
     try:
         sample = read_sample(path, allow_outside)
         replacements = []
         for point in sample.points:
-            report.results.extend(_check_point(sample, point, replacements if update else None))
+            report.results.extend(_check_point(sample, point, replacements if update else None, strict))
         for claim in sample.claims:
             if random_points > 0:
                 report.results.append(_check_claim_randomly(sample, claim, random_points, seed))
         if update:
             report.changes = _rewrite(sample, replacements)
             if report.changes:  # judge the file as it now stands
-                report.results = check_file(path, random_points, seed, False, allow_outside).results
+                report.results = check_file(path, random_points, seed, False, allow_outside, strict).results
     except DcalcError as error:
         report.error = error
     return report
@@ -265,7 +268,7 @@ def _tolerance_of(sample: Sample, point: Point) -> tuple[float, float]:
     return merged.get("rel", DEFAULT_RELATIVE), merged.get("abs", 0.0)
 
 
-def _check_point(sample: Sample, point: Point, replacements: list | None) -> list[CheckResult]:
+def _check_point(sample: Sample, point: Point, replacements: list | None, strict: bool = False) -> list[CheckResult]:
     from .compare import beyond_estimate, engine_options, max_rel_diff
     from .engines import run_engine
 
@@ -282,6 +285,8 @@ def _check_point(sample: Sample, point: Point, replacements: list | None) -> lis
         result("point", ERROR, message=error.render())
         return results
     special = point_status(graph, values)
+    if special is not None and strict and special[0] == NONFINITE:
+        special = (FAIL, special[1] + " (an error with --strict)")
     engines = {}
     # The reference first: the others are compared with it, some along directions.
     first = "reverse" if "reverse" in sample.engines else sample.engines[0]
@@ -438,7 +443,8 @@ def _judge_claim(sample: Sample, claim: Claim, graph, values, reference, rel: fl
 def point_status(graph, values) -> tuple[str, str] | None:
     """(status, message) when the point is at a kink or a value is not finite there."""
     from .engines.numeric import one_sided
-    from .evaluate import evaluate_all, locate_nonfinite
+    from .diagnose import point_problem
+    from .evaluate import evaluate_all
 
     trace = evaluate_all(graph, values)
     for index, value in trace.items():
@@ -454,16 +460,15 @@ def point_status(graph, values) -> tuple[str, str] | None:
             )
             where = f" ({node.span.snippet} at line {node.span.line})" if node.span is not None else ""
             return KINK, f"{node.op} is at its kink{where}; one-sided derivatives: {described}"
-    outputs_finite = all(np.all(np.isfinite(trace[node.index])) for node in graph.outputs)
-    if not outputs_finite:
-        node = locate_nonfinite(graph, values)
-        where = f"{node.op} ({node.span.snippet}, line {node.span.line})" if node is not None and node.span is not None else "a node"
-        return NONFINITE, f"the value is not finite; it first arises at {where}"
+    problem = point_problem(graph, values)
+    if problem is not None:
+        where = f" ({problem.span.snippet}, line {problem.span.line})" if problem.span is not None else ""
+        return NONFINITE, problem.message + where
     return None
 
 
 def _short(value) -> str:
-    array = np.asarray(value)
+    array = np.asarray(value) + 0.0  # -0 from a difference quotient reads as 0
     if array.ndim == 0:
         return "none (a jump)" if np.isnan(array) else _number(array)
     return np.array2string(array, precision=6)

@@ -70,6 +70,9 @@ InputsOption = Annotated[
 BackendOption = Annotated[
     str, typer.Option("--backend", metavar="NAME", help="numpy (the CPU, the default) or cupy (a GPU; pip install 'dcalc[gpu]').")
 ]
+StrictOption = Annotated[
+    bool, typer.Option("--strict", help="A value or derivative that is not finite (ln(-1), 1/0, sqrt at 0) is an error (exit 2), not a warning.")
+]
 MemoryOption = Annotated[
     str, typer.Option("--memory", metavar="SIZE", help="Working memory the engines may use before they split the work into chunks: 512M, 2G, ...")
 ]
@@ -300,7 +303,7 @@ def run_points(graph, points, shared, engines, names, method: str, memory: int, 
     return report
 
 
-def print_batch(report, as_json: bool, ascii_: bool) -> None:
+def print_batch(report, as_json: bool, ascii_: bool, strict: bool = False) -> None:
     from .render import batch_json, batch_lines, batch_table
 
     if as_json:
@@ -310,14 +313,34 @@ def print_batch(report, as_json: bool, ascii_: bool) -> None:
         console.print(batch_table(report, ascii=ascii_))
         for line in batch_lines(report):
             console.print(line, markup=False)
-    if report.where_nonfinite is not None and not as_json:
-        _stderr().print(report.where_nonfinite.render().replace("domain error:", "warning: at the first such point,", 1), style="yellow", markup=False)
+    found = report.where_nonfinite
+    if found is not None and strict:
+        found.message = f"{report.nonfinite} of {report.count} points are not finite; at the first (point {report.first_nonfinite[0]}): {found.message}"
+        raise found
+    if found is not None and not as_json:
+        _stderr().print(found.render().replace("domain error:", f"warning: at point {report.first_nonfinite[0]},", 1), style="yellow", markup=False)
 
 
-def warn_nonfinite(problem) -> None:
-    report = problem.nonfinite_report()
-    if report is not None:
-        _stderr().print(report.render().replace("domain error:", "warning:", 1), style="yellow", markup=False)
+def report_problem(problem, strict: bool, derivatives: bool = True, wrt=None, result=None):
+    """The first trouble at the point (a value that is not finite, an ill-conditioned
+    operation, with ``derivatives`` a derivative that is not finite; ``result``: an
+    engine's result already at hand): a warning, or with --strict an error (exit 2).
+    Returns it."""
+    found = problem.problem(wrt=wrt, derivatives=result) if derivatives else problem.nonfinite_report()
+    if found is not None:
+        if strict:
+            found.hint = found.hint or "--strict makes values and derivatives that are not finite an error"
+            raise found
+        _stderr().print(found.render().replace("domain error:", "warning:", 1), style="yellow", markup=False)
+    return found
+
+
+def problem_json(found) -> dict | None:
+    """A NaN's or infinity's origin for --json: the message, line and sub-expression."""
+    if found is None:
+        return None
+    span = found.span
+    return {"message": found.message, "line": span.line if span else None, "column": span.column if span else None, "expression": span.snippet if span else None}
 
 
 def print_json(data) -> None:
@@ -352,6 +375,7 @@ def eval_command(
     memory: MemoryOption = "512M",
     save: Annotated[Optional[str], typer.Option("--save", metavar="FILE", help="With --points: write every point's inputs and values (.npz or .csv).")] = None,
     backend: BackendOption = "numpy",
+    strict: StrictOption = False,
 ) -> None:
     """Evaluate INPUT at a point (or, with --points, at many)."""
     from .backend import array_module, to_device, to_host
@@ -362,17 +386,17 @@ def eval_command(
     many = points_file(points, at_file)
     if many:
         graph, source_points, shared = load_batch(source, at, seed, at_file, many, inputs)
-        print_batch(run_points(graph, source_points, shared, (), None, "richardson", parse_memory(memory), save, xp), as_json, False)
+        print_batch(run_points(graph, source_points, shared, (), None, "richardson", parse_memory(memory), save, xp), as_json, False, strict)
         return
     if save:
         raise InputError("eval --save writes the values at many points: give them with --points")
     problem = load_problem(source, at, seed, at_file)
+    found = report_problem(problem, strict, derivatives=False)
     values = [to_host(value) for value in evaluate(problem.graph, to_device(problem.values, xp), xp=xp)]
-    warn_nonfinite(problem)
     names = problem.graph.output_names
     if as_json:
         value = to_json(values[0]) if len(values) == 1 else {name: to_json(item) for name, item in zip(names, values)}
-        print_json({"value": value})
+        print_json({"value": value, **({"not_finite": problem_json(found)} if found else {})})
         return
     console = _stdout()
     for name, value in zip(names, values):
@@ -461,6 +485,7 @@ def grad_command(
     inputs: InputsOption = None,
     memory: MemoryOption = "512M",
     backend: BackendOption = "numpy",
+    strict: StrictOption = False,
 ) -> None:
     """The value and the gradient (the Jacobian for several outputs) of INPUT at a point
     (or, with --points, at many: a summary, and every point with --save)."""
@@ -484,18 +509,19 @@ def grad_command(
             raise InputError("--dir takes one point: give it with --at, not --points")
         graph, source_points, shared = load_batch(source, at, seed, at_file, many, inputs)
         report = run_points(graph, source_points, shared, engines, _names(wrt, graph), method, budget, save, xp)
-        print_batch(report, as_json, ascii_)
+        print_batch(report, as_json, ascii_, strict)
         if not report.agrees:
             raise typer.Exit(1)
         return
     problem = load_problem(source, at, seed, at_file)
     graph = problem.graph
     names = _names(wrt, graph)
-    warn_nonfinite(problem)
     if direction:
+        report_problem(problem, strict, wrt=names)
         _directional(problem, names, direction, as_json)
         return
     runs = run_engines(graph, to_device(problem.values, xp), engines, wrt=names, method=method, memory=budget, xp=xp)
+    found = report_problem(problem, strict, wrt=names, result=runs[0].result)
     from .checking import KINK, point_status
 
     special = point_status(graph, problem.values)
@@ -508,7 +534,7 @@ def grad_command(
     if save:
         _save_npz(save, runs[0].result)
     if as_json:
-        print_json(gradient_json(runs))
+        print_json({**gradient_json(runs), **({"not_finite": problem_json(found)} if found else {})})
         if disagreeing:
             raise typer.Exit(1)
         return
@@ -584,6 +610,7 @@ def jacobian_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed for randn(...) and rand(...) in --at values.")] = 0,
     memory: MemoryOption = "512M",
     backend: BackendOption = "numpy",
+    strict: StrictOption = False,
 ) -> None:
     """The Jacobian of INPUT's outputs, by the cheaper AD mode for its shape."""
     from .backend import array_module, result_to_host, to_device
@@ -605,6 +632,7 @@ def jacobian_command(
     xp = array_module(backend)
     options = {} if engine == "symbolic" else {"memory": parse_memory(memory)}
     result = result_to_host(run_engine(engine, graph, to_device(problem.values, xp), wrt=names, xp=xp, **options))
+    found = report_problem(problem, strict, wrt=names, result=result)
     if as_json:
         print_json(
             {
@@ -612,6 +640,7 @@ def jacobian_command(
                 "jacobian": {out: {name: to_json(result.jacobian[(out, name)]) for name in result.input_names} for out in result.output_names},
                 "engine": engine,
                 "why": reason,
+                **({"not_finite": problem_json(found)} if found else {}),
             }
         )
         return
@@ -635,6 +664,7 @@ def hessian_command(
     full: Annotated[bool, typer.Option("--full", help="Show whole matrices.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for randn(...) and rand(...) in --at values.")] = 0,
     backend: BackendOption = "numpy",
+    strict: StrictOption = False,
 ) -> None:
     """The Hessian of INPUT's (scalar) output, and whether it is symmetric to rounding."""
     from .backend import array_module, to_device
@@ -645,6 +675,7 @@ def hessian_command(
     problem = load_problem(source, at, seed, at_file)
     graph = problem.graph
     names = _names(wrt, graph) or graph.input_names
+    report_problem(problem, strict, wrt=names)
     xp = array_module(backend)
     if direction:
         vector = parse_at(direction, origin="--dir", seed=seed)
@@ -899,6 +930,7 @@ def check_command(
     update: Annotated[bool, typer.Option("--update", help="Write the current values into the expected lines (exit 1 if any changed).")] = False,
     accept: Annotated[bool, typer.Option("--accept", help="With --update: exit 0 even when goldens changed.")] = False,
     allow_outside: Annotated[bool, typer.Option("--allow-outside", help="Let samples read data files outside their own folder.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="A point where a value or derivative is not finite fails, rather than being reported apart.")] = False,
 ) -> None:
     """Run every check of the sample files: engines agree, goldens, claims. Exit 0 all
     pass, 1 a check failed, 2 a file could not be read."""
@@ -908,7 +940,7 @@ def check_command(
     files = find_samples(paths)
     if not files:
         raise InputError(f"no .dcalc files in {', '.join(paths)}")
-    options = {"random_points": random_points, "seed": seed, "update": update, "allow_outside": allow_outside}
+    options = {"random_points": random_points, "seed": seed, "update": update, "allow_outside": allow_outside, "strict": strict}
     reports = _run_checks(files, options, jobs)
     results = [result for report in reports for result in report.results]
     errors = [report for report in reports if report.error is not None]

@@ -169,6 +169,11 @@ def evaluate_all(
     graph: Graph, values: Mapping[str, Any], outputs: Sequence[Node] | None = None, xp=np, batch_ndim: int = 0
 ) -> dict[int, Any]:
     """Every needed node's value, keyed by node index (the primal trace)."""
+    if xp is np and not batch_ndim and scalar_point(graph, values):
+        fast = compile_scalar(graph, outputs)
+        if fast is not None:
+            slots = run_scalar(fast, values)
+            return {node.index: np.float64(slots[slot]) for slot, node in enumerate(fast.nodes)}
     schedule = compile_graph(graph, outputs, xp, batch_ndim)
     slots = run_schedule(schedule, values)
     return {node.index: slots[slot] for slot, node in enumerate(schedule.nodes)}
@@ -206,16 +211,3 @@ def check_inputs(graph: Graph, values: Mapping[str, Any]) -> tuple[dict[str, Any
             raise InputError(f"the value of {name!r} has shape {np.shape(value)}, but the program was built for {node.shape}")
         bound[name] = value
     return bound, warnings_
-
-
-def locate_nonfinite(graph: Graph, values: Mapping[str, Any], outputs: Sequence[Node] | None = None):
-    """The first node whose value is not finite although its operands are: where a
-    NaN or infinity arose. None when every value is finite."""
-    trace = evaluate_all(graph, values, outputs)
-    for index, value in trace.items():
-        node = graph.nodes[index]
-        if node.is_input or node.is_const:
-            continue
-        if not np.all(np.isfinite(value)) and all(np.all(np.isfinite(trace[operand.index])) for operand in node.inputs):
-            return node
-    return None

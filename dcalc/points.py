@@ -389,12 +389,12 @@ def _check_chunk(chunk: dict, source: PointSource, graph: Graph) -> None:
 
 def _where_nonfinite(graph: Graph, source: PointSource, shared: dict, index: int) -> DcalcError | None:
     """Where a NaN or infinity first arose at point ``index`` (the first such point)."""
-    from .api import Problem
+    from .diagnose import point_problem
 
     for start, chunk in source.chunks(MIN_CHUNK):
         if start <= index < start + len(next(iter(chunk.values()))):
             values = {**shared, **{name: np.asarray(array[index - start]) for name, array in chunk.items()}}
-            return Problem(graph, {name: values[name] for name in graph.input_names}).nonfinite_report()
+            return point_problem(graph, {name: values[name] for name in graph.input_names})
     return None
 
 

@@ -1,0 +1,194 @@
+"""Where a NaN or an infinity first arose, and where a value is only rounding noise.
+
+Three kinds of trouble, each reported at the first node where it arises, with the
+node's line and sub-expression and what its operands were:
+
+- a value that is not finite although its operands' are (ln(-1), 1/0, exp(1000),
+  acos(2)); when the output stays finite anyway (atan(exp(800))), derivatives
+  through that node are still not to be trusted;
+- an ill-conditioned operation: a change of one rounding unit in its arguments
+  moves its value by more than a hundredth of max(|value|, 1) (tan at pi/2, x - y
+  for x = y = 1e17), so its value and derivatives are mostly rounding noise;
+- a derivative that is not finite while every value is (sqrt at 0, 0^0): forward
+  mode's own trace, along every input at once, shows the first node whose tangent
+  is not finite although its operands' values and tangents are.
+
+Each is a DomainError; the CLI shows it as a warning, or as an error with --strict.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from .errors import DomainError
+from .graph import Graph, Node
+
+EPS = float(np.finfo(float).eps)
+# An operation is ill-conditioned when the rounding of its arguments alone moves its
+# value by more than this fraction of max(|value|, 1).
+NOISE_SHARE = 1e-2
+
+
+def _finite(value) -> bool:
+    return value is None or bool(np.all(np.isfinite(np.asarray(value))))
+
+
+def _kind(value) -> str:
+    array = np.asarray(value)
+    return "NaN" if np.any(np.isnan(array)) else "infinite"
+
+
+def _short(value) -> str:
+    from .render import format_value
+
+    return format_value(np.asarray(value))
+
+
+def _own(value, node: Node):
+    """A value without the engines' trailing axis, if it has one."""
+    array = np.asarray(value)
+    return array[..., 0] if array.ndim > len(node.shape) else array
+
+
+def _first(bad, shape: tuple):
+    """The index (over the node's own axes) of the first True entry of ``bad``."""
+    bad = np.asarray(bad)
+    if bad.ndim > len(shape):  # trailing point or direction axes
+        bad = bad.reshape(bad.shape[: len(shape)] + (-1,)).any(axis=-1)
+    flat = np.flatnonzero(bad)
+    return tuple(int(k) for k in np.unravel_index(flat[0], shape)) if shape and flat.size else ()
+
+
+def _operands(node: Node, value_of, index: tuple = ()) -> str:
+    """What the op was given: "x=-1" for inputs, "x - 2 = -1" for other operands; for
+    arrays, the entries at the first place that went wrong ("A[0, 1]=0")."""
+    from .printer import to_infix
+
+    parts = []
+    for operand in node.inputs:
+        if operand.is_const:
+            continue
+        label = operand.params["name"] if operand.is_input else (operand.span.snippet if operand.span is not None else to_infix(operand))
+        value = _own(value_of(operand), operand)
+        if operand.shape and operand.shape == node.shape and index:
+            bare = operand.is_input or label.replace("_", "").isalnum()
+            label, value = f"{label if bare else f'({label})'}[{', '.join(map(str, index))}]", value[index]
+        elif operand.shape:
+            value = None
+        if value is not None:
+            parts.append(f"{label}={_short(value)}" if operand.is_input else f"{label} = {_short(value)}")
+    where = f" at index [{', '.join(map(str, index))}]" if index and not parts else ""
+    return (f" (at {', '.join(parts)})" if parts else "") + where
+
+
+# ---- values ---------------------------------------------------------------------------------------
+
+
+def _trace(graph: Graph, values: Mapping, outputs) -> dict:
+    from .evaluate import evaluate_all
+
+    return evaluate_all(graph, values, outputs)
+
+
+def _value_problem(graph: Graph, outputs, trace: dict, values: Mapping) -> DomainError | None:
+    """The first value that is not finite although its operands' are."""
+    healed = all(_finite(trace[node.index]) for node in outputs)
+    for node in graph.ancestors(outputs):
+        if node.is_input or node.is_const:
+            continue
+        value = trace[node.index]
+        if not _finite(value) and all(_finite(trace[operand.index]) for operand in node.inputs):
+            detail = _operands(node, lambda operand: trace[operand.index], _first(~np.isfinite(np.asarray(value)), node.shape))
+            if healed:
+                detail += "; the output stays finite, but derivatives through it are not to be trusted"
+            return DomainError(f"{node.op} gives a value that is not finite here{detail}", node.span)
+    if healed:
+        return None
+    not_finite = [node.params["name"] for node in graph.inputs if not _finite(values.get(node.params["name"]))]
+    return DomainError(f"the value of {', '.join(not_finite)} is not finite" if not_finite else "a value is not finite")
+
+
+def value_problem(graph: Graph, values: Mapping, outputs=None) -> DomainError | None:
+    """Where a NaN or infinity in the outputs first arose (None when they are finite)."""
+    outputs = list(graph.outputs if outputs is None else outputs)
+    trace = _trace(graph, values, outputs)
+    if all(_finite(trace[node.index]) for node in outputs):
+        return None
+    return _value_problem(graph, outputs, trace, values)
+
+
+# ---- conditioning ------------------------------------------------------------------------------------
+
+
+def _noise_share(operand_value, weight, out):
+    """How far rounding an argument (|x| eps) moves the value, as a share of max(|value|, 1)."""
+    with np.errstate(all="ignore"):
+        moved = np.abs(np.asarray(operand_value)) * np.abs(np.asarray(weight)) * EPS
+        return moved / np.maximum(np.abs(np.asarray(out)), 1.0)
+
+
+def _conditioning_problem(graph: Graph, outputs, trace: dict) -> DomainError | None:
+    """The first elementwise operation whose value is mostly the rounding of its arguments."""
+    for node in graph.ancestors(outputs):
+        prim = node.prim
+        if node.is_input or node.is_const or prim.partials is None:
+            continue
+        args = [trace[operand.index] for operand in node.inputs]
+        out = trace[node.index]
+        for position, (operand, partial) in enumerate(zip(node.inputs, prim.partials)):
+            if operand.is_const or partial is None or (isinstance(partial, (int, float)) and partial == 0):
+                continue
+            with np.errstate(all="ignore"):
+                weight = partial if isinstance(partial, (int, float)) else partial(*args, out)
+            share = np.broadcast_to(_noise_share(args[position], weight, out), np.shape(out))
+            if np.any(share > NOISE_SHARE):
+                index = _first(share > NOISE_SHARE, node.shape)
+                detail = _operands(node, lambda other: trace[other.index], index)
+                worst = float(np.max(share[np.isfinite(share)], initial=0.0))
+                return DomainError(
+                    f"{node.op} is ill-conditioned here{detail}: a change of one rounding unit in its arguments moves its value "
+                    f"by about {worst:.2g} times its size, so the value and its derivatives are mostly rounding noise",
+                    node.span,
+                )
+    return None
+
+
+# ---- derivatives --------------------------------------------------------------------------------------
+
+
+def derivative_problem(graph: Graph, values: Mapping, outputs=None, wrt=None) -> DomainError | None:
+    """Where a derivative first stops being finite while every value is finite (None
+    when the derivatives are finite)."""
+    from .engines.forward import forward
+
+    outputs = list(graph.outputs if outputs is None else outputs)
+    wrt = list(graph.input_names if wrt is None else wrt)
+    record: list = []
+    direction = {name: np.ones(graph.input_named(name).shape) for name in wrt}
+    forward(graph, values, outputs=outputs, wrt=wrt, direction=direction, record=record)
+    primal = {node.index: value for node, value, _ in record}
+    tangent = {node.index: value for node, _, value in record}
+    for node, value, found in record:
+        if node.is_input or node.is_const or _finite(found) or not _finite(value):
+            continue
+        if all(_finite(primal[operand.index]) and _finite(tangent[operand.index]) for operand in node.inputs):
+            detail = _operands(node, lambda operand: primal[operand.index], _first(~np.isfinite(np.asarray(found)), node.shape))
+            what = "an infinite derivative" if _kind(found) == "infinite" else "no finite derivative (NaN)"
+            return DomainError(f"the derivative is not finite: {node.op} has {what} here{detail}", node.span)
+    return None
+
+
+def point_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, derivatives=None) -> DomainError | None:
+    """The first trouble at this point, if any: a value, an ill-conditioned operation, a
+    derivative. ``derivatives`` (an engine's result, if one was computed) spares the
+    search for a derivative problem when its partials are all finite."""
+    outputs = list(graph.outputs if outputs is None else outputs)
+    trace = _trace(graph, values, outputs)
+    problem = _value_problem(graph, outputs, trace, values) or _conditioning_problem(graph, outputs, trace)
+    if problem is not None:
+        return problem
+    if derivatives is not None and all(_finite(block) for block in derivatives.jacobian.values()):
+        return None
+    return derivative_problem(graph, values, outputs, wrt)

@@ -1,0 +1,96 @@
+"""Domains and special values (Issue 8): each trouble is reported at the node where it
+first arose (line, sub-expression, what the op was given), as a warning by default and
+as an error with --strict; a NaN or infinity never shows up as an ordinary gradient
+entry without that report; kinks give their one-sided derivatives."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dcalc.checking import FAIL
+
+# (program, point, what the report says, where: (line, column, sub-expression))
+CASES = [
+    ("ln(x)", "x=-1", "ln gives a value that is not finite here (at x=-1)", (1, 1, "ln(x)")),
+    ("sqrt(x) * 2", "x=-1", "sqrt gives a value that is not finite here (at x=-1)", (1, 1, "sqrt(x)")),
+    ("1/x + x", "x=0", "div gives a value that is not finite here (at x=0)", (1, 1, "1/x")),
+    ("x^y", "x=0,y=0", "the derivative is not finite: pow has no finite derivative (NaN) here (at x=0, y=0)", (1, 1, "x^y")),
+    ("x^y", "x=0,y=-1", "pow gives a value that is not finite here (at x=0, y=-1)", (1, 1, "x^y")),
+    ("exp(x) - x", "x=1000", "exp gives a value that is not finite here (at x=1000)", (1, 1, "exp(x)")),
+    ("tan(x)", "x=pi/2", "tan is ill-conditioned here (at x=1.5707963267948966)", (1, 1, "tan(x)")),
+    ("acos(x) + x", "x=2", "acos gives a value that is not finite here (at x=2)", (1, 1, "acos(x)")),
+    ("atan(exp(x))", "x=800", "exp gives a value that is not finite here (at x=800); the output stays finite", (1, 6, "exp(x)")),
+    ("sqrt(x) + y", "x=0,y=1", "the derivative is not finite: sqrt has an infinite derivative here (at x=0)", (1, 1, "sqrt(x)")),
+    ("z = x - 2\nw = 3 * ln(z)", "x=1", "ln gives a value that is not finite here (at x - 2 = -1)", (2, 9, "ln(z)")),
+    ("sum(sqrt(A))", "A=[[1,0],[4,9]]", "sqrt has an infinite derivative here (at A[0, 1]=0)", (1, 5, "sqrt(A)")),
+]
+
+
+@pytest.mark.parametrize("text, at, message, where", CASES, ids=[f"{case[0]} at {case[1]}" for case in CASES])
+def test_trouble_is_a_warning_at_its_node(cli, text, at, message, where):
+    line, column, snippet = where
+    result = cli("grad", "-", "--at", at, "--engine", "reverse", input=text)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("warning: ") and message in result.stderr, result.stderr
+    assert f"--> <stdin>:{line}:{column}" in result.stderr and snippet in result.stderr
+
+
+@pytest.mark.parametrize("text, at, message, where", CASES, ids=[f"{case[0]} at {case[1]}" for case in CASES])
+def test_trouble_is_an_error_with_strict(cli, text, at, message, where):
+    result = cli("grad", "-", "--at", at, "--strict", input=text)
+    assert result.exit_code == 2 and result.stderr.startswith("domain error: ") and message in result.stderr
+    assert "Traceback" not in result.output and result.stdout == ""
+
+
+@pytest.mark.parametrize("text, at, message, where", CASES, ids=[f"{case[0]} at {case[1]}" for case in CASES])
+def test_no_nan_or_infinity_in_a_gradient_without_the_report(cli, text, at, message, where):
+    result = cli("grad", "-", "--at", at, "--json", input=text)
+    data = json.loads(result.stdout)
+    gradient = np.concatenate([np.ravel(np.array(value, dtype=object)) for value in data["gradient"].values()])
+    value = np.ravel(np.array(data["value"], dtype=object))
+    strange = [entry for entry in (*gradient, *value) if isinstance(entry, str)]  # "nan", "inf", "-inf"
+    if strange:
+        assert message.split(" (")[0] in data["not_finite"]["message"], data
+        assert data["not_finite"]["line"] == where[0] and data["not_finite"]["expression"] == where[2]
+
+
+def test_eval_and_check_report_and_strict(cli, tmp_path):
+    result = cli("eval", "ln(x)", "--at", "x=-1")
+    assert result.exit_code == 0 and "warning: ln gives a value that is not finite" in result.stderr
+    assert cli("eval", "ln(x)", "--at", "x=-1", "--strict").exit_code == 2
+    sample = tmp_path / "edge.dcalc"
+    sample.write_text("function: sqrt(x) + y\nat zero: x=0, y=1\n")
+    loose = json.loads(cli("check", str(sample), "--json").stdout)
+    assert {check["status"] for check in loose["checks"]} == {"not finite"}
+    strict = cli("check", str(sample), "--json", "--strict")
+    assert strict.exit_code == 1
+    failed = [check for check in json.loads(strict.stdout)["checks"] if check["status"] == FAIL]
+    assert failed and "sqrt has an infinite derivative" in failed[0]["message"]
+
+
+def test_many_points_name_the_first_troubled_one(cli, tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("x\n4\n1\n0\n9\n")
+    result = cli("grad", "sqrt(x)", "--points", str(path))
+    assert result.exit_code == 0 and "not finite at 1 of 4 points (points 2)" in result.stdout
+    assert "warning: at point 2, the derivative is not finite: sqrt has an infinite derivative here (at x=0)" in result.stderr
+    strict = cli("grad", "sqrt(x)", "--points", str(path), "--strict")
+    assert strict.exit_code == 2 and "1 of 4 points are not finite; at the first (point 2)" in strict.stderr
+
+
+@pytest.mark.parametrize(
+    "text, at, right, left",
+    [
+        ("abs(x)", "x=0", "right 1", "left -1"),
+        ("relu(x)", "x=0", "right 1", "left 0"),
+        # each input moved alone: raising x (or y) past the tie moves max, lowering it does not
+        ("max(x, y)", "x=1,y=1", "df/dx: right 1, left 0", "df/dy: right 1, left 0"),
+        ("min(x, y)", "x=1,y=1", "df/dx: right 0, left 1", "df/dy: right 0, left 1"),
+        ("sign(x)", "x=0", "right none (a jump)", "left none (a jump)"),
+    ],
+)
+def test_kinks_give_one_sided_derivatives(cli, text, at, right, left):
+    result = cli("grad", text, "--at", at)
+    assert result.exit_code == 0, result.output
+    assert "not differentiable here" in result.stderr and right in result.stderr and left in result.stderr
