@@ -754,13 +754,16 @@ def diff_command(
     ] = False,
     at: AtOption = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Which output to differentiate (the first by default).")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Print a derivative however long it is.")] = False,
+    save: Annotated[Optional[str], typer.Option("--save", metavar="FILE", help="Write the whole derivative to FILE; print only its size.")] = None,
 ) -> None:
     """The symbolic derivative of INPUT, simplified; large ones name their shared parts.
     Derivatives of array programs print in matrix notation (A x, Aᵀ, ⊙, Σ₁) with the
-    program's own names for its values; --plain prints text that parses back."""
+    program's own names for its values; --plain prints text that parses back. One too
+    long to read is summarised (--full prints it, --save writes it)."""
     from .engines.symbolic import derivative
     from .printer import matrix_lines, with_lets
-    from .render import partial_label
+    from .render import derivative_size, partial_label
 
     if latex and plain:
         raise InputError("--latex and --plain are two ways of printing: give one")
@@ -768,25 +771,56 @@ def diff_command(
     graph, _ = load_function(source, at)
     names = _names(wrt, graph) or [one_input(graph, None, "differentiate with respect to which input")]
     target = output_node(graph, output)
-    console = _stdout()
     nodes = [derivative(graph, name, order, target) for name in names]
     function = target or graph.outputs[0]
-    if not plain and any(node.shape != () for node in graph.ancestors([function])):
-        if latex or _unicode_ok():
-            output_name = graph.output_names[graph.outputs.index(function)]
-            labels = [partial_label(output_name, name, order=order, latex=latex) for name in names]
-            for line in matrix_lines(nodes, labels, latex=latex):
-                console.print(line, markup=False)
-            return
-        note("standard output takes no Unicode, so this is plain text (--plain) rather than matrix notation")
-    for name, node in zip(names, nodes):
-        lets, expression = with_lets(node, latex=latex)
-        if len(names) > 1:
-            power = "" if order == 1 else f"^{order}"
-            console.print(f"# d{power}/d{name}{power}", markup=False)
-        for let_name, let_expression in lets:
-            console.print(f"{let_name} = {let_expression}", markup=False)
-        console.print(expression, markup=False)
+    lines: list[str] = []
+    if not plain and any(node.shape != () for node in graph.ancestors([function])) and (latex or _unicode_ok()):
+        output_name = graph.output_names[graph.outputs.index(function)]
+        labels = [partial_label(output_name, name, order=order, latex=latex) for name in names]
+        lines = list(matrix_lines(nodes, labels, latex=latex))
+    else:
+        if not plain and any(node.shape != () for node in graph.ancestors([function])):
+            note("standard output takes no Unicode, so this is plain text (--plain) rather than matrix notation")
+        for name, node in zip(names, nodes):
+            lets, expression = with_lets(node, latex=latex)
+            if len(names) > 1:
+                power = "" if order == 1 else f"^{order}"
+                lines.append(f"# d{power}/d{name}{power}")
+            lines += [f"{let_name} = {let_expression}" for let_name, let_expression in lets] + [expression]
+    _print_long(lines, derivative_size(nodes), full, save)
+
+
+# A derivative longer than this is summarised rather than printed (megabytes help nobody).
+SHOWN_CHARACTERS = 20_000
+SHOWN_LINES = 12
+SHOWN_LINE = 300  # characters of one shown line
+
+
+def _shortened(line: str) -> str:
+    if len(line) <= SHOWN_LINE:
+        return line
+    return f"{line[:SHOWN_LINE]} … ({len(line) - SHOWN_LINE} more characters)"
+
+
+def _print_long(lines: list[str], size: str, full: bool, save: str | None) -> None:
+    console = _stdout()
+    characters = sum(len(line) + 1 for line in lines)
+    if save is not None:
+        write_output(save, "\n".join(lines) + "\n")
+        console.print(f"# {size}; {len(lines)} lines, {characters} characters written to {save}", markup=False)
+        return
+    if full or characters <= SHOWN_CHARACTERS:
+        for line in lines:
+            console.print(line, markup=False)
+        return
+    console.print(f"# {size}; written out it takes {len(lines)} lines, {characters} characters: the first and last {SHOWN_LINES // 2} lines", markup=False)
+    console.print("# (--full prints them all, --save FILE writes them)", markup=False)
+    for line in lines[: SHOWN_LINES // 2]:
+        console.print(_shortened(line), markup=False)
+    if len(lines) > SHOWN_LINES:
+        console.print(f"# ... {len(lines) - SHOWN_LINES} lines left out ...", markup=False)
+    for line in lines[max(SHOWN_LINES // 2, len(lines) - SHOWN_LINES // 2) :]:
+        console.print(_shortened(line), markup=False)
 
 
 def _unicode_ok() -> bool:

@@ -602,3 +602,18 @@ def batch_json(report) -> dict:
         "chunk": report.chunk,
         "threads": report.workers,
     }
+
+
+def derivative_size(nodes) -> str:
+    """How big derivative expressions are: their operations (shared parts once), and
+    how many they would be written out as trees."""
+    from .printer import expanded_size
+
+    if not nodes:
+        return "no derivative"
+    graph = nodes[0].graph
+    operations = sum(1 for node in graph.ancestors(nodes) if not (node.is_input or node.is_const))
+    cap = 10**12
+    tree = sum(expanded_size(node, cap=cap) for node in nodes)
+    written = f"more than {cap:,}" if tree >= cap else f"{tree:,}"
+    return f"the derivative has {operations:,} operations ({written} written out as a tree)"

@@ -94,3 +94,24 @@ def test_kinks_give_one_sided_derivatives(cli, text, at, right, left):
     result = cli("grad", text, "--at", at)
     assert result.exit_code == 0, result.output
     assert "not differentiable here" in result.stderr and right in result.stderr and left in result.stderr
+
+
+def test_a_derivative_too_long_to_read_is_summarised(cli, tmp_path):
+    import dcalc
+    from dcalc.engines import run_engine
+    from dcalc.evaluate import evaluate
+
+    program = "\n".join(["a0 = x"] + [f"a{k} = sin(a{k - 1}) * a{k - 1} + x" for k in range(1, 800)])
+    result = cli("diff", "-", "--wrt", "x", input=program)
+    assert result.exit_code == 0
+    shown = result.stdout.splitlines()
+    assert shown[0].startswith("# the derivative has") and "operations" in shown[0] and len(shown) < 20
+    assert max(len(line) for line in shown) < 400 and "lines left out" in result.stdout
+    assert len(cli("diff", "-", "--wrt", "x", "--full", input=program).stdout.splitlines()) > 1000
+    target = tmp_path / "d.txt"
+    saved = cli("diff", "-", "--wrt", "x", "--save", str(target), input=program)
+    assert saved.exit_code == 0 and f"written to {target}" in saved.stdout
+    again = dcalc.parse_program(target.read_text())
+    (value,) = evaluate(again, {"x": 0.3})
+    problem = dcalc.load(program, {"x": 0.3})
+    assert float(value) == pytest.approx(float(run_engine("reverse", problem.graph, problem.values).jacobian[("a799", "x")]), rel=1e-12)
