@@ -289,6 +289,69 @@ def chunk_points(per_point: int, memory: int, workers: int, device: bool = False
     return int(max(1, min(affordable, MAX_CHUNK, max(MIN_CHUNK, cached))))
 
 
+def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, memory: int | None = None, workers: int | None = None, xp=np, **options):
+    """``engine`` at many points held in memory: each value carries one trailing point
+    axis (of length N, or 1 for a value every point shares), as for ``run_engine(...,
+    batch_ndim=1)``, and so does the result. The points go in chunks (cache-sized,
+    within ``memory``) on a pool of threads, each chunk's results copied into place."""
+    from .engines import DEFAULT_MEMORY, resolve, run_engine
+
+    memory = memory or DEFAULT_MEMORY
+    nodes, _, wrt_nodes = resolve(graph, outputs, wrt)
+    count = max(int(np.shape(value)[-1]) if np.ndim(value) else 1 for value in values.values())
+    device = xp is not np
+    workers = workers or (1 if device else min(os.cpu_count() or 1, 8))
+    size = chunk_points(bytes_per_point(graph, (engine,), wrt_nodes, nodes), memory, workers, device)
+    if engine != "symbolic":
+        options["memory"] = max(memory // workers, 1)
+
+    def run(start: int):
+        chunk = {name: value[..., start : start + size] if np.ndim(value) and np.shape(value)[-1] == count else value for name, value in values.items()}
+        return start, run_engine(engine, graph, chunk, outputs=outputs, wrt=wrt, batch_ndim=1, xp=xp, **options)
+
+    starts = range(0, count, size)
+    if len(starts) == 1:
+        return run(0)[1]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pieces = pool.map(run, starts)
+        start, first = next(pieces)
+        whole = _WholeResult(first, count, xp)
+        whole.take(start, first)
+        whole.settle()
+        for start, piece in pieces:
+            whole.take(start, piece)
+    return whole.result
+
+
+class _WholeResult:
+    """An engine's result over all points, filled in chunk by chunk."""
+
+    def __init__(self, first, count: int, xp):
+        self.count, self.xp = count, xp
+        self.result = first
+        self.values = [self._room(value) for value in first.values]
+        self.jacobian = {key: self._room(block) for key, block in first.jacobian.items()}
+        self.error = None if first.error is None else {key: self._room(block) for key, block in first.error.items()}
+
+    def settle(self) -> None:
+        """Make the result hold the whole arrays (once the first chunk is in them)."""
+        self.result.values, self.result.jacobian, self.result.error = self.values, self.jacobian, self.error
+
+    def _room(self, piece):
+        return self.xp.empty(tuple(np.shape(piece)[:-1]) + (self.count,))
+
+    def take(self, start: int, piece) -> None:
+        stop = start + int(np.shape(piece.values[0])[-1]) if piece.values else start
+        for target, value in zip(self.values, piece.values):
+            target[..., start:stop] = value
+        for key, block in piece.jacobian.items():
+            self.jacobian[key][..., start:stop] = block
+        if self.error is not None:
+            for key, block in piece.error.items():
+                self.error[key][..., start:stop] = block
+        self.result.seconds = max(self.result.seconds, piece.seconds)
+
+
 def run_batch(
     graph: Graph,
     source: PointSource,

@@ -131,3 +131,22 @@ def test_tensor_samples_are_checked_by_every_engine():
     for name in ("tanh_layer", "mlp_multiclass", "logistic_regression", "batched_affine", "quadratic_form"):
         sample = read_sample(samples / f"{name}.dcalc")
         assert set(sample.engines) == set(ENGINE_NAMES), name
+
+
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_many_points_in_memory_go_in_chunks_on_threads(engine):
+    """at_points splits the points into chunks run on a pool of threads; the results are
+    those of one engine call over all the points."""
+    from dcalc.points import at_points
+
+    rng = np.random.default_rng(11)
+    count = 3000
+    values = {"x": rng.uniform(0.5, 2.0, size=(3, count)), "A": rng.normal(size=(2, 3, 1))}
+    graph = dcalc.parse_program("f = A @ x; return sum(tanh(f)), prod(x)", shapes={"x": (3,), "A": (2, 3)})
+    whole = run_engine(engine, graph, values, batch_ndim=1)
+    chunked = at_points(engine, graph, values, memory=2**20, workers=2)  # chunks of a few hundred points
+    for got, expected in zip(chunked.values, whole.values):
+        np.testing.assert_allclose(got, expected, rtol=1e-15)
+    for key, block in whole.jacobian.items():
+        assert chunked.jacobian[key].shape == block.shape
+        np.testing.assert_allclose(chunked.jacobian[key], block, rtol=1e-14, atol=1e-15)
