@@ -35,6 +35,7 @@ class Schedule:
     input_slots: list[tuple[int, str]]  # (slot, input name)
     constants: list[tuple[int, Any]]
     output_slots: list[int]
+    writes_into: frozenset = frozenset()  # slots whose step can write into a given array (ufuncs)
 
 
 def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np, batch_ndim: int = 0) -> Schedule:
@@ -47,6 +48,8 @@ def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np, ba
         return cached
     nodes = graph.ancestors(outputs)
     slot_of = {node.index: slot for slot, node in enumerate(nodes)}
+    # Ops that are not elementwise address trailing axes: a number they take needs them too.
+    addressed = {operand.index for node in nodes if not node.prim.elementwise for operand in node.inputs}
     steps, input_slots, constants = [], [], []
     for slot, node in enumerate(nodes):
         if node.is_input:
@@ -55,13 +58,18 @@ def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np, ba
             value = node.value
             if isinstance(value, np.ndarray):
                 value = xp.asarray(value).reshape(value.shape + (1,) * batch_ndim)
+            elif batch_ndim and node.index in addressed:
+                value = xp.full((1,) * batch_ndim, value)
             else:  # a NumPy scalar: 1/0 in a derivative rule is then inf, not an exception
                 value = np.float64(value)
             constants.append((slot, value))
         else:
             function = partial(node.prim.impl, xp, **node.params) if node.params else partial(node.prim.impl, xp)
             steps.append((slot, function, tuple(slot_of[operand.index] for operand in node.inputs)))
-    schedule = Schedule(nodes, steps, input_slots, constants, [slot_of[node.index] for node in outputs])
+    from .primitives import Ufunc
+
+    writes_into = frozenset(slot for slot, node in enumerate(nodes) if isinstance(node.prim.impl, Ufunc) and not node.params)
+    schedule = Schedule(nodes, steps, input_slots, constants, [slot_of[node.index] for node in outputs], writes_into)
     graph._cache[key] = schedule
     return schedule
 
@@ -139,8 +147,10 @@ def run_scalar(schedule: Schedule, values: Mapping[str, Any]) -> list:
     return slots
 
 
-def run_schedule(schedule: Schedule, values: Mapping[str, Any]) -> list:
-    """All slot values: inputs from ``values``, constants, then each step in order."""
+def run_schedule(schedule: Schedule, values: Mapping[str, Any], into: Mapping[int, Any] | None = None) -> list:
+    """All slot values: inputs from ``values``, constants, then each step in order.
+    ``into`` (slot -> array): where steps that can (ufuncs) write their results, so a
+    result lands in place (a slice of a larger array) without a copy."""
     slots: list = [None] * len(schedule.nodes)
     for slot, name in schedule.input_slots:
         slots[slot] = values[name]
@@ -148,7 +158,14 @@ def run_schedule(schedule: Schedule, values: Mapping[str, Any]) -> list:
         slots[slot] = value
     with np.errstate(all="ignore"):
         for slot, function, operands in schedule.steps:
-            slots[slot] = function(*[slots[operand] for operand in operands])
+            if into and slot in into and slot in schedule.writes_into:
+                slots[slot] = function(*[slots[operand] for operand in operands], out=into[slot])
+            elif len(operands) == 2:
+                slots[slot] = function(slots[operands[0]], slots[operands[1]])
+            elif len(operands) == 1:
+                slots[slot] = function(slots[operands[0]])
+            else:
+                slots[slot] = function(*[slots[operand] for operand in operands])
     return slots
 
 

@@ -156,6 +156,8 @@ class Node:
     """One value in the graph: ``prim(*inputs, **params)``, of a known shape."""
 
     __slots__ = ("graph", "index", "prim", "inputs", "params", "shape", "span")
+    # An array times a node is a node (NumPy defers to Node.__rmul__), not an array of nodes.
+    __array_ufunc__ = None
 
     def __init__(self, graph, index, prim, inputs, params, shape, span):
         self.graph: Graph = graph

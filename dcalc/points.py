@@ -33,7 +33,7 @@ from .graph import Graph
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A chunk's values should fit in this much cache; but a chunk of fewer points than
 # MIN_CHUNK spends more time in the interpreter than in NumPy's loops.
-CACHE_BYTES = 2 * 2**20
+CACHE_BYTES = 3 * 2**20
 MIN_CHUNK, MAX_CHUNK = 4096, 65536
 DEVICE_CHUNK = 2**22
 SHOWN_POINTS = 5  # how many point numbers a report lists
@@ -297,7 +297,7 @@ def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, m
     from .engines import DEFAULT_MEMORY, resolve, run_engine
 
     memory = memory or DEFAULT_MEMORY
-    nodes, _, wrt_nodes = resolve(graph, outputs, wrt)
+    nodes, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     count = max(int(np.shape(value)[-1]) if np.ndim(value) else 1 for value in values.values())
     device = xp is not np
     workers = workers or (1 if device else min(os.cpu_count() or 1, 8))
@@ -305,11 +305,15 @@ def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, m
     if engine != "symbolic":
         options["memory"] = max(memory // workers, 1)
 
+    def chunk_of(start: int) -> dict:
+        return {name: value[..., start : start + size] if np.ndim(value) and np.shape(value)[-1] == count else value for name, value in values.items()}
+
     def run(start: int):
-        chunk = {name: value[..., start : start + size] if np.ndim(value) and np.shape(value)[-1] == count else value for name, value in values.items()}
-        return start, run_engine(engine, graph, chunk, outputs=outputs, wrt=wrt, batch_ndim=1, xp=xp, **options)
+        return start, run_engine(engine, graph, chunk_of(start), outputs=outputs, wrt=wrt, batch_ndim=1, xp=xp, **options)
 
     starts = range(0, count, size)
+    if engine == "reverse" and len(nodes) == 1 and nodes[0].shape == () and len(starts) > 1:
+        return _staged_at_points(graph, nodes[0], output_names[0], wrt_nodes, count, size, chunk_of, run, workers, xp)
     if len(starts) == 1:
         return run(0)[1]
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -321,6 +325,36 @@ def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, m
         for start, piece in pieces:
             whole.take(start, piece)
     return whole.result
+
+
+def _staged_at_points(graph, output, output_name, wrt_nodes, count, size, chunk_of, run, workers, xp):
+    """Reverse mode's sweep staged as one schedule (engines/staged.py), run chunk by
+    chunk with each result written straight into its slice of the whole arrays; a
+    chunk whose gradient is not finite is redone by the engine (guarded rules)."""
+    from .engines import Derivatives, all_finite
+    from .engines.staged import schedule_of, stage
+    from .evaluate import run_schedule
+
+    schedule = schedule_of(stage(graph, output, wrt_nodes), xp, 1)
+    results = [xp.empty((count,))] + [xp.empty(node.shape + (count,)) for node in wrt_nodes]
+
+    def fill(start: int) -> None:
+        chunk = chunk_of(start)
+        views = [result[..., start : min(count, start + size)] for result in results]
+        slots = run_schedule(schedule, chunk, dict(zip(schedule.output_slots, views)))
+        for view, slot in zip(views, schedule.output_slots):
+            if slots[slot] is not view:  # an input, a constant, or an op that cannot write in place
+                view[...] = slots[slot]
+        if not all_finite(views[1:]):
+            _, redone = run(start)
+            for view, value in zip(views, [redone.values[0], *redone.jacobian.values()]):
+                view[...] = value
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(fill, range(0, count, size)))
+    names = [node.params["name"] for node in wrt_nodes]
+    jacobian = {(output_name, name): result for name, result in zip(names, results[1:])}
+    return Derivatives("reverse", [output_name], names, [results[0]], jacobian, batch_ndim=1)
 
 
 class _WholeResult:

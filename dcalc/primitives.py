@@ -36,8 +36,11 @@ class Ufunc:
 
     function: str
 
-    def __call__(self, xp, *args):
-        return getattr(xp, self.function)(*args)
+    def __call__(self, xp, *args, out=None):
+        """``out``: an array to write the result into (a slice of a result held elsewhere)."""
+        if out is None:
+            return getattr(xp, self.function)(*args)
+        return getattr(xp, self.function)(*args, out=out)
 
 
 def define(prim: Primitive, *, function: bool = True) -> Primitive:

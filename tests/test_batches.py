@@ -150,3 +150,23 @@ def test_many_points_in_memory_go_in_chunks_on_threads(engine):
     for key, block in whole.jacobian.items():
         assert chunked.jacobian[key].shape == block.shape
         np.testing.assert_allclose(chunked.jacobian[key], block, rtol=1e-14, atol=1e-15)
+
+
+def test_many_points_where_a_zero_meets_an_infinite_slope():
+    """Over many points reverse mode runs its sweep staged as one graph of IEEE products;
+    where that gives a NaN (0 * inf: z sqrt(y) at z = y = 0), the chunk is redone with
+    guarded rules and every point gets what it gets alone."""
+    from dcalc.points import at_points
+
+    count = 20_000
+    rng = np.random.default_rng(3)
+    values = {name: rng.uniform(0.5, 2.0, count) for name in ("x", "y", "z")}
+    values["y"][[5, 17_000]] = 0.0
+    values["z"][[5, 17_000]] = 0.0
+    graph = dcalc.parse_program("z*sqrt(y) + x")
+    result = at_points("reverse", graph, values, memory=2**20)
+    for k in (5, 6, 17_000):
+        alone = run_engine("reverse", graph, {name: value[k] for name, value in values.items()})
+        for key, block in alone.jacobian.items():
+            assert result.jacobian[key][k] == block, (k, key)
+    assert np.all(np.isfinite(result.jacobian[(result.output_names[0], "y")]))

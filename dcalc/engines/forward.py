@@ -64,6 +64,11 @@ def forward(
 
 def _forward(graph, values, outputs, output_names, wrt_nodes, directions, xp, record, batch_ndim, memory, guarded) -> Derivatives:
     plan = compile_plan(graph, outputs, wrt_nodes, "forward", xp, batch_ndim + 1, guarded)
+    with np.errstate(all="ignore"):
+        return _forward_run(plan, graph, values, outputs, output_names, wrt_nodes, directions, xp, record, batch_ndim, memory)
+
+
+def _forward_run(plan, graph, values, outputs, output_names, wrt_nodes, directions, xp, record, batch_ndim, memory) -> Derivatives:
     primal = run_schedule(plan.schedule, with_engine_axis(values, graph, xp))
     batch = batch_shape(graph, values, batch_ndim)
     shapes = [node.shape for node in wrt_nodes]
@@ -72,7 +77,7 @@ def _forward(graph, values, outputs, output_names, wrt_nodes, directions, xp, re
     else:
         count = int(np.shape(directions[wrt_nodes[0].params["name"]])[-1]) if wrt_nodes else 0
     points = math.prod(batch)
-    per_direction = ITEM_BYTES * points * sum(plan.nodes[slot].size for slot, _, _ in plan.sweep)
+    per_direction = ITEM_BYTES * points * plan.swept_size
     step = chunk_size(count, per_direction, memory) if count else 1
     out_slots = plan.output_slots
     collected: list[list] = [[] for _ in outputs]

@@ -33,6 +33,7 @@ class Plan:
     sweep: list[SweepStep]  # topological order (forward mode walks it as it is, reverse backwards)
     wrt_slots: list[int]
     output_slots: list[int]
+    swept_size: int = 0  # entries of every node the sweep passes through: memory per direction
 
     @property
     def nodes(self) -> list[Node]:
@@ -70,29 +71,30 @@ def compile_plan(
         if edges:
             moving[slot] = 1
             sweep.append((slot, operand_slots, tuple(edges)))
-    plan = Plan(schedule, sweep, [slot_of.get(node.index, -1) for node in wrt], list(schedule.output_slots))
+    swept = sum(schedule.nodes[slot].size for slot, _, _ in sweep)
+    plan = Plan(schedule, sweep, [slot_of.get(node.index, -1) for node in wrt], list(schedule.output_slots), swept)
     graph._cache[key] = plan
     return plan
 
 
 def push_tangents(plan: Plan, primal: list, seeds: dict[int, object]) -> list:
-    """Forward mode: every slot's tangent (None where zero) from the seeds' (by slot)."""
+    """Forward mode: every slot's tangent (None where zero) from the seeds' (by slot).
+    (Callers hold np.errstate(all="ignore"): IEEE arithmetic, no warnings.)"""
     tangent: list = [None] * len(primal)
     for slot, seed in seeds.items():
         tangent[slot] = seed
-    with np.errstate(all="ignore"):
-        for slot, operands, edges in plan.sweep:
-            args = [primal[operand] for operand in operands]
-            out = primal[slot]
-            total = None
-            for operand, rule in edges:
-                incoming = tangent[operand]
-                if incoming is None:
-                    continue
-                contribution = rule(incoming, args, out)
-                if contribution is not None:
-                    total = contribution if total is None else total + contribution
-            tangent[slot] = total
+    for slot, operands, edges in plan.sweep:
+        args = [primal[operand] for operand in operands]
+        out = primal[slot]
+        total = None
+        for operand, rule in edges:
+            incoming = tangent[operand]
+            if incoming is None:
+                continue
+            contribution = rule(incoming, args, out)
+            if contribution is not None:
+                total = contribution if total is None else total + contribution
+        tangent[slot] = total
     return tangent
 
 
@@ -102,18 +104,17 @@ def pull_cotangents(plan: Plan, primal: list, seeds: dict[int, object]) -> list:
     adjoint: list = [None] * len(primal)
     for slot, seed in seeds.items():
         adjoint[slot] = seed if adjoint[slot] is None else adjoint[slot] + seed
-    with np.errstate(all="ignore"):
-        for slot, operands, edges in reversed(plan.sweep):
-            cotangent = adjoint[slot]
-            if cotangent is None:
+    for slot, operands, edges in reversed(plan.sweep):
+        cotangent = adjoint[slot]
+        if cotangent is None:
+            continue
+        adjoint[slot] = None  # spent: its memory can go
+        args = [primal[operand] for operand in operands]
+        out = primal[slot]
+        for operand, rule in edges:
+            contribution = rule(cotangent, args, out)
+            if contribution is None:
                 continue
-            adjoint[slot] = None  # spent: its memory can go
-            args = [primal[operand] for operand in operands]
-            out = primal[slot]
-            for operand, rule in edges:
-                contribution = rule(cotangent, args, out)
-                if contribution is None:
-                    continue
-                previous = adjoint[operand]
-                adjoint[operand] = contribution if previous is None else previous + contribution
+            previous = adjoint[operand]
+            adjoint[operand] = contribution if previous is None else previous + contribution
     return adjoint

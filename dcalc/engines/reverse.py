@@ -37,6 +37,12 @@ def reverse(
         result = scalar.reverse(graph, values, outputs, output_names, wrt_nodes)
         if result is not None:
             return result
+    if batch_ndim and len(outputs) == 1 and outputs[0].shape == ():
+        # Many points: the sweep staged as a graph (engines/staged.py), unless a result
+        # is not finite, which the guarded interpretive sweep below then settles.
+        result = _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim)
+        if all_finite(result.jacobian.values()):
+            return result
     result = _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=False)
     if not all_finite(result.jacobian.values()):
         # A NaN or infinity: redo it with zero cotangents kept exactly zero (see rules.py).
@@ -46,25 +52,28 @@ def reverse(
 
 def _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded) -> Derivatives:
     plan = compile_plan(graph, outputs, wrt_nodes, "reverse", xp, batch_ndim + 1, guarded)
-    primal = run_schedule(plan.schedule, with_engine_axis(values, graph, xp))
-    batch = batch_shape(graph, values, batch_ndim)
-    output_shapes = [node.shape for node in outputs]
-    count = sum(math.prod(shape) for shape in output_shapes)
-    per_cotangent = ITEM_BYTES * math.prod(batch) * sum(plan.nodes[slot].size for slot, _, _ in plan.sweep)
-    step = chunk_size(count, per_cotangent, memory) if count else 1
-    collected: list[list] = [[] for _ in wrt_nodes]
-    for start in range(0, max(count, 1), step):
-        stop = min(count, start + step)
-        seeds: dict[int, object] = {}
-        for slot, seed in zip(plan.output_slots, identity_columns(output_shapes, start, stop, len(batch), xp)):
-            if seed is not None:
-                seeds[slot] = seed if slot not in seeds else seeds[slot] + seed
-        adjoint = pull_cotangents(plan, primal, seeds)
-        for position, (node, slot) in enumerate(zip(wrt_nodes, plan.wrt_slots)):
-            gradient = adjoint[slot] if slot >= 0 else None
-            if gradient is None:
-                gradient = xp.zeros(node.shape + batch + (stop - start,))
-            collected[position].append(xp.broadcast_to(gradient, node.shape + batch + (stop - start,)))
+    with np.errstate(all="ignore"):
+        primal = run_schedule(plan.schedule, with_engine_axis(values, graph, xp))
+        batch = batch_shape(graph, values, batch_ndim)
+        output_shapes = [node.shape for node in outputs]
+        count = sum(math.prod(shape) for shape in output_shapes)
+        step = chunk_size(count, ITEM_BYTES * math.prod(batch) * plan.swept_size, memory) if count else 1
+        collected: list[list] = [[] for _ in wrt_nodes]
+        for start in range(0, max(count, 1), step):
+            stop = min(count, start + step)
+            seeds: dict[int, object] = {}
+            for slot, seed in zip(plan.output_slots, identity_columns(output_shapes, start, stop, len(batch), xp)):
+                if seed is not None:
+                    seeds[slot] = seed if slot not in seeds else seeds[slot] + seed
+            adjoint = pull_cotangents(plan, primal, seeds)
+            full = batch + (stop - start,)
+            for position, (node, slot) in enumerate(zip(wrt_nodes, plan.wrt_slots)):
+                gradient = adjoint[slot] if slot >= 0 else None
+                if gradient is None:
+                    gradient = xp.zeros(node.shape + full)
+                elif xp.shape(gradient) != node.shape + full:
+                    gradient = xp.broadcast_to(gradient, node.shape + full)
+                collected[position].append(gradient)
     jacobian = {}
     for input_node, pieces in zip(wrt_nodes, collected):
         gradient = pieces[0] if len(pieces) == 1 else xp.concatenate(pieces, axis=-1)
@@ -73,9 +82,27 @@ def _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, me
     return Derivatives("reverse", output_names, [node.params["name"] for node in wrt_nodes], result_values, jacobian, batch_ndim=len(batch))
 
 
+def _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim) -> Derivatives:
+    from .staged import schedule_of, stage
+
+    schedule = schedule_of(stage(graph, outputs[0], wrt_nodes), xp, batch_ndim)
+    slots = run_schedule(schedule, values)
+    batch = batch_shape(graph, values, batch_ndim)
+
+    def found(slot, shape):
+        value = slots[slot]
+        return value if xp.shape(value) == shape else xp.broadcast_to(xp.asarray(value, dtype=float), shape)
+
+    value = found(schedule.output_slots[0], batch)
+    jacobian = {(output_names[0], node.params["name"]): found(slot, node.shape + batch) for node, slot in zip(wrt_nodes, schedule.output_slots[1:])}
+    return Derivatives("reverse", output_names, [node.params["name"] for node in wrt_nodes], [value], jacobian, batch_ndim=len(batch))
+
+
 def _rows(gradient, input_node, output_names, outputs, batch: tuple, xp) -> dict:
     """Split an input's cotangents (input.shape + batch + (M,)) into one block per
     output, shaped output.shape + input.shape + batch."""
+    if len(outputs) == 1 and outputs[0].shape == ():  # one scalar output: drop the axis of length 1
+        return {(output_names[0], input_node.params["name"]): gradient[..., 0]}
     blocks, offset = {}, 0
     for name, node in zip(output_names, outputs):
         size = node.size
