@@ -77,7 +77,8 @@ def _forward_run(plan, graph, values, outputs, output_names, wrt_nodes, directio
     else:
         count = int(np.shape(directions[wrt_nodes[0].params["name"]])[-1]) if wrt_nodes else 0
     points = math.prod(batch)
-    per_direction = ITEM_BYTES * points * plan.swept_size
+    # Each direction holds a tangent of every node it passes through, and its seeds.
+    per_direction = ITEM_BYTES * points * (plan.swept_size + sum(node.size for node in wrt_nodes))
     step = chunk_size(count, per_direction, memory) if count else 1
     out_slots = plan.output_slots
     collected: list[list] = [[] for _ in outputs]
