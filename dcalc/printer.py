@@ -12,6 +12,7 @@ Two notations: ``PLAIN`` is what you would type (``1/x1 + x2``, ``2*x``);
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -86,19 +87,37 @@ def to_infix(root: Node, leaf: Callable[[Node], str | None] | None = None, notat
     return _Printer(leaf, notation, digits).text(root)
 
 
+# A node's text holds each operand's place as \0index\0; no printed text has a NUL.
+OPERAND_SLOT = re.compile("\x00([0-9]+)\x00")
+
+
 class _Printer:
+    """Formats each node once as a template whose operands are slots, then expands
+    the root's template: time and memory linear in the printed text. Pasting whole
+    operand texts into each node's text would be quadratic for x+x+...+x."""
+
     def __init__(self, leaf, notation: Notation, digits):
         self.leaf = leaf or (lambda node: None)
         self.notation = notation
         self.digits = digits
-        self.done: dict[int, tuple[str, int]] = {}
+        self.done: dict[int, tuple[str, int]] = {}  # node index -> (its slot, precedence)
+        self.templates: dict[int, list] = {}  # node index -> [text, operand index, text, ...]
+        self.bracketed: dict[int, bool] = {}  # node index -> whether its text has a "("
 
     def text(self, root: Node) -> str:
         self._visit(root)
-        return self.done[root.index][0]
+        pieces = []
+        pending: list = [root.index]  # literal texts and node indices still to write, last first
+        while pending:
+            item = pending.pop()
+            if isinstance(item, str):
+                pieces.append(item)
+            else:
+                pending.extend(reversed(self.templates[item]))
+        return "".join(pieces)
 
     def _visit(self, root: Node) -> None:
-        # Iterative post-order: a node is printed once all its operands are.
+        # Iterative post-order: a node is formatted once all its operands are.
         stack = [root]
         while stack:
             node = stack[-1]
@@ -107,7 +126,7 @@ class _Printer:
                 continue
             named = self.leaf(node)
             if named is not None:
-                self.done[node.index] = (named, PREC_ATOM)
+                self._keep(node, named, PREC_ATOM)
                 stack.pop()
                 continue
             pending = [operand for operand in node.inputs if operand.index not in self.done]
@@ -115,7 +134,14 @@ class _Printer:
                 stack.extend(reversed(pending))
                 continue
             stack.pop()
-            self.done[node.index] = self._format(node)
+            self._keep(node, *self._format(node))
+
+    def _keep(self, node: Node, text: str, precedence: int) -> None:
+        parts = OPERAND_SLOT.split(text)
+        template = [part if position % 2 == 0 else int(part) for position, part in enumerate(parts)]
+        self.templates[node.index] = template
+        self.bracketed[node.index] = any("(" in part if isinstance(part, str) else self.bracketed[part] for part in template)
+        self.done[node.index] = (f"\x00{node.index}\x00", precedence)
 
     def _format(self, node: Node) -> tuple[str, int]:
         notation = self.notation
@@ -147,7 +173,7 @@ class _Printer:
             arguments += prim.written(node.params)
         else:
             arguments += [f"{name}={format_number(value) if isinstance(value, float) else value}" for name, value in sorted(node.params.items())]
-        if notation.juxtapose and len(arguments) == 1 and operands[0][1] == PREC_ATOM and "(" not in arguments[0]:
+        if notation.juxtapose and len(arguments) == 1 and operands[0][1] == PREC_ATOM and not self.bracketed[node.inputs[0].index]:
             return f"{prim.name} {arguments[0]}", PREC_MUL + 0.5
         return f"{prim.name}({', '.join(arguments)})", PREC_ATOM
 
@@ -227,8 +253,6 @@ def expanded_size(root: Node, cap: int = 10**9) -> int:
 
 def _free_prefix(graph) -> str:
     """A letter for let names (t1, t2 ...) that no input or variable of the graph uses."""
-    import re
-
     taken = set(graph.input_names) | set(graph.names.values())
     for prefix in ("t", "u", "w", "s", "q", "let"):
         if not any(re.fullmatch(rf"{prefix}\d+", name) for name in taken):
