@@ -16,9 +16,10 @@ from pathlib import Path
 from .errors import DcalcSyntaxError, InputError, Span
 
 GRAMMAR_NAME = "dcalc.lark"
-# Parsing and building take about 1 KB of memory and 15 µs per character (a
-# 10^6-character sum: 1.3 GB, 38 s); a 10 MB input would need gigabytes more, so
-# longer texts are refused unless this environment variable allows them.
+# The front end takes up to 1.3 KB of memory and 30 µs per character, linearly
+# (bench/limits.py: a 10^6-character x+x+...+x, 1.3 GB and 25 s). The default
+# admits 10^5-line programs (2.7 MB at 25 characters a line: 0.6 GB) and refuses
+# a 10 MB text, which would need about 14 GB; DCALC_MAX_CHARS changes it.
 MAX_CHARS_VARIABLE = "DCALC_MAX_CHARS"
 DEFAULT_MAX_CHARS = 4_000_000
 
@@ -139,7 +140,7 @@ def parse(text: str, origin: str = "<input>", start: str = "program"):
         raise InputError(
             f"the input is {len(text):,} characters long; dcalc reads at most {limit:,}",
             Span.at_offset(text, limit, origin=origin),
-            hint=f"set the environment variable {MAX_CHARS_VARIABLE} to raise the limit (it takes about 1 KB of memory per character)",
+            hint=f"set the environment variable {MAX_CHARS_VARIABLE} to raise the limit (dcalc needs up to 1.3 KB of memory per character)",
         )
     try:
         return _lark().parse(text, start=start)
