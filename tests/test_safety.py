@@ -255,6 +255,21 @@ def test_update_does_not_write_through_a_linked_sample(cli, tmp_path):
     assert (shared / "real.dcalc").read_text(encoding="utf-8") == original
 
 
+def test_update_of_a_folder_does_not_reach_through_a_linked_folder(cli, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    original = "function: x^2\nat p: x=3\nvalue = 9.5\n"
+    (shared / "far.dcalc").write_text(original, encoding="utf-8")
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (samples / "near.dcalc").write_text(original, encoding="utf-8")
+    (samples / "linked").symlink_to(shared, target_is_directory=True)
+    result = cli("check", str(samples), "--update", "--accept")
+    assert result.exit_code == 0, result.output
+    assert (samples / "near.dcalc").read_text(encoding="utf-8") == original.replace("9.5", "9")
+    assert (shared / "far.dcalc").read_text(encoding="utf-8") == original
+
+
 class FailingWrite:
     """A temporary file whose write fails as a full disk does."""
 
