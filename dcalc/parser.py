@@ -56,7 +56,7 @@ TERMINAL_WORDS = {
 # A word that may be meant as one number: digits, letters, _ and dots, and a sign after an exponent's e.
 NUMBER_LIKE = re.compile(r"(?:[A-Za-z0-9_.]|(?<=[0-9.][eE])[+-](?=[0-9]))+")
 NUMBER_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.")
-# After a whole number, a name that does not start like an exponent: "2x" lacks an operator.
+# After a number, a name that does not start like an exponent: "2x" lacks an operator.
 NAME_NOT_EXPONENT = re.compile(r"[A-DF-Za-df-z][A-Za-z0-9_]*")
 EXPRESSION_START = {"NAME", "NUMBER", "LPAR", "LSQB", "MINUS", "PLUS"}
 OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "POW"}
@@ -132,7 +132,8 @@ def max_chars() -> int:
 
 
 def parse(text: str, origin: str = "<input>", start: str = "program"):
-    """Parse a program (or, with ``start="assignments"``, --at values) to a Lark tree."""
+    """Parse a program (or, with ``start="assignments"``, --at values) to a Lark tree;
+    a text longer than ``max_chars()`` is refused unread."""
     from lark.exceptions import UnexpectedInput
 
     limit = max_chars()

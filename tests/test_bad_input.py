@@ -69,6 +69,7 @@ CATALOGUE = {
     # ---- values given with --at ------------------------------------------------------------
     "an input without a value": Bad(["eval", LECTURE, "--at", "x1=2"], ["no value for the input 'x2'", "--at x2=..."]),
     "no values at all": Bad(["eval", LECTURE], ["no value for the input 'x1'", "also missing: x2"]),
+    "--at as the last word": Bad(["eval", "x", "--at"], ["Option '--at' requires an argument"]),
     "--at without a value": Bad(["eval", "x", "--at", "x="], ["the input ends after '=': expected an expression or @file", "--at:1:3"]),
     "--at with a name and no '='": Bad(["eval", "x", "--at", "x"], ["the input ends too early: expected '='", "--at:1:2"]),
     "--at giving an input two values": Bad(["eval", "x", "--at", "x=1,x=2"], ["'x' is given a value twice", "--at:1:5"]),
