@@ -13,6 +13,7 @@ not finite are left out, so the curves show gaps.
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
+from .files import atomic_write
 from .graph import Graph, Node
 from .printer import format_number
 from .render import definition, lecture_numbers, v_name
@@ -249,5 +251,7 @@ def save_png(data: PlotData, path: str) -> None:
     axes.set_xlabel(data.wrt)
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path)
+    image = io.BytesIO()
+    figure.savefig(image, format="png")  # a path would gain ".png" and be written in place
     plt.close(figure)
+    atomic_write(path, image.getvalue())

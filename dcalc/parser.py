@@ -9,12 +9,19 @@ does not rebuild them.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import DcalcSyntaxError, Span
+from .errors import DcalcSyntaxError, InputError, Span
 
 GRAMMAR_NAME = "dcalc.lark"
+# The front end takes up to 1.3 KB of memory and 30 µs per character, linearly
+# (bench/limits.py: a 10^6-character x+x+...+x, 1.3 GB and 25 s). The default
+# admits 10^5-line programs (2.7 MB at 25 characters a line: 0.6 GB) and refuses
+# a 10 MB text, which would need about 14 GB; DCALC_MAX_CHARS changes it.
+MAX_CHARS_VARIABLE = "DCALC_MAX_CHARS"
+DEFAULT_MAX_CHARS = 4_000_000
 
 # What each terminal is, in words, for "expected ..." messages.
 TERMINAL_WORDS = {
@@ -34,7 +41,7 @@ TERMINAL_WORDS = {
     "MINUS": "'-'",
     "STAR": "'*'",
     "SLASH": "'/'",
-    "AT": "'@'",
+    "AT": "'at'",
     "POW": "'^'",
     "DOT": "'.'",
     "COLON": "':'",
@@ -44,11 +51,15 @@ TERMINAL_WORDS = {
     "PARTIAL": "d/dNAME",
     "FUNCTION": "'function'",
     "VALUE": "'value'",
-    "AT_KEYWORD": "'at'",
     "$END": "the end of the input",
 }
+# A word that may be meant as one number: digits, letters, _ and dots, and a sign after an exponent's e.
+NUMBER_LIKE = re.compile(r"(?:[A-Za-z0-9_.]|(?<=[0-9.][eE])[+-](?=[0-9]))+")
+NUMBER_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.")
+# After a number, a name that does not start like an exponent: "2x" lacks an operator.
+NAME_NOT_EXPONENT = re.compile(r"[A-DF-Za-df-z][A-Za-z0-9_]*")
 EXPRESSION_START = {"NAME", "NUMBER", "LPAR", "LSQB", "MINUS", "PLUS"}
-OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "AT", "POW"}
+OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "POW"}
 OPENING = {"(": ")", "[": "]"}
 CLOSING = {")": "(", "]": "["}
 
@@ -110,14 +121,32 @@ def _lark():
     )
 
 
+def max_chars() -> int:
+    """The longest text dcalc parses: DEFAULT_MAX_CHARS, or what DCALC_MAX_CHARS says."""
+    setting = os.environ.get(MAX_CHARS_VARIABLE, "").strip().replace("_", "")
+    if not setting:
+        return DEFAULT_MAX_CHARS
+    if not setting.isdigit():
+        raise InputError(f"{MAX_CHARS_VARIABLE}={os.environ[MAX_CHARS_VARIABLE]!r} is not a whole number of characters")
+    return int(setting)
+
+
 def parse(text: str, origin: str = "<input>", start: str = "program"):
-    """Parse a program (or, with ``start="assignments"``, --at values) to a Lark tree."""
+    """Parse a program (or, with ``start="assignments"``, --at values) to a Lark tree;
+    a text longer than ``max_chars()`` is refused unread."""
     from lark.exceptions import UnexpectedInput
 
+    limit = max_chars()
+    if len(text) > limit:
+        raise InputError(
+            f"the input is {len(text):,} characters long; dcalc reads at most {limit:,}",
+            Span.at_offset(text, limit, origin=origin),
+            hint=f"set the environment variable {MAX_CHARS_VARIABLE} to raise the limit (dcalc needs up to 1.3 KB of memory per character)",
+        )
     try:
         return _lark().parse(text, start=start)
     except UnexpectedInput as error:
-        raise _syntax_error(error, text, origin) from None
+        raise _syntax_error(error, text, origin, start) from None
 
 
 def parse_values(text: str, origin: str = "--at"):
@@ -164,9 +193,10 @@ def _unclosed_bracket(text: str, end: int) -> int | None:
     return stack[-1] if stack else None
 
 
-def _plausible(expected, text: str, position: int) -> set:
+def _plausible(expected, text: str, position: int, start: str = "program") -> set:
     """Drop what LALR's merged states allow but this spot cannot take: closers with
-    no open bracket, slices outside [ ], and the rarely meant '.T'."""
+    no open bracket, slices outside [ ], and the rarely meant '.T'. (Values and
+    sample lines are lists: a comma outside brackets is fine there.)"""
     expected = set(expected) - {"DOT"}
     opened = _unclosed_bracket(text, position)
     innermost = text[opened] if opened is not None else None
@@ -174,7 +204,7 @@ def _plausible(expected, text: str, position: int) -> set:
         expected.discard("RPAR")
     if innermost != "[":
         expected -= {"RSQB", "COLON"}
-    if innermost is None:
+    if innermost is None and start == "program":
         expected.discard("COMMA")
     return expected
 
@@ -198,6 +228,30 @@ def _word_before(text: str, position: int) -> str:
     return text[start:end]
 
 
+@lru_cache(maxsize=1)
+def _number_pattern() -> re.Pattern:
+    return re.compile(_lark().get_terminal("NUMBER").pattern.to_regexp())
+
+
+def _malformed_number(text: str, position: int) -> tuple[int, int] | None:
+    """Where the token at ``position`` is glued to a number before it into a word
+    that is no number ("1.2.3", "1e", "1__0", "1e5e5"): that word's start and end.
+    A number followed by a plain name ("2x") lacks an operator instead: None."""
+    start = position
+    while start > 0 and (
+        text[start - 1] in NUMBER_WORD_CHARS
+        or (text[start - 1] in "+-" and start >= 3 and text[start - 2] in "eE" and text[start - 3] in "0123456789.")
+    ):
+        start -= 1
+    word = NUMBER_LIKE.match(text, start) if start < position else None
+    if word is None or word.end() <= position:
+        return None
+    number = _number_pattern().match(word.group())
+    if number is None or NAME_NOT_EXPONENT.fullmatch(word.group()[number.end() :]):
+        return None
+    return word.start(), word.end()
+
+
 def _function_names() -> set:
     from .program import known_functions
 
@@ -214,7 +268,7 @@ def _accepted(error) -> set:
         return set(error.expected)
 
 
-def _syntax_error(error, text: str, origin: str) -> DcalcSyntaxError:
+def _syntax_error(error, text: str, origin: str, start: str = "program") -> DcalcSyntaxError:
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
     hint = None
@@ -223,7 +277,7 @@ def _syntax_error(error, text: str, origin: str) -> DcalcSyntaxError:
     )
     if at_end:
         position = len(text.rstrip())
-        expected = describe_expected(_plausible(_accepted(error) if hasattr(error, "interactive_parser") else getattr(error, "expected", ()), text, position))
+        expected = describe_expected(_plausible(_accepted(error) if hasattr(error, "interactive_parser") else getattr(error, "expected", ()), text, position, start))
         last = text.rstrip()[-1:]
         message = f"the input ends too early: expected {expected}"
         if last and last in "+-*/^@=,(":
@@ -243,12 +297,13 @@ def _syntax_error(error, text: str, origin: str) -> DcalcSyntaxError:
         if char in CLOSING:
             message = f"{char!r} has no matching {CLOSING[char]!r}"
         elif error.allowed:
-            message += f": expected {describe_expected(_plausible(error.allowed, text, position))}"
+            message += f": expected {describe_expected(_plausible(error.allowed, text, position, start))}"
     elif isinstance(error, UnexpectedToken):
         token = error.token
         found = repr(str(token)) if token.type != "_NEWLINE" else "a new line"
-        expected = _plausible(_accepted(error), text, position)
+        expected = _plausible(_accepted(error), text, position, start)
         message = f"unexpected {found}: expected {describe_expected(expected)}"
+        malformed = _malformed_number(text, position)
         if str(token) in CLOSING and _unclosed_bracket(text, position) is None:
             message = f"{str(token)!r} has no matching {CLOSING[str(token)]!r}"
         elif token.type == "_NEWLINE":
@@ -256,12 +311,10 @@ def _syntax_error(error, text: str, origin: str) -> DcalcSyntaxError:
             opened = _unclosed_bracket(text, position)
             if opened is not None:
                 hint = "a bracket opened on this line is not closed"
-        elif token.type == "NAME" and str(token)[0] in "eE" and position > 0 and (text[position - 1].isdigit() or text[position - 1] == "."):
-            start = position
-            while start > 0 and (text[start - 1].isdigit() or text[start - 1] in "._"):
-                start -= 1
-            message = f"malformed number {text[start:position] + str(token)!r}"
-            hint = "numbers are written 2, 2.5, .5 or 1e-3; a product needs *, as in 2*x"
+        elif malformed is not None:
+            word = Span.at_offset(text, *malformed, origin=origin)
+            hint = "numbers are written 2, 2.5, .5, 1e-3 or 1_000; a product needs *, as in 2*x"
+            return DcalcSyntaxError(f"malformed number {word.snippet!r}", word, hint=hint)
         elif token.type in ("NUMBER", "NAME", "LPAR") and _after_operand(text, position):
             message = f"missing operator before {found}"
             hint = "two operands in a row: write the operator between them, e.g. 2*x rather than 2x"
@@ -272,7 +325,7 @@ def _syntax_error(error, text: str, origin: str) -> DcalcSyntaxError:
         elif token.type in OPERATORS and EXPRESSION_START & expected:
             hint = "two operators in a row: an operand must come between them"
         elif token.type == "EQUAL":
-            hint = "an assignment needs a plain name on its left, alone on its line"
+            hint = "each value is NAME=VALUE, as in x=2" if start == "assignments" else "an assignment needs a plain name on its left, alone on its line"
     else:  # pragma: no cover - Lark raises only the kinds above
         message = str(error)
     span = Span.at_offset(text, position, origin=origin)

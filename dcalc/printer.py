@@ -87,20 +87,38 @@ def to_infix(root: Node, leaf: Callable[[Node], str | None] | None = None, notat
     return _Printer(leaf, notation, digits).text(root)
 
 
+# A node's text holds each operand's place as \0index\0; no printed text has a NUL.
+OPERAND_SLOT = re.compile("\x00([0-9]+)\x00")
+
+
 class _Printer:
+    """Formats each node once as a template whose operands are slots, then expands
+    the root's template: time and memory linear in the printed text. Pasting whole
+    operand texts into each node's text would be quadratic for x+x+...+x."""
+
     def __init__(self, leaf, notation: Notation, digits):
         self.leaf = leaf or (lambda node: None)
         self.notation = notation
         self.digits = digits
-        self.done: dict[int, tuple[str, int]] = {}
+        self.done: dict[int, tuple[str, int]] = {}  # node index -> (its slot, precedence)
+        self.templates: dict[int, list] = {}  # node index -> [text, operand index, text, ...]
+        self.bracketed: dict[int, bool] = {}  # node index -> whether its text has a "("
         self.taken: frozenset[str] = frozenset()  # names that constants (pi, e) must not be written as
 
     def text(self, root: Node) -> str:
         self._visit(root)
-        return self.done[root.index][0]
+        pieces = []
+        pending: list = [root.index]  # literal texts and node indices still to write, last first
+        while pending:
+            item = pending.pop()
+            if isinstance(item, str):
+                pieces.append(item)
+            else:
+                pending.extend(reversed(self.templates[item]))
+        return "".join(pieces)
 
     def _visit(self, root: Node) -> None:
-        # Iterative post-order: a node is printed once all its operands are.
+        # Iterative post-order: a node is formatted once all its operands are.
         stack = [root]
         while stack:
             node = stack[-1]
@@ -109,7 +127,7 @@ class _Printer:
                 continue
             named = self.leaf(node)
             if named is not None:
-                self.done[node.index] = (named, PREC_ATOM)
+                self._keep(node, named, PREC_ATOM)
                 stack.pop()
                 continue
             pending = [operand for operand in node.inputs if operand.index not in self.done]
@@ -117,7 +135,30 @@ class _Printer:
                 stack.extend(reversed(pending))
                 continue
             stack.pop()
-            self.done[node.index] = self._format(node)
+            self._keep(node, *self._format(node))
+
+    def _first_character(self, text: str) -> str:
+        """The first character ``text`` will have once its operand slots are expanded."""
+        match = OPERAND_SLOT.match(text)
+        while match:
+            for piece in self.templates[int(match.group(1))]:
+                if isinstance(piece, int):
+                    text = f"\x00{piece}\x00"
+                    break
+                if piece:
+                    text = piece
+                    break
+            else:
+                return ""
+            match = OPERAND_SLOT.match(text)
+        return text[:1]
+
+    def _keep(self, node: Node, text: str, precedence: int) -> None:
+        parts = OPERAND_SLOT.split(text)
+        template = [part if position % 2 == 0 else int(part) for position, part in enumerate(parts)]
+        self.templates[node.index] = template
+        self.bracketed[node.index] = any("(" in part if isinstance(part, str) else self.bracketed[part] for part in template)
+        self.done[node.index] = (f"\x00{node.index}\x00", precedence)
 
     def _format(self, node: Node) -> tuple[str, int]:
         notation = self.notation
@@ -148,7 +189,7 @@ class _Printer:
             arguments += prim.written(node.params)
         else:
             arguments += [f"{name}={format_number(value) if isinstance(value, float) else value}" for name, value in sorted(node.params.items())]
-        if notation.juxtapose and len(arguments) == 1 and operands[0][1] == PREC_ATOM and "(" not in arguments[0]:
+        if notation.juxtapose and len(arguments) == 1 and operands[0][1] == PREC_ATOM and not self.bracketed[node.inputs[0].index]:
             return f"{prim.name} {arguments[0]}", PREC_MUL + 0.5
         return f"{prim.name}({', '.join(arguments)})", PREC_ATOM
 
@@ -402,15 +443,16 @@ class MatrixNotation:
         return node
 
 
-def _products_nest(outer: str, inner: str, position: int, text: str) -> bool:
+def _products_nest(outer: str, inner: str, position: int, first: str) -> bool:
     """Whether a product of kind ``inner`` reads the same without parentheses as
     operand ``position`` of a product of kind ``outer``: left operands of the same
     kind (a ⊙ b ⊙ c, a/b/c, 2 Y Vᵀ), ⊙ inside ⊙, and juxtaposition inside
-    juxtaposition (xᵀ A x, 2 s A) unless a number would stand in the middle (Wᵀ (2 Y))."""
+    juxtaposition (xᵀ A x, 2 s A) unless a number would stand in the middle (Wᵀ (2 Y)):
+    ``first`` is the first character of the inner product's text."""
     if position == 0:
         return inner == outer or (outer in JUXTAPOSED and inner in JUXTAPOSED)
     if outer in JUXTAPOSED and inner in JUXTAPOSED:
-        return not text[:1] in set("0123456789.-[")
+        return first not in set("0123456789.-[")
     return outer == inner == "hadamard"
 
 
@@ -451,7 +493,7 @@ class _MatrixPrinter(_Printer):
         for position, operand in enumerate(form.operands if form.operands is not None else node.inputs):
             self._ensure(operand)
             text, precedence = self._operand(node, operand)
-            if self._needs_parentheses(form, position, text, precedence, self.kinds.get(operand.index, "")):
+            if self._needs_parentheses(form, position, self._first_character(text), precedence, self.kinds.get(operand.index, "")):
                 text = self.matrix.parenthesised(text)
             texts.append(text)
         self.kinds[node.index] = form.kind
@@ -482,7 +524,7 @@ class _MatrixPrinter(_Printer):
         return Form("{0}" + symbol + "{1}", prim.precedence, prim.name)
 
     @staticmethod
-    def _needs_parentheses(form: Form, position: int, text: str, precedence: float, kind: str) -> bool:
+    def _needs_parentheses(form: Form, position: int, first: str, precedence: float, kind: str) -> bool:
         if position in form.delimited:
             return False
         if position in form.atoms:
@@ -492,7 +534,7 @@ class _MatrixPrinter(_Printer):
         if form.precedence == PREC_MUL:
             if precedence < PREC_MUL or (precedence == PREC_NEG and position > 0):
                 return True
-            return precedence == PREC_MUL and not _products_nest(form.kind, kind, position, text)
+            return precedence == PREC_MUL and not _products_nest(form.kind, kind, position, first)
         if form.precedence == PREC_NEG:
             return precedence <= PREC_NEG
         if form.precedence == PREC_POW:  # the exponent: x^(-1) as in plain text

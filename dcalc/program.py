@@ -28,6 +28,9 @@ from .graph import Graph, Node
 from .parser import parse
 
 NUMBER_LITERAL = re.compile(r"-\s*[0-9.][0-9_.eE+-]*")
+# NumPy broadcasts at most 32 axes. The engines add trailing axes and a Jacobian
+# block joins an output's axes to an input's, so the user's arrays get half.
+MAX_AXES = 16
 # Functions of the language that are not one primitive each.
 SPECIAL_FUNCTIONS = {"log", "load"}
 
@@ -63,10 +66,8 @@ class _Builder(Transformer_NonRecursive):
 
         try:
             return self.transform(tree)
-        except VisitError as error:
-            if isinstance(error.orig_exc, DcalcError):
-                raise error.orig_exc from None
-            raise
+        except VisitError as error:  # Lark's wrapper hides MemoryError and our errors alike
+            raise error.orig_exc from None
 
     def _span(self, meta) -> Span | None:
         return self.program.span(meta)
@@ -230,13 +231,18 @@ class _ProgramBuilder:
         if not self.allow_new_inputs and name not in self.given:
             defined = [*self.environment, *self.graph.input_names]
             raise UnknownNameError(f"{name!r} is returned but the program never defines it", span, hint=suggest(name, defined))
-        node = self.graph.input(name, self.shapes.get(name, ()), span=span)
+        node = self.within_axes(self.graph.input(name, self.shapes.get(name, ()), span=span), span)
         self.environment[name] = node
         return node
 
     def declare_input(self, name: str, span: Span | None) -> Node:
-        node = self.graph.input(name, self.shapes.get(name, ()), span=span)
+        node = self.within_axes(self.graph.input(name, self.shapes.get(name, ()), span=span), span)
         self.environment.setdefault(name, node)
+        return node
+
+    def within_axes(self, node: Node, span: Span | None) -> Node:
+        if len(node.shape) > MAX_AXES:
+            raise ShapeError(f"this value has {len(node.shape)} axes; dcalc's arrays have at most {MAX_AXES}", span)
         return node
 
     # ---- building ---------------------------------------------------------------
@@ -245,7 +251,7 @@ class _ProgramBuilder:
         for operand in operands:
             if not isinstance(operand, Node):
                 raise DcalcSyntaxError(f"{prim.name} needs values here, not {_describe(operand)}", span)
-        return self.graph.apply(prim, operands, params, span=span)
+        return self.within_axes(self.graph.apply(prim, operands, params, span=span), span)
 
     def call(self, name: str, arguments: list, span: Span | None, name_span: Span) -> Node:
         if name == "load":
@@ -253,18 +259,17 @@ class _ProgramBuilder:
         if name == "log":
             return self._log(arguments, span)
         if self.constructors is not None and name in self.constructors.names:
-            from .errors import InputError
-
             try:
-                return self.graph.const(self.constructors.make(name, [_literal(argument) for argument in arguments]), span=span)
-            except InputError as error:
+                value = self.constructors.make(name, [_literal(argument) for argument in arguments])
+            except DcalcError as error:
                 error.span = error.span or span
                 raise
+            return self.within_axes(self.graph.const(value, span=span), span)
         if name in primitives.COMPOSITES:
             build, arity = primitives.COMPOSITES[name]
             if len(arguments) != arity or not all(isinstance(argument, Node) for argument in arguments):
                 raise ArityError(f"{name} takes {_count(arity, 'argument')}, but got {len(arguments)}", span)
-            return build(*arguments)
+            return self.within_axes(build(*arguments), span)
         plain = [argument for argument in arguments if not isinstance(argument, Keyword)]
         if name in primitives.REDUCING_FORMS and len(plain) == 1:
             # max(A) and max(A, axis=0) reduce; max(a, b) is elementwise.
@@ -344,6 +349,8 @@ class _ProgramBuilder:
         shapes = list(dict.fromkeys(np.shape(value) for value in values))  # in the order written
         if len(shapes) > 1:
             raise ShapeError(f"ragged list: its elements have the shapes {', '.join(map(str, shapes))}", span)
+        if shapes and len(shapes[0]) >= MAX_AXES:
+            raise ShapeError(f"this list is nested {len(shapes[0]) + 1} deep; dcalc's arrays have at most {MAX_AXES} axes", span)
         return self.graph.const(np.array(values, dtype=float), span=span)
 
     # ---- statements -------------------------------------------------------------
@@ -353,6 +360,7 @@ class _ProgramBuilder:
         if not statements:
             raise DcalcSyntaxError(
                 "the input has no expression" + (" (only comments)" if self.text.strip() else " (it is empty)"),
+                Span.at_offset(self.text, len(self.text.rstrip()), origin=self.origin),
                 hint='give an expression such as "x^2 + 1", or a program with one assignment per line',
             )
         for statement in statements:

@@ -41,6 +41,12 @@ class Constructors:
         self.rng = np.random.default_rng(seed)
 
     def make(self, name: str, arguments: list) -> np.ndarray:
+        try:
+            return self._make(name, arguments)
+        except (ValueError, MemoryError) as error:  # NumPy's "maximum dimension", "Unable to allocate 7 PiB"
+            raise InputError(f"cannot make {name}(...): {error}") from None
+
+    def _make(self, name: str, arguments: list) -> np.ndarray:
         if name == "full":
             if len(arguments) != 2:
                 raise InputError("full takes a shape and a value, as in full((2, 3), 1.5)")
@@ -66,10 +72,12 @@ def parse_at(texts: Sequence[str] | str, origin: str = "--at", seed: int = DEFAU
     constructors = Constructors(seed)
     for text in texts:
         tree = parse_values(text, origin)
-        for name, value in values_from_items(tree.children, text, origin, constructors=constructors).items():
-            if name in values:
-                raise InputError(f"{name!r} is given a value twice", None)
-            values[name] = value
+        for item in tree.children:
+            name = item.children[0]
+            if str(name) in values:
+                span = Span(text, name.start_pos, name.end_pos, name.line, name.column, origin)
+                raise InputError(f"{str(name)!r} is given a value twice (an earlier {origin} gives it one)", span)
+        values.update(values_from_items(tree.children, text, origin, constructors=constructors))
     return values
 
 
@@ -136,6 +144,8 @@ def load_file(reference: str, span: Span | None = None, base_dir: Path | None = 
                 span,
                 hint="run dcalc check with --allow-outside to permit it",
             )
+    if path.is_dir():
+        raise InputError(f"{reference} is a folder, not a data file", span)
     if not path.is_file():
         raise InputError(f"no such file: {reference}", span)
     suffix = path.suffix.lower()
@@ -194,6 +204,8 @@ def load_point_file(reference: str) -> dict[str, np.ndarray]:
     except DcalcError:
         raise
     except (ValueError, TypeError, OSError, UnicodeDecodeError, EOFError) as error:
+        if isinstance(error, ValueError) and "pickle" in str(error).lower():
+            raise InputError(f"{reference} holds pickled objects, which dcalc refuses to load (allow_pickle=False)") from None
         raise InputError(f"cannot read {reference}: {error}") from None
     for name in values:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):

@@ -1,9 +1,22 @@
-"""Shared fixtures: the sample programs and a CLI runner."""
+"""Shared fixtures: the sample programs and a CLI runner; Hypothesis profiles."""
 
+import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
+
+# Property tests: "ci" (the default) is repeatable and bounded: a seed derived from
+# each test, a fixed number of examples, no example database. "long" draws fresh
+# examples on every run and keeps failures in .hypothesis/ to replay them:
+#     HYPOTHESIS_PROFILE=long pytest tests/test_fuzz.py
+# The deadline is no speed target: an example of a few hundred characters that
+# takes 10 s has hit a hang or a quadratic blow-up.
+settings.register_profile("ci", max_examples=150, derandomize=True, database=None, deadline=timedelta(seconds=10), print_blob=True)
+settings.register_profile("long", max_examples=5000, deadline=timedelta(seconds=10), print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "samples" / "programs"

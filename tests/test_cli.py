@@ -89,7 +89,7 @@ def test_python_dash_m_runs_the_cli():
     assert json.loads(completed.stdout) == {"value": 10.0}
 
 
-# ---- errors: each kind through the CLI -----------------------------------------
+# ---- errors: the whole catalogue of bad input is tests/test_bad_input.py -----------
 
 
 def assert_bad_input(result, *fragments):
@@ -104,73 +104,6 @@ def test_syntax_error_shows_line_caret_and_expected(cli):
     assert_bad_input(result, "syntax error", "unexpected '*'", "expected an expression", "x1 + * x2")
     caret_line = [line for line in result.stderr.splitlines() if line.strip().endswith("^")][0]
     assert caret_line.index("^") == caret_line.index("|") + 2 + len("x1 + ")
-
-
-def test_syntax_error_in_a_program_names_the_line(cli):
-    result = cli("eval", "-", input="a = 2*x\nb = a +\nc = b\n")
-    assert_bad_input(result, "<stdin>:2:8", "b = a +")
-
-
-def test_unknown_function_suggests_the_nearest(cli):
-    assert_bad_input(cli("eval", "sn(x)", "--at", "x=1"), "unknown function 'sn'", "did you mean 'sin'?")
-    assert_bad_input(cli("eval", "expp(x) + 1", "--at", "x=1"), "did you mean 'exp'?")
-
-
-def test_missing_value_names_the_input(cli):
-    assert_bad_input(cli("eval", LECTURE, "--at", "x1=2"), "no value for the input 'x2'", "--at x2=...")
-    assert_bad_input(cli("eval", LECTURE), "no value for the input 'x1'", "also missing: x2")
-
-
-def test_wrong_arity_names_the_function(cli):
-    assert_bad_input(cli("eval", "sin(x, y)", "--at", "x=1,y=2"), "sin takes 1 argument", "got 2")
-    assert_bad_input(cli("eval", "atan2(x)", "--at", "x=1"), "atan2 takes 2 arguments", "got 1")
-
-
-def test_value_for_a_name_that_is_not_an_input_warns(cli):
-    result = cli("eval", "x + 1", "--at", "x=1,y=2", "--json")
-    assert result.exit_code == 0
-    assert "warning: 'y' is not an input" in result.stderr
-    assert json.loads(result.stdout) == {"value": 2.0}
-
-
-@pytest.mark.parametrize(
-    "at, fragment",
-    [
-        ("x=1,x=2", "'x' is given a value twice"),
-        ("x=[[1,2],[3]]", "ragged list"),
-        ("x=1e", "malformed number '1e'"),
-        ("x=", "ends after '='"),
-        ("x=@missing.npy", "no such file: missing.npy"),
-        ("x=y", "unknown name 'y' in a value"),
-    ],
-)
-def test_bad_at_values(cli, at, fragment):
-    assert_bad_input(cli("eval", "x", "--at", at), fragment)
-
-
-def test_return_of_undefined_name(cli):
-    assert_bad_input(cli("eval", "-", "--at", "x=1", input="a = x + 1\nreturn a, ab\n"), "'ab' is returned but the program never defines it", "did you mean 'a'?")
-
-
-def test_empty_and_comment_only_input(cli):
-    assert_bad_input(cli("eval", "-", input=""), "the input has no expression (it is empty)")
-    assert_bad_input(cli("eval", "-", input="# nothing\n\n"), "only comments")
-
-
-def test_shape_mismatch_names_both_shapes(cli):
-    assert_bad_input(cli("eval", "A @ x", "--at", "A=[[1,2],[3,4]],x=[1,2,3]"), "(2, 2) and (3,)", "A @ x")
-
-
-def test_non_utf8_input(cli, tmp_path):
-    path = tmp_path / "bad.wl"
-    path.write_bytes(b"x + \xff\n")
-    assert_bad_input(cli("eval", str(path), "--at", "x=1"), "not UTF-8", "0xff")
-
-
-def test_pickled_npy_is_refused(cli, tmp_path):
-    path = tmp_path / "objects.npy"
-    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    assert_bad_input(cli("eval", "x", "--at", f"x=@{path}"), "pickled", "refuses")
 
 
 def test_value_files(cli, tmp_path):

@@ -44,23 +44,6 @@ def test_long_expressions_are_expressions(cli):
     assert result.exit_code == 0 and json.loads(result.stdout)["value"] == 400.0
 
 
-@pytest.mark.parametrize(
-    "at, fragment",
-    [("x=(1,2)", "not a tuple"), ("x=load('y')", "cannot have inputs"), ("x=[]", "is empty")],
-)
-def test_values_that_are_not_values(cli, at, fragment):
-    result = cli("eval", "x", "--at", at)
-    assert result.exit_code == 2 and fragment in result.stderr
-
-
-@pytest.mark.parametrize("content", [b'{"a": 1}', b""])
-def test_unreadable_value_files(cli, tmp_path, content):
-    path = tmp_path / ("v.json" if content else "v.npy")
-    path.write_bytes(content)
-    result = cli("eval", "x", "--at", f"x=@{path}")
-    assert result.exit_code == 2 and "cannot read" in result.stderr
-
-
 def test_symbolic_value_is_the_functions_even_where_simplification_would_hide_nan():
     problem = dcalc.load("ln(x) - ln(x) + 0*ln(y)", {"x": -1.0, "y": 0.0})
     result = run_engine("symbolic", problem.graph, problem.values)
