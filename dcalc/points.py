@@ -163,14 +163,25 @@ def _npy_points(file: Path, origin: str, inputs: list[str] | None) -> PointSourc
         raise InputError(f"{origin} has shape {array.shape}: points are rows of a 2-D array (or a 1-D array for one input)")
     columns = 1 if array.ndim == 1 else array.shape[1]
     names = _columns(columns, inputs, origin, "is an array of rows")
-    table = array.reshape(array.shape[0], columns)
+    count, dtype, offset, in_rows = array.shape[0], array.dtype, array.offset, array.flags.c_contiguous
+    table = array.reshape(count, columns)
 
     def read(size: int):
-        for start in range(0, table.shape[0], size):
-            block = np.asarray(table[start : start + size], dtype=float)  # reads just these rows
-            yield start, {name: block[:, column] for column, name in enumerate(names)}
+        if not in_rows:  # stored column by column: read through the memory map
+            for start in range(0, count, size):
+                block = np.asarray(table[start : start + size], dtype=float)
+                yield start, {name: block[:, column] for column, name in enumerate(names)}
+            return
+        # Row by row, read into a fresh block each time rather than through the map: mapped
+        # pages, once read, would count as this process's memory for as long as they stay.
+        with open(file, "rb") as handle:
+            for start in range(0, count, size):
+                rows = min(size, count - start)
+                handle.seek(offset + start * columns * dtype.itemsize)
+                block = np.fromfile(handle, dtype=dtype, count=rows * columns).reshape(rows, columns).astype(float, copy=False)
+                yield start, {name: block[:, column] for column, name in enumerate(names)}
 
-    return PointSource(origin, table.shape[0], {name: () for name in names}, read)
+    return PointSource(origin, count, {name: () for name in names}, read)
 
 
 def _npz_points(file: Path, origin: str, inputs: list[str] | None) -> PointSource:
