@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -38,7 +39,12 @@ class Constructors:
     names = ("randn", "rand", "zeros", "ones", "eye", "full")
 
     def __init__(self, seed: int = DEFAULT_SEED):
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+
+    @cached_property
+    def rng(self) -> np.random.Generator:
+        # Made on first use: numpy.random costs every --at a few ms of start-up.
+        return np.random.default_rng(self.seed)
 
     def make(self, name: str, arguments: list) -> np.ndarray:
         if name == "full":
