@@ -9,7 +9,6 @@ allow_pickle=False, .csv/.txt and .json).
 
 from __future__ import annotations
 
-import json
 import math
 from functools import cached_property
 from pathlib import Path
@@ -126,6 +125,8 @@ def _unquote(path: str) -> str:
 
 def load_file(reference: str, span: Span | None = None, base_dir: Path | None = None, allow_outside: bool = True) -> np.ndarray:
     """An array from a file: path, or path:key for one array of an .npz."""
+    import json
+
     reference = _unquote(reference)
     key = None
     head, colon, tail = reference.rpartition(":")
@@ -180,6 +181,7 @@ def load_file(reference: str, span: Span | None = None, base_dir: Path | None = 
 def load_point_file(reference: str) -> dict[str, np.ndarray]:
     """Values for many inputs from one file: a .json object {"name": value} or the
     named arrays of an .npz (loaded with allow_pickle=False)."""
+    import json
     import re
 
     path = Path(reference)
