@@ -8,7 +8,9 @@ does not rebuild them.
 
 from __future__ import annotations
 
+import gc
 import os
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -110,12 +112,28 @@ def _lark():
     )
 
 
+@contextmanager
+def gc_paused():
+    """Pause Python's cycle collector. Parsing and building make millions of small
+    objects and no garbage cycles, so its passes over the growing heap find nothing
+    to free: on a 10^5-line program they took half of the parse time."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def parse(text: str, origin: str = "<input>", start: str = "program"):
     """Parse a program (or, with ``start="assignments"``, --at values) to a Lark tree."""
     from lark.exceptions import UnexpectedInput
 
     try:
-        return _lark().parse(text, start=start)
+        with gc_paused():
+            return _lark().parse(text, start=start)
     except UnexpectedInput as error:
         raise _syntax_error(error, text, origin) from None
 

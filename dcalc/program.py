@@ -24,7 +24,7 @@ from lark import Token, Tree
 from . import primitives
 from .errors import ArityError, DcalcError, DcalcSyntaxError, ShapeError, Span, UnknownNameError, suggest
 from .graph import Graph, Node
-from .parser import parse
+from .parser import gc_paused, parse
 
 NUMBER_LITERAL = re.compile(r"-\s*[0-9.][0-9_.eE+-]*")
 # Functions of the language that are not one primitive each.
@@ -496,7 +496,8 @@ def _static_value(value, function: str, param: str, span):
 
 def build(tree: Tree, text: str, origin: str = "<input>", given: Iterable[str] = (), shapes: Mapping[str, tuple] | None = None) -> Graph:
     """The graph of a parsed program; ``given`` are names the user gives values to."""
-    return _ProgramBuilder(text, origin, given, shapes or {}).run(tree)
+    with gc_paused():
+        return _ProgramBuilder(text, origin, given, shapes or {}).run(tree)
 
 
 def parse_program(text: str, origin: str = "<input>", given: Iterable[str] = (), shapes: Mapping[str, tuple] | None = None) -> Graph:
