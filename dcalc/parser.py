@@ -64,17 +64,22 @@ def grammar_path() -> Path:
     raise FileNotFoundError(f"dcalc's grammar {GRAMMAR_NAME} is missing from {package}")
 
 
-def _cache_file() -> str | bool:
-    """Where Lark keeps the built LALR tables (it checks the grammar's hash itself)."""
+def _cache_file(grammar: str) -> str | bool:
+    """Where Lark keeps the built LALR tables. Lark checks the grammar's hash before
+    using them; the hash in the name also gives every grammar its own file, so two
+    installed versions of dcalc do not rebuild each other's tables on every run."""
+    import hashlib
+
+    import lark
+
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folder = os.path.join(root, "dcalc")
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError:
         return False
-    import lark
-
-    return os.path.join(folder, f"parser-lark{lark.__version__}.cache")
+    digest = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:16]
+    return os.path.join(folder, f"parser-lark{lark.__version__}-{digest}.cache")
 
 
 class BracketNewlines:
@@ -100,15 +105,16 @@ class BracketNewlines:
 def _lark():
     from lark import Lark
 
+    grammar = grammar_path().read_text(encoding="utf-8")
     return Lark(
-        grammar_path().read_text(encoding="utf-8"),
+        grammar,
         parser="lalr",
         lexer="contextual",
         start=["program", "assignments", "sample"],
         postlex=BracketNewlines(),
         propagate_positions=True,
         maybe_placeholders=True,
-        cache=_cache_file(),
+        cache=_cache_file(grammar),
     )
 
 
