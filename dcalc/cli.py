@@ -10,6 +10,7 @@ heavy modules are imported inside the commands that use them. There is no
 """
 
 import functools
+import gc
 import os
 import re
 import sys
@@ -787,4 +788,8 @@ def main_options(
 
 
 def main() -> None:
+    # What is imported by now lives until exit: frozen, the cycle collector stops
+    # walking it again and again while the command imports NumPy, Lark and rich
+    # (10-15 ms of a one-shot `dcalc grad`).
+    gc.freeze()
     app()
