@@ -156,7 +156,7 @@ class _Builder:
     def call(self, meta, children):
         name_token, *arguments = children
         arguments = [argument for argument in arguments if argument is not None]
-        return self.program.call(str(name_token), arguments, self._span(meta), self.program.token_span(name_token))
+        return self.program.call(name_token, arguments, self._span(meta))
 
     # ---- arrays and indexing --------------------------------------------------
 
@@ -207,6 +207,7 @@ class _ProgramBuilder:
         self.allow_new_inputs = True
         # In values (--at), randn(3, 4) and friends make constants (values.Constructors).
         self.constructors = None
+        self.function_names = known_functions()
         self.expression = _Builder(self)
 
     # ---- positions ------------------------------------------------------------
@@ -228,7 +229,7 @@ class _ProgramBuilder:
         if name not in self.given and name not in self.assigned_anywhere:
             if name in self.constants:
                 return self.graph.const(self.constants[name], span=span)
-            if name in known_functions():
+            if name in self.function_names:
                 raise UnknownNameError(f"{name!r} is a function: call it, as in {name}(x)", span)
         if not self.inputs_allowed:
             raise UnknownNameError(
@@ -256,7 +257,8 @@ class _ProgramBuilder:
                 raise DcalcSyntaxError(f"{prim.name} needs values here, not {_describe(operand)}", span)
         return self.graph.apply(prim, operands, params, span=span)
 
-    def call(self, name: str, arguments: list, span: Span | None, name_span: Span) -> Node:
+    def call(self, name_token: Token, arguments: list, span: Span | None) -> Node:
+        name = str(name_token)
         if name == "load":
             return self._load(arguments, span)
         if name == "log":
@@ -286,10 +288,10 @@ class _ProgramBuilder:
             return self.apply(prim, plain, params, span)
         prim = primitives.FUNCTIONS.get(name)
         if prim is None:
-            hint = suggest(name, known_functions())
+            hint = suggest(name, self.function_names)
             if name in ("randn", "rand", "zeros", "ones", "eye", "full"):
                 hint = f"{name}(...) makes a value for --at (or an 'at' line of a sample file), not an op of the function"
-            raise UnknownNameError(f"unknown function {name!r}", name_span, hint=hint)
+            raise UnknownNameError(f"unknown function {name!r}", self.token_span(name_token), hint=hint)
         operands = [argument for argument in arguments if not isinstance(argument, Keyword)]
         keywords = {argument.name: argument for argument in arguments if isinstance(argument, Keyword)}
         arity = len(operands) if prim.arity < 0 else prim.arity  # variadic: every positional argument
@@ -364,19 +366,20 @@ class _ProgramBuilder:
                 "the input has no expression" + (" (only comments)" if self.text.strip() else " (it is empty)"),
                 hint='give an expression such as "x^2 + 1", or a program with one assignment per line',
             )
-        for statement in statements:
-            if statement.data == "assign":
+        # Rule names are Lark Tokens, whose == is slow: compare them as strings.
+        kinds = [str(statement.data) for statement in statements]
+        for kind, statement in zip(kinds, statements):
+            if kind == "assign":
                 self.assigned_anywhere.add(str(statement.children[0]))
         outputs: list[Node] = []
         names: list[str] = []
         statement_of: list[int] = []  # by node index: the statement that made the node
-        for position, statement in enumerate(statements):
+        for position, (kind, statement) in enumerate(zip(kinds, statements)):
             statement_of.extend([position - 1] * (len(self.graph.nodes) - len(statement_of)))
-            kind = statement.data
             if kind == "assign":
                 target, expression = statement.children
                 name = str(target)
-                if name in known_functions():
+                if name in self.function_names:
                     raise DcalcSyntaxError(f"cannot assign to {name!r}: it names a function", self.token_span(target))
                 node = self._expression(expression)
                 self.environment[name] = node
