@@ -317,14 +317,15 @@ def grad_command(
         return
     engines = ENGINE_NAMES if engine == "all" else (engine,)
     runs = run_engines(graph, problem.values, engines, wrt=names, method=method)
-    from .checking import KINK, point_status
+    if any(node.prim.kink is not None for node in graph.nodes):  # only such ops have kinks
+        from .checking import KINK, point_status
 
-    special = point_status(graph, problem.values)
-    if special is not None and special[0] == KINK:
-        # Not a disagreement: at a kink there is no derivative to agree on.
-        warn(f"not differentiable here: {special[1]}")
-        for run in runs[1:]:
-            run.agrees = None
+        special = point_status(graph, problem.values)
+        if special is not None and special[0] == KINK:
+            # Not a disagreement: at a kink there is no derivative to agree on.
+            warn(f"not differentiable here: {special[1]}")
+            for run in runs[1:]:
+                run.agrees = None
     disagreeing = [run.name for run in runs[1:] if run.result is not None and run.agrees is False]
     if save:
         _save_npz(save, runs[0].result)
