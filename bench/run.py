@@ -9,7 +9,7 @@ import importlib
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["numeric_accuracy", "swell", "mlp"]
+BENCHMARKS = ["numeric_accuracy", "swell", "mlp", "startup", "parse_rate"]
 
 
 def main() -> int:

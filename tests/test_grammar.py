@@ -155,3 +155,31 @@ def test_unclosed_bracket_is_located():
     with pytest.raises(DcalcSyntaxError) as caught:
         parse_program("sin(x + (y")
     assert "line 1, column 9" in caught.value.hint
+
+
+def test_parsing_leaves_the_cycle_collector_as_it_was():
+    import gc
+
+    from dcalc.parser import parse
+
+    assert gc.isenabled()
+    parse_program("a = sin(x)\nb = a * x")
+    with pytest.raises(DcalcSyntaxError):
+        parse("sin(x")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_program("x + 1")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_each_grammar_has_its_own_table_cache(tmp_path, monkeypatch):
+    from dcalc.parser import _cache_file
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first, second = _cache_file("program: NAME"), _cache_file("program: NUMBER")
+    assert first != second
+    assert first.startswith(str(tmp_path / "dcalc")) and second.startswith(str(tmp_path / "dcalc"))
+    assert _cache_file("program: NAME") == first
