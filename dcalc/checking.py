@@ -118,7 +118,8 @@ def read_sample(path: str | Path, allow_outside: bool = False) -> Sample:
             if sample.program is not None:
                 raise DcalcError("a sample file has one function; this is a second", where)
             body = directive.children[1]
-            sample.program = body if kind == "function_block" else Tree("program", [Tree("expr_stmt", [body], body.meta)], body.meta)
+            meta = body.meta if isinstance(body, Tree) else None  # a lone name or number is a token
+            sample.program = body if kind == "function_block" else Tree("program", [Tree("expr_stmt", [body], meta)], meta)
             sample.function_line = where.line
         elif kind == "tolerance":
             settings = _tolerance(directive, text, origin)

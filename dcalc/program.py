@@ -52,31 +52,40 @@ class _Builder:
     """Builds graph nodes for one expression; the program walker feeds it statements.
 
     Each rule of the grammar (its alias) has a method taking the tree's ``meta``
-    (its position) and the values of its children. The tree is walked bottom-up
-    with a stack, not recursion, so deep nesting builds. (Lark's
+    (its position) and the values of its children. The tree is walked bottom-up,
+    left to right (so inputs are numbered in the order they are first read), with
+    a stack, not recursion, so deep nesting builds. (Lark's
     Transformer_NonRecursive does the same, but its ``v_args(meta=True)`` makes a
     wrapper object at every call: a third of the time to build a long program.)
+    Names and numbers are bare tokens in the tree; the walk turns those that are
+    operands into nodes (:meth:`operand`) and leaves the function's name in a
+    call, the attribute's and the keyword's as they are.
     """
 
     RULES = (
-        "number", "name", "string", "keyword", "add", "sub", "mul", "div", "matmul", "pow",
+        "string", "keyword", "paren", "add", "sub", "mul", "div", "matmul", "pow",
         "neg", "pos", "call", "array", "tuple", "index", "slice", "attribute",
     )  # fmt: skip
+    NAME_CHILD = {"call": 0, "attribute": 1, "keyword": 0}  # where a rule has a name that is no operand
 
     def __init__(self, program: "_ProgramBuilder"):
         self.program = program
         self.graph = program.graph
         self.methods = {rule: getattr(self, rule) for rule in self.RULES}
 
-    def build(self, tree: Tree):
-        """The value of an expression tree."""
+    def build(self, tree: Tree | Token):
+        """The value of an expression: a tree, or a lone name or number."""
         walk = []  # every subtree and token, each before its children
+        names = set()  # the ids of the tokens that are names, not operands
         pending = [tree]
         while pending:
             item = pending.pop()
             walk.append(item)
             if isinstance(item, Tree):
                 pending.extend(item.children)
+                position = self.NAME_CHILD.get(item.data)
+                if position is not None:
+                    names.add(id(item.children[position]))
         methods = self.methods
         values = []  # of the children seen and not yet used by their parent
         for item in reversed(walk):
@@ -86,26 +95,30 @@ class _Builder:
                 if count:
                     del values[-count:]
                 values.append(methods[item.data](item.meta, children))
+            elif isinstance(item, Token) and id(item) not in names:
+                values.append(self.operand(item))
             else:
                 values.append(item)
         (value,) = values
         return value
 
+    def operand(self, item):
+        """The node of a name or number token; any other value as it is."""
+        if isinstance(item, Token):
+            if item.type == "NAME":
+                name = str(item)
+                node = self.program.environment.get(name)
+                if node is not None:  # the common case, which needs no span
+                    return node
+                return self.program.lookup(name, self.program.token_span(item))
+            if item.type == "NUMBER":
+                return self.graph.const(float(str(item).replace("_", "")), span=self.program.token_span(item))
+        return item
+
     def _span(self, meta) -> Span | None:
         return self.program.span(meta)
 
     # ---- leaves -------------------------------------------------------------
-
-    def number(self, meta, children):
-        (token,) = children
-        return self.graph.const(float(str(token).replace("_", "")), span=self._span(meta))
-
-    def name(self, meta, children):
-        name = str(children[0])
-        node = self.program.environment.get(name)
-        if node is not None:  # the common case, which needs no span
-            return node
-        return self.program.lookup(name, self._span(meta))
 
     def string(self, meta, children):
         (token,) = children
@@ -114,6 +127,12 @@ class _Builder:
     def keyword(self, meta, children):
         name, value = children
         return Keyword(str(name), value, self._span(meta))
+
+    def paren(self, meta, children):
+        # A tree of its own (not inlined) so that its span, brackets included,
+        # is there for the span of whatever it is the first or last operand of.
+        (inner,) = children
+        return inner
 
     # ---- operators ----------------------------------------------------------
 
@@ -427,23 +446,29 @@ class _ProgramBuilder:
         self.graph.reorder(sorted(self.graph.nodes, key=key))
 
     def _expression(self, expression) -> Node:
-        if isinstance(expression, Token):  # pragma: no cover - the grammar wraps every leaf
-            raise DcalcSyntaxError(f"unexpected {expression!s}")
         value = self.expression.build(expression)
         if not isinstance(value, Node):
-            raise DcalcSyntaxError(f"{_describe(value)} is not a value", self.span(expression.meta))
+            raise DcalcSyntaxError(f"{_describe(value)} is not a value", self.span(_unbracketed(expression).meta))
         return value
 
     def _output_name(self, expression, node: Node, index: int = 0) -> str:
         # A returned variable keeps its name; a bare input or constant does not (the
         # output of "y" is not called y when y is an input).
-        if isinstance(expression, Tree) and expression.data == "name" and not (node.is_input or node.is_const):
-            return str(expression.children[0])
+        expression = _unbracketed(expression)
+        if isinstance(expression, Token) and expression.type == "NAME" and not (node.is_input or node.is_const):
+            return str(expression)
         taken = set(self.graph.input_names)
         for candidate in ("y", "f", "out"):
             if candidate not in taken:
                 return candidate if index == 0 else f"{candidate}{index + 1}"
         return f"out{index + 1}"
+
+
+def _unbracketed(expression):
+    """What a parenthesised expression holds (and any other as it is)."""
+    while isinstance(expression, Tree) and expression.data == "paren":
+        (expression,) = expression.children
+    return expression
 
 
 def _describe(value) -> str:

@@ -101,7 +101,7 @@ def value_of(
     from .evaluate import evaluate
     from .program import _ProgramBuilder
 
-    if isinstance(value_tree, Token):
+    if isinstance(value_tree, Token) and value_tree.type == "FILE_REF":
         span = Span(text, value_tree.start_pos, value_tree.end_pos, value_tree.line, value_tree.column, origin)
         return load_file(str(value_tree)[1:], span, base_dir, allow_outside)
     from .graph import Node
