@@ -183,3 +183,19 @@ def test_each_grammar_has_its_own_table_cache(tmp_path, monkeypatch):
     assert first != second
     assert first.startswith(str(tmp_path / "dcalc")) and second.startswith(str(tmp_path / "dcalc"))
     assert _cache_file("program: NAME") == first
+
+
+def test_inputs_are_numbered_in_the_order_they_are_first_read():
+    # Left to right, whatever the nesting: the gradient lists them in this order.
+    assert parse_program("x1 - cos(x2)").input_names == ["x1", "x2"]
+    assert parse_program("x2 + 1/x1").input_names == ["x2", "x1"]
+    assert parse_program("sin(b) * a + c[0]", shapes={"c": (2,)}).input_names == ["b", "a", "c"]
+
+
+def test_brackets_around_a_returned_name_keep_it():
+    graph = parse_program("a = sin(x)\nreturn (a), ((x))")
+    assert graph.output_names == ["a", "y2"]  # an input returned is not named after itself
+    with pytest.raises(DcalcSyntaxError) as caught:
+        parse_program("((x, y))")
+    assert "a tuple is not a value" in caught.value.message
+    assert caught.value.span.snippet == "(x, y)" and caught.value.span.column == 2
