@@ -246,13 +246,15 @@ class Graph:
     # The first name the user gave each node (by node index), for display.
     names: dict[int, str] = field(default_factory=dict)
     source: Span | None = None
+    # The hash-consing table: (primitive, operand indices, params part) -> node, where
+    # the params part is ("input", name), _const_key(value), or the sorted params.
     _table: dict = field(default_factory=dict, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
     # ---- building -----------------------------------------------------------
 
     def input(self, name: str, shape: Shape = (), span: Span | None = None) -> Node:
-        key = (INPUT, (), ("input", name))  # the same form as _params_key
+        key = (INPUT, (), ("input", name))
         node = self._table.get(key)
         if node is None:
             node = self._add(key, INPUT, (), {"name": name, "shape": tuple(shape)}, tuple(shape), span)
@@ -291,7 +293,7 @@ class Graph:
         operands = tuple([node.index for node in inputs])
         if prim.commutative and self.simplify:
             operands = tuple(sorted(operands))  # x*y and y*x are one node in derivative graphs
-        key = (prim, operands, tuple(sorted(params.items())) if params else ())  # as _params_key
+        key = (prim, operands, tuple(sorted(params.items())) if params else ())
         node = self._table.get(key)
         if node is not None:
             return node
@@ -325,22 +327,11 @@ class Graph:
         self._table = {(prim, self._operands_key(node), params): node for (prim, _, params), node in self._table.items()}
         self._cache.clear()
 
-    def _key(self, node: Node) -> tuple:
-        return (node.prim, self._operands_key(node), self._params_key(node))
-
     def _operands_key(self, node: Node) -> tuple:
         operands = tuple([operand.index for operand in node.inputs])
         if node.prim.commutative and self.simplify:
             operands = tuple(sorted(operands))
         return operands
-
-    @staticmethod
-    def _params_key(node: Node) -> tuple:
-        if node.is_input:
-            return ("input", node.params["name"])
-        if node.is_const:
-            return _const_key(node.value)
-        return tuple(sorted(node.params.items()))
 
     def set_outputs(self, nodes: Sequence[Node], names: Sequence[str]) -> None:
         self.outputs = list(nodes)
