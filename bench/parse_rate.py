@@ -5,7 +5,9 @@ tracer writes: `t17 = t3 * t12`, `t18 = sin(t9)`, ... over ten inputs.
 Parse (text to tree, `dcalc.parser.parse`) and build (tree to graph,
 `dcalc.program.build`) are timed separately and together, each the best of a
 few runs in this process; the 10^5-line program's reverse-mode gradient is
-timed too. Target (Issue 7): parse plus gradient of 10^5 lines under 10 s.
+timed too. Target (Issue 7): parse, build and gradient of 10^5 lines under
+10 s, judged on this process's CPU time so that other load on the machine does
+not count (the wall time is printed beside it).
 
     python bench/parse_rate.py
 """
@@ -49,12 +51,12 @@ def random_program(lines: int, seed: int = 0) -> str:
     return "\n".join(statements) + "\n"
 
 
-def best_of(function, repeats: int):
+def best_of(function, repeats: int, clock=time.perf_counter):
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         result = function()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times), result
 
 
@@ -71,10 +73,15 @@ def main() -> int:
             f"   ({parse_time:.2f} s + {build_time:.2f} s)"
         )
     values = {f"x{k}": 0.1 * (k + 1) for k in range(INPUTS)}
-    gradient_time, _ = best_of(lambda: run_engine("reverse", graph, values), 1)
-    whole = total + gradient_time
-    print(f"10^5 lines: parse + build + reverse-mode gradient {whole:.2f} s ({gradient_time:.2f} s gradient)   (target < {TARGET_SECONDS:g} s)")
-    if whole >= TARGET_SECONDS:
+
+    def whole():
+        return run_engine("reverse", build(parse(text, "<bench>"), text, "<bench>"), values)
+
+    start = time.perf_counter()
+    cpu, _ = best_of(whole, 1, clock=time.process_time)
+    wall = time.perf_counter() - start
+    print(f"10^5 lines: parse + build + reverse-mode gradient {cpu:.2f} s CPU, {wall:.2f} s wall   (target < {TARGET_SECONDS:g} s)")
+    if cpu >= TARGET_SECONDS:
         status = 1
     return status
 
