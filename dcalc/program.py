@@ -22,7 +22,7 @@ import numpy as np
 from lark import Token, Tree
 
 from . import primitives
-from .errors import ArityError, DcalcError, DcalcSyntaxError, ShapeError, Span, UnknownNameError, suggest
+from .errors import ArityError, DcalcSyntaxError, ShapeError, Span, UnknownNameError, suggest
 from .graph import Graph, Node
 from .parser import gc_paused, parse
 
