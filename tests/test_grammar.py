@@ -199,3 +199,11 @@ def test_brackets_around_a_returned_name_keep_it():
         parse_program("((x, y))")
     assert "a tuple is not a value" in caught.value.message
     assert caught.value.span.snippet == "(x, y)" and caught.value.span.column == 2
+
+
+def test_sample_file_keywords_are_plain_names_in_programs():
+    assert value("value = 2\nfunction = value + 1\nat = function * 2") == 6.0
+    for text, word in (("x function", "function"), ("sin(x) value", "value")):
+        with pytest.raises(DcalcSyntaxError) as caught:
+            parse_program(text)
+        assert caught.value.message == f"missing operator before {word!r}"
