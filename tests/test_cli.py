@@ -220,6 +220,16 @@ def test_one_shot_grad_imports_only_what_it_needs():
     assert "numpy.random" not in modules and "dcalc.checking" not in modules
 
 
+def test_help_lists_every_command_and_each_command_has_its_own():
+    # main() builds only the command that is run: the overview must still list all.
+    listing = subprocess.run([sys.executable, "-m", "dcalc", "--help"], capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    for name in ("eval", "show", "grad", "jacobian", "hessian", "diff", "trace", "graph", "plot", "check"):
+        assert f" {name} " in listing.stdout, name
+    grad = subprocess.run([sys.executable, "-m", "dcalc", "grad", "--help"], capture_output=True, text=True, timeout=60)
+    assert grad.returncode == 0 and "dcalc grad" in grad.stdout and "--wrt" in grad.stdout
+
+
 def test_real_process_errors_have_no_traceback():
     completed = subprocess.run([sys.executable, "-m", "dcalc", "eval", "sin(x", "--at", "x=1"], capture_output=True, text=True, timeout=60)
     assert completed.returncode == 2
