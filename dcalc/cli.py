@@ -796,7 +796,11 @@ def main() -> None:
     # typer makes a click command of every registered command before it reads the
     # arguments (5 ms); `dcalc NAME ...` needs only NAME's (`dcalc --help` lists all).
     named = sys.argv[1] if len(sys.argv) > 1 else None
-    chosen = [info for info in app.registered_commands if info.name == named]
+    every = list(app.registered_commands)
+    chosen = [info for info in every if info.name == named]
     if chosen:
         app.registered_commands[:] = chosen
-    app()
+    try:
+        app()
+    finally:
+        app.registered_commands[:] = every
