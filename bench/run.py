@@ -9,7 +9,7 @@ import importlib
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["numeric_accuracy", "swell", "mlp", "limits"]
+BENCHMARKS = ["startup", "points", "programs", "parse_rate", "memory", "mlp", "numeric_accuracy", "swell", "limits"]
 
 
 def main() -> int:

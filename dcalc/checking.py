@@ -19,7 +19,6 @@ Neither is a pass or a FAIL.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,14 +106,6 @@ def read_sample(path: str | Path, allow_outside: bool = False) -> Sample:
     return parse_sample(text, origin, path.resolve().parent, allow_outside)
 
 
-# A line that starts a sample's function: no program has one, so it tells sample text apart.
-SAMPLE_FUNCTION = re.compile(r"^[ \t]*function[ \t]*[:{]", re.MULTILINE)
-
-
-def is_sample(text: str) -> bool:
-    return SAMPLE_FUNCTION.search(text) is not None
-
-
 def parse_sample(text: str, origin: str, base: Path, allow_outside: bool = False) -> Sample:
     """A Sample from the text of a .dcalc file; data files are read relative to ``base``."""
     from .parser import parse
@@ -131,7 +122,8 @@ def parse_sample(text: str, origin: str, base: Path, allow_outside: bool = False
             if sample.program is not None:
                 raise DcalcError("a sample file has one function; this is a second", where)
             body = directive.children[1]
-            sample.program = body if kind == "function_block" else Tree("program", [Tree("expr_stmt", [body], body.meta)], body.meta)
+            meta = body.meta if isinstance(body, Tree) else None  # a lone name or number is a token
+            sample.program = body if kind == "function_block" else Tree("program", [Tree("expr_stmt", [body], meta)], meta)
             sample.function_line = where.line
         elif kind == "tolerance":
             settings = _tolerance(directive, text, origin)

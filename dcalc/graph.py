@@ -31,8 +31,9 @@ PREC_ADD, PREC_MUL, PREC_NEG, PREC_POW, PREC_ATOM = 1, 2, 3, 4, 5
 
 def broadcast_shapes(shapes: Sequence[Shape], params: dict) -> Shape:
     """NumPy's broadcasting, as the shape rule of elementwise primitives."""
-    if all(shape == shapes[0] for shape in shapes):
-        return shapes[0]
+    first = shapes[0]
+    if all(shape == first for shape in shapes):
+        return first
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:
@@ -262,13 +263,15 @@ class Graph:
     # The first name the user gave each node (by node index), for display.
     names: dict[int, str] = field(default_factory=dict)
     source: Span | None = None
+    # The hash-consing table: (primitive, operand indices, params part) -> node, where
+    # the params part is ("input", name), _const_key(value), or the sorted params.
     _table: dict = field(default_factory=dict, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
     # ---- building -----------------------------------------------------------
 
     def input(self, name: str, shape: Shape = (), span: Span | None = None) -> Node:
-        key = (INPUT, (), ("input", name))  # the same form as _params_key
+        key = (INPUT, (), ("input", name))
         node = self._table.get(key)
         if node is None:
             node = self._add(key, INPUT, (), {"name": name, "shape": tuple(shape)}, tuple(shape), span)
@@ -292,7 +295,7 @@ class Graph:
     def apply(self, prim: Primitive, args: Sequence, params: dict | None = None, span: Span | None = None) -> Node:
         """The node ``prim(*args, **params)``: an existing one if it was made before."""
         params = params or {}
-        inputs = tuple(arg if isinstance(arg, Node) else self.const(arg) for arg in args)
+        inputs = tuple([arg if isinstance(arg, Node) else self.const(arg) for arg in args])
         for node in inputs:
             if node.graph is not self:
                 raise ValueError("cannot combine nodes of two different graphs")
@@ -304,10 +307,10 @@ class Graph:
             simpler = simplify(self, prim, inputs, params)
             if simpler is not None:
                 return simpler
-        operands = tuple(node.index for node in inputs)
+        operands = tuple([node.index for node in inputs])
         if prim.commutative and self.simplify:
             operands = tuple(sorted(operands))  # x*y and y*x are one node in derivative graphs
-        key = (prim, operands, tuple(sorted(params.items())))  # as _params_key
+        key = (prim, operands, tuple(sorted(params.items())) if params else ())
         node = self._table.get(key)
         if node is not None:
             return node
@@ -337,22 +340,15 @@ class Graph:
         self.nodes = list(order)
         self.inputs.sort(key=lambda node: node.index)
         self.names = {node.index: name for node, name in names.items()}
-        self._table = {self._key(node): node for node in self.nodes}
+        # The keys name operands by index: renumber them, keeping their params part.
+        self._table = {(prim, self._operands_key(node), params): node for (prim, _, params), node in self._table.items()}
         self._cache.clear()
 
-    def _key(self, node: Node) -> tuple:
-        operands = tuple(operand.index for operand in node.inputs)
+    def _operands_key(self, node: Node) -> tuple:
+        operands = tuple([operand.index for operand in node.inputs])
         if node.prim.commutative and self.simplify:
             operands = tuple(sorted(operands))
-        return (node.prim, operands, self._params_key(node))
-
-    @staticmethod
-    def _params_key(node: Node) -> tuple:
-        if node.is_input:
-            return ("input", node.params["name"])
-        if node.is_const:
-            return _const_key(node.value)
-        return tuple(sorted(node.params.items()))
+        return operands
 
     def set_outputs(self, nodes: Sequence[Node], names: Sequence[str]) -> None:
         self.outputs = list(nodes)

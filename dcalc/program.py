@@ -7,8 +7,8 @@ are constants unless the program assigns them or the user gives them a value.
 The output is the last statement (an assignment or a bare expression) unless a
 ``return a, b`` names several.
 
-The tree is walked without recursion (Lark's Transformer_NonRecursive), so deep
-nesting and long programs build without RecursionError.
+The tree is walked without recursion, so deep nesting and long programs build
+without RecursionError.
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ from typing import Iterable, Mapping
 
 import numpy as np
 from lark import Token, Tree
-from lark.visitors import Transformer_NonRecursive, v_args
 
 from . import primitives
 from .errors import ArityError, DcalcError, DcalcSyntaxError, ShapeError, Span, UnknownNameError, suggest
 from .graph import Graph, Node
-from .parser import parse
+from .parser import gc_paused, parse
 
 NUMBER_LITERAL = re.compile(r"-\s*[0-9.][0-9_.eE+-]*")
 # NumPy broadcasts at most 32 axes. The engines add trailing axes and a Jacobian
@@ -52,79 +51,116 @@ class Text:
     span: Span | None
 
 
-class _Builder(Transformer_NonRecursive):
-    """Builds graph nodes for one expression; the program walker feeds it statements."""
+class _Builder:
+    """Builds graph nodes for one expression; the program walker feeds it statements.
+
+    Each rule of the grammar (its alias) has a method taking the tree's ``meta``
+    (its position) and the values of its children. The tree is walked bottom-up,
+    left to right (so inputs are numbered in the order they are first read), with
+    a stack, not recursion, so deep nesting builds. (Lark's
+    Transformer_NonRecursive does the same, but its ``v_args(meta=True)`` makes a
+    wrapper object at every call: a third of the time to build a long program.)
+    Names and numbers are bare tokens in the tree; the walk turns those that are
+    operands into nodes (:meth:`operand`) and leaves the function's name in a
+    call, the attribute's and the keyword's as they are.
+    """
+
+    RULES = (
+        "string", "keyword", "paren", "add", "sub", "mul", "div", "matmul", "pow",
+        "neg", "pos", "call", "array", "tuple", "index", "slice", "attribute",
+    )  # fmt: skip
+    NAME_CHILD = {"call": 0, "attribute": 1, "keyword": 0}  # where a rule has a name that is no operand
 
     def __init__(self, program: "_ProgramBuilder"):
-        super().__init__()
         self.program = program
         self.graph = program.graph
+        self.methods = {rule: getattr(self, rule) for rule in self.RULES}
 
-    def build(self, tree: Tree):
-        """The value of an expression tree; our own errors pass through Lark's wrapper."""
-        from lark.exceptions import VisitError
+    def build(self, tree: Tree | Token):
+        """The value of an expression: a tree, or a lone name or number."""
+        walk = []  # every subtree and token, each before its children
+        names = set()  # the ids of the tokens that are names, not operands
+        pending = [tree]
+        while pending:
+            item = pending.pop()
+            walk.append(item)
+            if isinstance(item, Tree):
+                pending.extend(item.children)
+                position = self.NAME_CHILD.get(item.data)
+                if position is not None:
+                    names.add(id(item.children[position]))
+        methods = self.methods
+        values = []  # of the children seen and not yet used by their parent
+        for item in reversed(walk):
+            if isinstance(item, Tree):
+                count = len(item.children)
+                children = values[-count:] if count else []
+                if count:
+                    del values[-count:]
+                values.append(methods[item.data](item.meta, children))
+            elif isinstance(item, Token) and id(item) not in names:
+                values.append(self.operand(item))
+            else:
+                values.append(item)
+        (value,) = values
+        return value
 
-        try:
-            return self.transform(tree)
-        except VisitError as error:  # Lark's wrapper hides MemoryError and our errors alike
-            raise error.orig_exc from None
+    def operand(self, item):
+        """The node of a name or number token; any other value as it is."""
+        if isinstance(item, Token):
+            if item.type == "NAME":
+                name = str(item)
+                node = self.program.environment.get(name)
+                if node is not None:  # the common case, which needs no span
+                    return node
+                return self.program.lookup(name, self.program.token_span(item))
+            if item.type == "NUMBER":
+                return self.graph.const(float(str(item).replace("_", "")), span=self.program.token_span(item))
+        return item
 
     def _span(self, meta) -> Span | None:
         return self.program.span(meta)
 
     # ---- leaves -------------------------------------------------------------
 
-    @v_args(meta=True)
-    def number(self, meta, children):
-        (token,) = children
-        return self.graph.const(float(str(token).replace("_", "")), span=self._span(meta))
-
-    @v_args(meta=True)
-    def name(self, meta, children):
-        (token,) = children
-        return self.program.lookup(str(token), self._span(meta))
-
-    @v_args(meta=True)
     def string(self, meta, children):
         (token,) = children
         return Text(str(token)[1:-1], self._span(meta))
 
-    @v_args(meta=True)
     def keyword(self, meta, children):
         name, value = children
         return Keyword(str(name), value, self._span(meta))
+
+    def paren(self, meta, children):
+        # A tree of its own (not inlined) so that its span, brackets included,
+        # is there for the span of whatever it is the first or last operand of.
+        (inner,) = children
+        return inner
 
     # ---- operators ----------------------------------------------------------
 
     def _binary(self, name, meta, left, right):
         return self.program.apply(primitives.TABLE[name], (left, right), {}, self._span(meta))
 
-    @v_args(meta=True)
     def add(self, meta, children):
         return self._binary("add", meta, *children)
 
-    @v_args(meta=True)
     def sub(self, meta, children):
         return self._binary("sub", meta, *children)
 
-    @v_args(meta=True)
     def mul(self, meta, children):
         return self._binary("mul", meta, *children)
 
-    @v_args(meta=True)
     def div(self, meta, children):
         return self._binary("div", meta, *children)
 
-    @v_args(meta=True)
     def matmul(self, meta, children):
         return self._binary("matmul", meta, *children)
 
-    @v_args(meta=True)
     def pow(self, meta, children):
         base, _, exponent = children
         return self._binary("pow", meta, base, exponent)
 
-    @v_args(meta=True)
     def neg(self, meta, children):
         (operand,) = children
         span = self._span(meta)
@@ -133,41 +169,35 @@ class _Builder(Transformer_NonRecursive):
             return self.graph.const(-operand.value, span=span)
         return self.program.apply(primitives.TABLE["neg"], (operand,), {}, span)
 
-    def pos(self, children):
+    def pos(self, meta, children):
         (operand,) = children
         return operand
 
     # ---- calls --------------------------------------------------------------
 
-    @v_args(meta=True)
     def call(self, meta, children):
         name_token, *arguments = children
         arguments = [argument for argument in arguments if argument is not None]
-        return self.program.call(str(name_token), arguments, self._span(meta), self.program.token_span(name_token))
+        return self.program.call(name_token, arguments, self._span(meta))
 
     # ---- arrays and indexing --------------------------------------------------
 
-    @v_args(meta=True)
     def array(self, meta, children):
         elements = [element for element in children if element is not None]
         return self.program.array_literal(elements, self._span(meta))
 
-    @v_args(meta=True)
     def tuple(self, meta, children):
         return tuple(element for element in children if element is not None)
 
-    @v_args(meta=True)
     def index(self, meta, children):
         operand, *subscripts = children
         span = self._span(meta)
         key = tuple(_subscript(item, span) for item in subscripts)
         return self.program.apply(primitives.TABLE["index"], (operand,), {"key": key}, span)
 
-    @v_args(meta=True)
     def slice(self, meta, children):
         return ("slice", *children)
 
-    @v_args(meta=True)
     def attribute(self, meta, children):
         operand, name = children
         if str(name) != "T":
@@ -199,6 +229,7 @@ class _ProgramBuilder:
         self.allow_new_inputs = True
         # In values (--at), randn(3, 4) and friends make constants (values.Constructors).
         self.constructors = None
+        self.function_names = known_functions()
         self.expression = _Builder(self)
 
     # ---- positions ------------------------------------------------------------
@@ -220,7 +251,7 @@ class _ProgramBuilder:
         if name not in self.given and name not in self.assigned_anywhere:
             if name in self.constants:
                 return self.graph.const(self.constants[name], span=span)
-            if name in known_functions():
+            if name in self.function_names:
                 raise UnknownNameError(f"{name!r} is a function: call it, as in {name}(x)", span)
         if not self.inputs_allowed:
             raise UnknownNameError(
@@ -253,7 +284,8 @@ class _ProgramBuilder:
                 raise DcalcSyntaxError(f"{prim.name} needs values here, not {_describe(operand)}", span)
         return self.within_axes(self.graph.apply(prim, operands, params, span=span), span)
 
-    def call(self, name: str, arguments: list, span: Span | None, name_span: Span) -> Node:
+    def call(self, name_token: Token, arguments: list, span: Span | None) -> Node:
+        name = str(name_token)
         if name == "load":
             return self._load(arguments, span)
         if name == "log":
@@ -282,10 +314,10 @@ class _ProgramBuilder:
             return self.apply(prim, plain, params, span)
         prim = primitives.FUNCTIONS.get(name)
         if prim is None:
-            hint = suggest(name, known_functions())
+            hint = suggest(name, self.function_names)
             if name in ("randn", "rand", "zeros", "ones", "eye", "full"):
                 hint = f"{name}(...) makes a value for --at (or an 'at' line of a sample file), not an op of the function"
-            raise UnknownNameError(f"unknown function {name!r}", name_span, hint=hint)
+            raise UnknownNameError(f"unknown function {name!r}", self.token_span(name_token), hint=hint)
         operands = [argument for argument in arguments if not isinstance(argument, Keyword)]
         keywords = {argument.name: argument for argument in arguments if isinstance(argument, Keyword)}
         arity = len(operands) if prim.arity < 0 else prim.arity  # variadic: every positional argument
@@ -363,19 +395,20 @@ class _ProgramBuilder:
                 Span.at_offset(self.text, len(self.text.rstrip()), origin=self.origin),
                 hint='give an expression such as "x^2 + 1", or a program with one assignment per line',
             )
-        for statement in statements:
-            if statement.data == "assign":
+        # Rule names are Lark Tokens, whose == is slow: compare them as strings.
+        kinds = [str(statement.data) for statement in statements]
+        for kind, statement in zip(kinds, statements):
+            if kind == "assign":
                 self.assigned_anywhere.add(str(statement.children[0]))
         outputs: list[Node] = []
         names: list[str] = []
         statement_of: list[int] = []  # by node index: the statement that made the node
-        for position, statement in enumerate(statements):
+        for position, (kind, statement) in enumerate(zip(kinds, statements)):
             statement_of.extend([position - 1] * (len(self.graph.nodes) - len(statement_of)))
-            kind = statement.data
             if kind == "assign":
                 target, expression = statement.children
                 name = str(target)
-                if name in known_functions():
+                if name in self.function_names:
                     raise DcalcSyntaxError(f"cannot assign to {name!r}: it names a function", self.token_span(target))
                 node = self._expression(expression)
                 self.environment[name] = node
@@ -423,23 +456,29 @@ class _ProgramBuilder:
         self.graph.reorder(sorted(self.graph.nodes, key=key))
 
     def _expression(self, expression) -> Node:
-        if isinstance(expression, Token):  # pragma: no cover - the grammar wraps every leaf
-            raise DcalcSyntaxError(f"unexpected {expression!s}")
         value = self.expression.build(expression)
         if not isinstance(value, Node):
-            raise DcalcSyntaxError(f"{_describe(value)} is not a value", self.span(expression.meta))
+            raise DcalcSyntaxError(f"{_describe(value)} is not a value", self.span(_unbracketed(expression).meta))
         return value
 
     def _output_name(self, expression, node: Node, index: int = 0) -> str:
         # A returned variable keeps its name; a bare input or constant does not (the
         # output of "y" is not called y when y is an input).
-        if isinstance(expression, Tree) and expression.data == "name" and not (node.is_input or node.is_const):
-            return str(expression.children[0])
+        expression = _unbracketed(expression)
+        if isinstance(expression, Token) and expression.type == "NAME" and not (node.is_input or node.is_const):
+            return str(expression)
         taken = set(self.graph.input_names)
         for candidate in ("y", "f", "out"):
             if candidate not in taken:
                 return candidate if index == 0 else f"{candidate}{index + 1}"
         return f"out{index + 1}"
+
+
+def _unbracketed(expression):
+    """What a parenthesised expression holds (and any other as it is)."""
+    while isinstance(expression, Tree) and expression.data == "paren":
+        (expression,) = expression.children
+    return expression
 
 
 def _describe(value) -> str:
@@ -495,7 +534,8 @@ def _static_value(value, function: str, param: str, span):
 
 def build(tree: Tree, text: str, origin: str = "<input>", given: Iterable[str] = (), shapes: Mapping[str, tuple] | None = None) -> Graph:
     """The graph of a parsed program; ``given`` are names the user gives values to."""
-    return _ProgramBuilder(text, origin, given, shapes or {}).run(tree)
+    with gc_paused():
+        return _ProgramBuilder(text, origin, given, shapes or {}).run(tree)
 
 
 def parse_program(text: str, origin: str = "<input>", given: Iterable[str] = (), shapes: Mapping[str, tuple] | None = None) -> Graph:

@@ -9,8 +9,8 @@ allow_pickle=False, .csv/.txt and .json).
 
 from __future__ import annotations
 
-import json
 import math
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -38,7 +38,12 @@ class Constructors:
     names = ("randn", "rand", "zeros", "ones", "eye", "full")
 
     def __init__(self, seed: int = DEFAULT_SEED):
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+
+    @cached_property
+    def rng(self) -> np.random.Generator:
+        # Made on first use: numpy.random costs every --at a few ms of start-up.
+        return np.random.default_rng(self.seed)
 
     def make(self, name: str, arguments: list) -> np.ndarray:
         try:
@@ -104,7 +109,7 @@ def value_of(
     from .evaluate import evaluate
     from .program import _ProgramBuilder
 
-    if isinstance(value_tree, Token):
+    if isinstance(value_tree, Token) and value_tree.type == "FILE_REF":
         span = Span(text, value_tree.start_pos, value_tree.end_pos, value_tree.line, value_tree.column, origin)
         return load_file(str(value_tree)[1:], span, base_dir, allow_outside)
     from .graph import Node
@@ -128,6 +133,8 @@ def _unquote(path: str) -> str:
 
 def load_file(reference: str, span: Span | None = None, base_dir: Path | None = None, allow_outside: bool = True) -> np.ndarray:
     """An array from a file: path, or path:key for one array of an .npz."""
+    import json
+
     reference = _unquote(reference)
     key = None
     head, colon, tail = reference.rpartition(":")
@@ -184,6 +191,7 @@ def load_file(reference: str, span: Span | None = None, base_dir: Path | None = 
 def load_point_file(reference: str) -> dict[str, np.ndarray]:
     """Values for many inputs from one file: a .json object {"name": value} or the
     named arrays of an .npz (loaded with allow_pickle=False)."""
+    import json
     import re
 
     path = Path(reference)

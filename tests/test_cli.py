@@ -2,6 +2,7 @@
 answered with a message and exit status 2, never a traceback."""
 
 import json
+import math
 import subprocess
 import sys
 
@@ -106,6 +107,11 @@ def test_syntax_error_shows_line_caret_and_expected(cli):
     assert caret_line.index("^") == caret_line.index("|") + 2 + len("x1 + ")
 
 
+def test_messages_show_colons_as_written(cli):
+    # rich would turn :smile: into an emoji; a file name must stay as the user wrote it.
+    assert_bad_input(cli("eval", "x", "--at", "x=@:smile:.npy"), "no such file: :smile:.npy", "x=@:smile:.npy")
+
+
 def test_value_files(cli, tmp_path):
     np.save(tmp_path / "w.npy", np.array([1.0, 2.0]))
     np.savez(tmp_path / "both.npz", a=np.array([3.0]), b=np.array([[1.0, 2.0]]))
@@ -124,6 +130,37 @@ def test_domain_problem_is_reported_with_its_node(cli):
     assert result.exit_code == 0
     assert "warning: ln gives a value that is not finite" in result.stderr
     assert "ln(x - 3)" in result.stderr
+
+
+def test_one_shot_grad_imports_only_what_it_needs():
+    # Start-up is most of a one-shot run (bench/startup.py times it): a smooth
+    # function at plain numbers needs neither a random generator nor kink checks.
+    script = (
+        "import sys\n"
+        "from dcalc.cli import main\n"
+        "sys.argv = ['dcalc', 'grad', 'ln(x1)+x1*x2-sin(x2)', '--at', 'x1=2,x2=5', '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "modules = sorted(sys.modules)\n"
+        "import json\n"
+        "print(json.dumps(modules), file=sys.stderr)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    gradient = json.loads(completed.stdout)["gradient"]
+    # d/dx1 = 1/x1 + x2, d/dx2 = x1 - cos(x2)
+    assert gradient == {"x1": pytest.approx(1 / 2 + 5, rel=1e-15), "x2": pytest.approx(2 - math.cos(5), rel=1e-15)}
+    modules = set(json.loads(completed.stderr.strip().splitlines()[-1]))
+    assert "dcalc.engines.symbolic" in modules  # all four engines ran
+    assert "numpy.random" not in modules and "dcalc.checking" not in modules
+
+
+def test_help_lists_every_command_and_each_command_has_its_own():
+    # main() builds only the command that is run: the overview must still list all.
+    listing = subprocess.run([sys.executable, "-m", "dcalc", "--help"], capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    for name in ("eval", "show", "grad", "jacobian", "hessian", "diff", "trace", "graph", "plot", "check"):
+        assert f" {name} " in listing.stdout, name
+    grad = subprocess.run([sys.executable, "-m", "dcalc", "grad", "--help"], capture_output=True, text=True, timeout=60)
+    assert grad.returncode == 0 and "dcalc grad" in grad.stdout and "--wrt" in grad.stdout
 
 
 def test_real_process_errors_have_no_traceback():

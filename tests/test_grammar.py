@@ -155,3 +155,55 @@ def test_unclosed_bracket_is_located():
     with pytest.raises(DcalcSyntaxError) as caught:
         parse_program("sin(x + (y")
     assert "line 1, column 9" in caught.value.hint
+
+
+def test_parsing_leaves_the_cycle_collector_as_it_was():
+    import gc
+
+    from dcalc.parser import parse
+
+    assert gc.isenabled()
+    parse_program("a = sin(x)\nb = a * x")
+    with pytest.raises(DcalcSyntaxError):
+        parse("sin(x")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_program("x + 1")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_each_grammar_has_its_own_table_cache(tmp_path, monkeypatch):
+    from dcalc.parser import _cache_file
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first, second = _cache_file("program: NAME"), _cache_file("program: NUMBER")
+    assert first != second
+    assert first.startswith(str(tmp_path / "dcalc")) and second.startswith(str(tmp_path / "dcalc"))
+    assert _cache_file("program: NAME") == first
+
+
+def test_inputs_are_numbered_in_the_order_they_are_first_read():
+    # Left to right, whatever the nesting: the gradient lists them in this order.
+    assert parse_program("x1 - cos(x2)").input_names == ["x1", "x2"]
+    assert parse_program("x2 + 1/x1").input_names == ["x2", "x1"]
+    assert parse_program("sin(b) * a + c[0]", shapes={"c": (2,)}).input_names == ["b", "a", "c"]
+
+
+def test_brackets_around_a_returned_name_keep_it():
+    graph = parse_program("a = sin(x)\nreturn (a), ((x))")
+    assert graph.output_names == ["a", "y2"]  # an input returned is not named after itself
+    with pytest.raises(DcalcSyntaxError) as caught:
+        parse_program("((x, y))")
+    assert "a tuple is not a value" in caught.value.message
+    assert caught.value.span.snippet == "(x, y)" and caught.value.span.column == 2
+
+
+def test_sample_file_keywords_are_plain_names_in_programs():
+    assert value("value = 2\nfunction = value + 1\nat = function * 2") == 6.0
+    for text, word in (("x function", "function"), ("sin(x) value", "value")):
+        with pytest.raises(DcalcSyntaxError) as caught:
+            parse_program(text)
+        assert caught.value.message == f"missing operator before {word!r}"

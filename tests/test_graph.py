@@ -82,3 +82,29 @@ def test_simplifying_a_broadcast_product_keeps_its_shape():
     assert product.shape == (3, 2)
     (value,) = evaluate(graph, {"a": np.array([[1.0], [2.0], [3.0]])}, outputs=[product])
     np.testing.assert_array_equal(value, [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+
+
+def test_source_spans_take_in_brackets_and_signs():
+    # A node's span runs from the start of its first operand, brackets around that
+    # operand included, to the end of its last one.
+    text = "-(x+y)^2*sin((x)) - 2^-x"
+    graph = parse_program(text)
+    spans = sorted(node.span.snippet for node in graph.operations())
+    assert spans == sorted(["x+y", "(x+y)^2", "-(x+y)^2", "sin((x))", "-(x+y)^2*sin((x))", "-x", "2^-x", text])
+
+
+def test_hash_consing_holds_after_reordering():
+    from dcalc.graph import Graph
+    from dcalc.primitives import TABLE
+
+    graph = parse_program("a = y * x\nb = sin(x) + a")  # built, then put in lecture order
+    x, y = graph.input_named("x"), graph.input_named("y")
+    assert graph.apply(TABLE["sin"], (x,)) is ops(graph, "sin")[0]
+    assert graph.apply(TABLE["mul"], (y, x)) is ops(graph, "mul")[0]
+    derivative = Graph(simplify=True)  # where x*y and y*x are one node
+    x, y = derivative.input("x"), derivative.input("y")
+    product = x * y
+    derivative.reorder([y, x, product])
+    assert y.index == 0 and product.index == 2
+    assert derivative.apply(TABLE["mul"], (y, x)) is product and x * y is product
+    assert len(derivative.nodes) == 3
