@@ -165,12 +165,14 @@ class _Builder:
         (operand,) = children
         span = self._span(meta)
         # A minus sign in front of a number literal is part of the number.
-        if operand.is_const and span is not None and NUMBER_LITERAL.fullmatch(span.snippet):
+        if isinstance(operand, Node) and operand.is_const and span is not None and NUMBER_LITERAL.fullmatch(span.snippet):
             return self.graph.const(-operand.value, span=span)
         return self.program.apply(primitives.TABLE["neg"], (operand,), {}, span)
 
     def pos(self, meta, children):
         (operand,) = children
+        if not isinstance(operand, Node):
+            raise DcalcSyntaxError(f"+ needs a value here, not {_describe(operand)}", self._span(meta))
         return operand
 
     # ---- calls --------------------------------------------------------------

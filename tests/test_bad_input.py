@@ -44,6 +44,8 @@ CATALOGUE = {
     "an unclosed parenthesis": Bad(["eval", "sin(x + (y"], ["the input ends too early", "the '(' at line 1, column 9 is never closed"]),
     "a closing parenthesis too many": Bad(["eval", "x + 1)"], ["')' has no matching '('", "<expression>:1:6"]),
     "an operator with nothing after it": Bad(["eval", "x +"], ["the input ends after '+': expected an expression", "<expression>:1:4"]),
+    "a sign in front of a tuple": Bad(["eval", "-(x, y)", "--at", "x=1,y=2"], ["neg needs values here, not a tuple", "<expression>:1:1"]),
+    "a plus sign in front of a tuple": Bad(["eval", "+(x, y)", "--at", "x=1,y=2"], ["+ needs a value here, not a tuple", "<expression>:1:1"]),
     "two operators in a row": Bad(["eval", "2 ** ** 3"], ["unexpected '**': expected an expression", "two operators in a row", "<expression>:1:6"]),
     "an operator missing on line 2": Bad(["eval", "-"], ["the line ends too early", "<stdin>:2:8", "b = a +"], stdin="a = 2*x\nb = a +\nc = b\n"),
     "an unknown function": Bad(["eval", "sn(x)", "--at", "x=1"], ["unknown function 'sn'", "did you mean 'sin'?", "<expression>:1:1"]),
