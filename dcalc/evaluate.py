@@ -16,6 +16,7 @@ NumPy's impl, which gives IEEE's infinity or NaN as the array path does.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Mapping, Sequence
@@ -147,19 +148,32 @@ def run_scalar(schedule: Schedule, values: Mapping[str, Any]) -> list:
     return slots
 
 
-def run_schedule(schedule: Schedule, values: Mapping[str, Any], into: Mapping[int, Any] | None = None) -> list:
+def run_schedule(schedule: Schedule, values: Mapping[str, Any], into: Mapping[int, Any] | None = None, reuse: bool = False) -> list:
     """All slot values: inputs from ``values``, constants, then each step in order.
     ``into`` (slot -> array): where steps that can (ufuncs) write their results, so a
-    result lands in place (a slice of a larger array) without a copy."""
+    result lands in place (a slice of a larger array) without a copy. With ``reuse``,
+    ufunc steps other than the outputs write into the arrays they made on this
+    thread's last run with inputs of the same shapes (the caller keeps only the
+    outputs): a large temporary is then not allocated again, and its pages are not
+    faulted in again, on every run."""
     slots: list = [None] * len(schedule.nodes)
     for slot, name in schedule.input_slots:
         slots[slot] = values[name]
     for slot, value in schedule.constants:
         slots[slot] = value
+    kept = _reusable(schedule, slots) if reuse else None
     with np.errstate(all="ignore"):
         for slot, function, operands in schedule.steps:
             if into and slot in into and slot in schedule.writes_into:
                 slots[slot] = function(*[slots[operand] for operand in operands], out=into[slot])
+            elif kept is not None and slot in schedule.writes_into and slot not in schedule.output_slots:
+                buffer = kept.get(slot)
+                if buffer is None:
+                    slots[slot] = function(*[slots[operand] for operand in operands])
+                    if getattr(slots[slot], "ndim", 0):  # an array (a number is no place to write)
+                        kept[slot] = slots[slot]
+                else:
+                    slots[slot] = function(*[slots[operand] for operand in operands], out=buffer)
             elif len(operands) == 2:
                 slots[slot] = function(slots[operands[0]], slots[operands[1]])
             elif len(operands) == 1:
@@ -167,6 +181,26 @@ def run_schedule(schedule: Schedule, values: Mapping[str, Any], into: Mapping[in
             else:
                 slots[slot] = function(*[slots[operand] for operand in operands])
     return slots
+
+
+_threads = threading.local()
+KEPT_SCHEDULES = 8  # per thread, the schedules whose arrays are kept for the next run
+
+
+def _reusable(schedule: Schedule, slots: list) -> dict:
+    """This thread's arrays from its last run of ``schedule`` (slot -> array), when that
+    run had inputs of the same shapes and types; otherwise a fresh, empty set."""
+    signature = tuple((getattr(slots[slot], "shape", ()), getattr(slots[slot], "dtype", None)) for slot, _ in schedule.input_slots)
+    kept = getattr(_threads, "kept", None)
+    if kept is None:
+        kept = _threads.kept = {}
+    found = kept.pop(id(schedule), None)  # popped and put back: the dict keeps the recent ones last
+    if found is None or found[0] is not schedule or found[1] != signature:
+        found = (schedule, signature, {})
+    kept[id(schedule)] = found
+    while len(kept) > KEPT_SCHEDULES:
+        del kept[next(iter(kept))]
+    return found[2]
 
 
 def evaluate(graph: Graph, values: Mapping[str, Any], outputs: Sequence[Node] | None = None, xp=np, batch_ndim: int = 0) -> list:

@@ -37,9 +37,10 @@ def reverse(
         result = scalar.reverse(graph, values, outputs, output_names, wrt_nodes)
         if result is not None:
             return result
-    if batch_ndim and len(outputs) == 1 and outputs[0].shape == ():
-        # Many points: the sweep staged as a graph (engines/staged.py), unless a result
-        # is not finite, which the guarded interpretive sweep below then settles.
+    if len(outputs) == 1 and outputs[0].shape == ():
+        # A gradient: the sweep staged once as a graph (engines/staged.py) and run with
+        # the arrays of the last run reused, unless a result is not finite, which the
+        # guarded interpretive sweep below then settles.
         result = _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim)
         if all_finite(result.jacobian.values()):
             return result
@@ -86,12 +87,18 @@ def _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim) -> 
     from .staged import schedule_of, stage
 
     schedule = schedule_of(stage(graph, outputs[0], wrt_nodes), xp, batch_ndim)
-    slots = run_schedule(schedule, values)
+    slots = run_schedule(schedule, values, reuse=True)
     batch = batch_shape(graph, values, batch_ndim)
+
+    # A derivative that is an input (d(x y)/dx = y) or a constant is copied: the caller
+    # may change what it gets, and must not change the input or the cached constant.
+    shared = {slot for slot, _ in schedule.input_slots} | {slot for slot, _ in schedule.constants}
 
     def found(slot, shape):
         value = slots[slot]
-        return value if xp.shape(value) == shape else xp.broadcast_to(xp.asarray(value, dtype=float), shape)
+        if xp.shape(value) != shape:
+            return xp.broadcast_to(xp.asarray(value, dtype=float), shape)
+        return xp.array(value, dtype=float) if slot in shared else value
 
     value = found(schedule.output_slots[0], batch)
     jacobian = {(output_names[0], node.params["name"]): found(slot, node.shape + batch) for node, slot in zip(wrt_nodes, schedule.output_slots[1:])}
