@@ -91,6 +91,10 @@ def measure(folder: str, text: str, count: int, names: list[str], memory: int) -
     return int(peak) / 1024, float(seconds)
 
 
+# Rows for bench/run.py's closing table: (figure, measured, target, met).
+SUMMARY: list[tuple[str, str, str, bool]] = []
+
+
 def main(argv: list[str] | None = None) -> int:
     from dcalc.cli import parse_memory
 
@@ -113,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             within = peaks[-1] - baseline <= memory / 2**20
             print(f"{label:26} peak at {counts[-1]:,} / peak at {counts[0]:,} = {ratio:.2f} (target <= {TARGET}); within the budget: {'yes' if within else 'NO'}")
             status |= int(ratio > TARGET or not within)
+            SUMMARY.append((f"peak memory, {label}: 10^7 / 10^6 points", f"{ratio:.2f} ({peaks[-1]:.0f} MiB)", f"<= {TARGET}, within {BUDGET}", ratio <= TARGET and within))
     return status
 
 

@@ -60,6 +60,10 @@ def best_of(function, repeats: int, clock=time.perf_counter):
     return min(times), result
 
 
+# Rows for bench/run.py's closing table: (figure, measured, target, met).
+SUMMARY: list[tuple[str, str, str, bool]] = []
+
+
 def main() -> int:
     status = 0
     print(f"{'lines':>7} {'parse':>14} {'build':>14} {'parse + build':>16}")
@@ -72,6 +76,7 @@ def main() -> int:
             f"{lines:7d} {lines / parse_time:9.0f} l/s {lines / build_time:9.0f} l/s {lines / total:11.0f} l/s"
             f"   ({parse_time:.2f} s + {build_time:.2f} s)"
         )
+        SUMMARY.append((f"parse + build, {lines:,} lines", f"{lines / total:,.0f} lines/s", "", True))
     values = {f"x{k}": 0.1 * (k + 1) for k in range(INPUTS)}
 
     def whole():
@@ -83,6 +88,7 @@ def main() -> int:
     print(f"10^5 lines: parse + build + reverse-mode gradient {cpu:.2f} s CPU, {wall:.2f} s wall   (target < {TARGET_SECONDS:g} s)")
     if cpu >= TARGET_SECONDS:
         status = 1
+    SUMMARY.append(("parse + build + gradient, 10^5 lines", f"{cpu:.2f} s CPU", f"< {TARGET_SECONDS:g} s", cpu < TARGET_SECONDS))
     return status
 
 

@@ -2,7 +2,6 @@
 names for its values, ⊙, ᵀ, juxtaposed matrix products, Σ over axes; LaTeX in the same
 notation; --plain text that parses back; scalar derivatives printed as before."""
 
-import json
 from pathlib import Path
 
 import numpy as np
