@@ -21,6 +21,7 @@ import sys
 import tempfile
 
 import numpy as np
+from programs import bounded_program
 
 TARGET = 1.2
 BUDGET = "256M"
@@ -62,20 +63,6 @@ def write_points(path: str, count: int, columns: int, seed: int = 0) -> None:
     del table
 
 
-def long_program(operations: int, inputs: int = 4, seed: int = 1) -> str:
-    import random
-
-    rng = random.Random(seed)
-    names = [f"x{k}" for k in range(inputs)]
-    lines = []
-    for index in range(operations // 2):
-        a = names[max(0, len(names) - 1 - int(rng.expovariate(1 / 10)))]
-        b = names[rng.randrange(len(names))]
-        lines.append(f"t{index} = {rng.choice(['tanh', 'sin', 'cos'])}({a} {rng.choice('+-*')} {b})")
-        names.append(f"t{index}")
-    return "\n".join(lines) + "\n"
-
-
 def measure(folder: str, text: str, count: int, names: list[str], memory: int) -> tuple[float, float]:
     """(peak MiB, seconds) of a fresh process computing the gradient at ``count`` points."""
     source = os.path.join(folder, "f.txt")
@@ -102,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     memory = parse_memory(BUDGET)
     cases = [("lecture example", "y = ln(x1)+x1*x2-sin(x2)\n", ["x1", "x2"], (10**6, 10**7))]
     if "--long" in argv:
-        cases.append(("1,000-operation program", long_program(1000), [f"x{k}" for k in range(4)], (10**6, 10**7)))
+        cases.append(("1,000-operation program", bounded_program(1000, inputs=4, seed=1), [f"x{k}" for k in range(4)], (10**6, 10**7)))
     status = 0
     with tempfile.TemporaryDirectory(prefix="dcalc-bench-") as folder:
         baseline, _ = measure(folder, "y = x\n", 0, ["x"], memory)

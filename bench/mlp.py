@@ -11,9 +11,9 @@ same process. Target (Tensors issue): dcalc <= 1.1 x the hand-written time.
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
+from timing import interleaved
 
 import dcalc
 from dcalc.engines.reverse import reverse
@@ -52,15 +52,6 @@ def by_hand(M, W, X, T):
     return loss, dM, dW
 
 
-def best_of(function, repeats: int = 7) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 # Rows for bench/run.py's closing table: (figure, measured, target, met).
 SUMMARY: list[tuple[str, str, str, bool]] = []
 
@@ -76,12 +67,7 @@ def main() -> int:
         and np.allclose(result.jacobian[("L", "M")], dM, rtol=1e-12, atol=1e-14)
         and np.allclose(result.jacobian[("L", "W")], dW, rtol=1e-12, atol=1e-14)
     )
-    # Interleaved rounds, so both see the same machine; the best of each.
-    ours_times, theirs_times = [], []
-    for _ in range(5):
-        theirs_times.append(best_of(lambda: by_hand(**values), 3))
-        ours_times.append(best_of(lambda: reverse(graph, problem.values, wrt=["M", "W"]), 3))
-    ours, theirs = min(ours_times), min(theirs_times)
+    theirs, ours = interleaved(lambda: by_hand(**values), lambda: reverse(graph, problem.values, wrt=["M", "W"]))
     ratio = ours / theirs
     print("784 -> 72 -> 10 tanh network, multiclass logistic loss, batch of 1000")
     print(f"hand-written NumPy backprop   {theirs * 1e3:8.2f} ms")

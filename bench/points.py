@@ -13,9 +13,9 @@ the hand-written time.
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
+from timing import interleaved
 
 import dcalc
 from dcalc.points import at_points
@@ -34,15 +34,6 @@ def by_hand(x1, x2):
     return np.log(x1) + x1 * x2 - np.sin(x2), 1 / x1 + x2, x1 - np.cos(x2)
 
 
-def best_of(function, repeats: int = 7) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 # Rows for bench/run.py's closing table: (figure, measured, target, met).
 SUMMARY: list[tuple[str, str, str, bool]] = []
 
@@ -58,12 +49,7 @@ def main() -> int:
         and np.allclose(result.jacobian[("y", "x1")], d1, rtol=1e-14, atol=1e-14)
         and np.allclose(result.jacobian[("y", "x2")], d2, rtol=1e-14, atol=1e-14)
     )
-    # Interleaved, so both see the same machine.
-    theirs, ours = [], []
-    for _ in range(3):
-        theirs.append(best_of(lambda: by_hand(x1, x2), 3))
-        ours.append(best_of(lambda: at_points("reverse", graph, values), 3))
-    theirs_time, ours_time = min(theirs), min(ours)
+    theirs_time, ours_time = interleaved(lambda: by_hand(x1, x2), lambda: at_points("reverse", graph, values), rounds=3)
     ratio = ours_time / theirs_time
     print(f"ln(x1)+x1*x2-sin(x2): value and gradient at {POINTS:,} points")
     print(f"hand-written NumPy            {theirs_time * 1e3:8.2f} ms")

@@ -19,6 +19,8 @@ import random
 import sys
 import time
 
+from timing import best_of
+
 import dcalc
 from dcalc.engines import run_engine
 from dcalc.evaluate import evaluate
@@ -29,10 +31,11 @@ BINARY = ["+", "-", "*"]
 BOUNDED = ["tanh", "sin", "cos", "sigmoid", "atan"]
 
 
-def bounded_program(operations: int, seed: int = 0) -> str:
-    """About ``operations`` operations, two per line: f(a op b) with f bounded."""
+def bounded_program(operations: int, inputs: int = INPUTS, seed: int = 0) -> str:
+    """About ``operations`` operations over ``inputs`` inputs x0, x1, ..., two per line:
+    f(a op b) with f bounded."""
     rng = random.Random(seed)
-    names = [f"x{k}" for k in range(INPUTS)]
+    names = [f"x{k}" for k in range(inputs)]
     lines = []
     for index in range(operations // 2):
         recent = names[max(0, len(names) - 1 - int(rng.expovariate(1 / 10)))]
@@ -40,15 +43,6 @@ def bounded_program(operations: int, seed: int = 0) -> str:
         lines.append(f"t{index} = {rng.choice(BOUNDED)}({recent} {rng.choice(BINARY)} {anywhere})")
         names.append(f"t{index}")
     return "\n".join(lines) + "\n"
-
-
-def best_of(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 # Rows for bench/run.py's closing table: (figure, measured, target, met).

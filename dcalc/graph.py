@@ -366,6 +366,24 @@ class Graph:
                 return node
         raise KeyError(name)
 
+    def copy_nodes(self, nodes: Iterable[Node], into: Graph, rewrite: Callable | None = None) -> dict[int, Node]:
+        """Build ``nodes`` (in topological order) again in the graph ``into``; returns the
+        map from their indices to the copies. ``rewrite(node, operands)`` may give a node
+        to use instead of an operation's copy (None: copy it as it is)."""
+        mapping: dict[int, Node] = {}
+        for node in nodes:
+            if node.is_input:
+                made = into.input(node.params["name"], node.shape, node.span)
+            elif node.is_const:
+                made = into.const(node.value, node.span)
+            else:
+                operands = [mapping[operand.index] for operand in node.inputs]
+                made = rewrite(node, operands) if rewrite is not None else None
+                if made is None:
+                    made = into.apply(node.prim, operands, dict(node.params), node.span)
+            mapping[node.index] = made
+        return mapping
+
     def ancestors(self, roots: Iterable[Node]) -> list[Node]:
         """The nodes the roots depend on (roots included), in topological order."""
         needed = bytearray(len(self.nodes))

@@ -142,19 +142,27 @@ def usable(graph: Graph, values, xp, batch_ndim: int) -> bool:
     return xp is np and not batch_ndim and scalar_point(graph, values)
 
 
-def reverse(graph: Graph, values, outputs, output_names, wrt_nodes) -> Derivatives | None:
-    tape = compile_tape(graph, outputs, wrt_nodes, "reverse")
+def _at(graph: Graph, values, outputs, wrt_nodes, engine: str):
+    """The tape, every slot's value and every edge's weight at this point (None: no tape)."""
+    tape = compile_tape(graph, outputs, wrt_nodes, engine)
     if tape is None:
         return None
     slots = run_scalar(tape.schedule, values)
-    weights = _weights(tape, slots)
+    return tape, slots, _weights(tape, slots)
+
+
+def reverse(graph: Graph, values, outputs, output_names, wrt_nodes) -> Derivatives | None:
+    found = _at(graph, values, outputs, wrt_nodes, "reverse")
+    if found is None:
+        return None
+    tape, slots, weights = found
     size = len(slots)
     jacobian = {}
     for name, seed_slot in zip(output_names, tape.schedule.output_slots):
         adjoint = reverse_sweep(tape, weights, seed_slot, size)
         for node, slot in zip(wrt_nodes, tape.wrt_slots):
-            found = adjoint[slot] if slot >= 0 else None
-            jacobian[(name, node.params["name"])] = np.array(0.0 if found is None else found)
+            total = adjoint[slot] if slot >= 0 else None
+            jacobian[(name, node.params["name"])] = np.array(0.0 if total is None else total)
     result_values = [np.float64(slots[slot]) for slot in tape.schedule.output_slots]
     return Derivatives("reverse", output_names, [node.params["name"] for node in wrt_nodes], result_values, jacobian)
 
@@ -162,11 +170,10 @@ def reverse(graph: Graph, values, outputs, output_names, wrt_nodes) -> Derivativ
 def forward(graph: Graph, values, outputs, output_names, wrt_nodes, directions: dict | None) -> Derivatives | None:
     """The full Jacobian (one sweep per input), or the Jacobian applied to the K
     ``directions`` (per input, an array of shape (K,))."""
-    tape = compile_tape(graph, outputs, wrt_nodes, "forward")
-    if tape is None:
+    found = _at(graph, values, outputs, wrt_nodes, "forward")
+    if found is None:
         return None
-    slots = run_scalar(tape.schedule, values)
-    weights = _weights(tape, slots)
+    tape, slots, weights = found
     size = len(slots)
     if directions is None:
         seed_sets = [{slot: 1.0} if slot >= 0 else {} for slot in tape.wrt_slots]

@@ -36,17 +36,9 @@ def stage(graph: Graph, output: Node, wrt: list[Node]) -> Stage:
     if cached is not None:
         return cached
     copy = Graph(simplify=False)
-    mapping: dict[int, Node] = {}
-    for node in graph.ancestors([output]):
-        if node.is_input:
-            mapping[node.index] = copy.input(node.params["name"], node.shape, node.span)
-        elif node.is_const:
-            mapping[node.index] = copy.const(node.value, node.span)
-        else:
-            mapping[node.index] = copy.apply(node.prim, [mapping[operand.index] for operand in node.inputs], dict(node.params), node.span)
-    for node in wrt:  # inputs the output does not depend on
-        if node.index not in mapping:
-            mapping[node.index] = copy.input(node.params["name"], node.shape, node.span)
+    # The output's ancestors, and the inputs asked for that it does not depend on.
+    needed = graph.ancestors([output])
+    mapping = graph.copy_nodes(needed + [node for node in wrt if node not in needed], copy)
     top = mapping[output.index]
     nodes = copy.ancestors([top])
     variables = [mapping[node.index] for node in wrt]
@@ -73,15 +65,8 @@ def _exactly_simpler(graph: Graph, roots: list[Node]) -> tuple[Graph, dict[int, 
     from .. import primitives as P
 
     simpler = Graph(simplify=False)
-    mapping: dict[int, Node] = {}
-    for node in graph.ancestors(roots):
-        if node.is_input:
-            mapping[node.index] = simpler.input(node.params["name"], node.shape, node.span)
-            continue
-        if node.is_const:
-            mapping[node.index] = simpler.const(node.value, node.span)
-            continue
-        args = [mapping[operand.index] for operand in node.inputs]
+
+    def rewrite(node: Node, args: list[Node]) -> Node | None:
         name, made = node.op, None
         if name == "mul":
             for one, other in ((args[0], args[1]), (args[1], args[0])):
@@ -101,8 +86,9 @@ def _exactly_simpler(graph: Graph, roots: list[Node]) -> tuple[Graph, dict[int, 
             made = simpler.apply(P.sub, (args[1], args[0].inputs[0]))
         elif name == "sub" and args[1].op == "neg" and args[1].inputs[0].shape == args[1].shape:
             made = simpler.apply(P.add, (args[0], args[1].inputs[0]))
-        mapping[node.index] = made if made is not None else simpler.apply(node.prim, args, dict(node.params), node.span)
-    return simpler, mapping
+        return made
+
+    return simpler, graph.copy_nodes(graph.ancestors(roots), simpler, rewrite)
 
 
 def _as_node(graph: Graph, value) -> Node:

@@ -30,16 +30,10 @@ def derivative_graph(graph: Graph) -> tuple[Graph, dict[int, Node]]:
         graph._cache["symbolic-copy"] = (graph, mapping, len(graph.nodes))
         return graph, mapping
     copy = Graph(simplify=True)
-    mapping: dict[int, Node] = {}
-    for node in graph.nodes:
-        if node.is_input:
-            mapping[node.index] = copy.input(node.params["name"], node.shape, node.span)
-        elif node.is_const:
-            mapping[node.index] = copy.const(node.value, node.span)
-        else:
-            mapping[node.index] = copy.apply(node.prim, [mapping[operand.index] for operand in node.inputs], dict(node.params), node.span)
+    mapping = graph.copy_nodes(graph.nodes, copy)
+    for node in graph.nodes:  # the user's names, so derivatives can be written with them
         name = graph.names.get(node.index)
-        if name is not None:  # the user's names, so derivatives can be written with them
+        if name is not None:
             copy.names.setdefault(mapping[node.index].index, name)
     copy.set_outputs([mapping[node.index] for node in graph.outputs], graph.output_names)
     graph._cache["symbolic-copy"] = (copy, mapping, len(graph.nodes))
