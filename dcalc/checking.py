@@ -460,9 +460,10 @@ def point_status(graph, values) -> tuple[str, str] | None:
 
 
 def _short(value) -> str:
+    """A one-sided derivative, a difference quotient: 10 digits, not its rounding noise."""
     array = np.asarray(value) + 0.0  # -0 from a difference quotient reads as 0
     if array.ndim == 0:
-        return "none (a jump)" if np.isnan(array) else _number(array)
+        return "none (a jump)" if np.isnan(array) else f"{float(array):.10g}"
     return np.array2string(array, precision=6)
 
 

@@ -71,7 +71,7 @@ InputsOption = Annotated[
     Optional[str], typer.Option("--inputs", metavar="NAME,...", help="The inputs a --points file's columns hold, in order (a .csv without a header, a .npy).")
 ]
 BackendOption = Annotated[
-    str, typer.Option("--backend", metavar="NAME", help="numpy (the CPU, the default) or cupy (a GPU; pip install 'dcalc[gpu]').")
+    str, typer.Option("--backend", metavar="NAME", help="numpy (the CPU, the default) or cupy (a GPU; pip install 'dcalc\\[gpu]').")
 ]
 StrictOption = Annotated[
     bool, typer.Option("--strict", help="A value or derivative that is not finite (ln(-1), 1/0, sqrt at 0) is an error (exit 2), not a warning.")
@@ -100,10 +100,18 @@ def _stderr():
     return Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 
+# Output going to a file or a pipe is not squeezed into 80 columns (rich's default
+# there): tables of long numbers stay one line per row. COLUMNS still rules.
+PIPED_WIDTH = 200
+
+
 def _stdout():
     from rich.console import Console
 
-    return Console(highlight=False, emoji=False, soft_wrap=True)
+    width = None
+    if "COLUMNS" not in os.environ and not sys.stdout.isatty():
+        width = PIPED_WIDTH
+    return Console(highlight=False, emoji=False, soft_wrap=True, width=width)
 
 
 def report_error(error: DcalcError) -> None:
@@ -114,10 +122,41 @@ def warn(message: str) -> None:
     _stderr().print(f"warning: {message}", style="yellow", markup=False)
 
 
+LONG_OPTION = re.compile(r"--[A-Za-z][A-Za-z0-9-]+(?:=.*)?", re.DOTALL)
+
+
+class Command(typer.core.TyperCommand):
+    """A command that takes an argument starting with '-' that is no option ("-x^2")
+    as INPUT, yet refuses a misspelt long option (--asci) by name, with the closest
+    ones, instead of calling it an unexpected extra argument."""
+
+    def parse_args(self, ctx, args):
+        takes_value = {}
+        for param in self.get_params(ctx):
+            if param.param_type_name == "option":
+                for name in (*param.opts, *param.secondary_opts):
+                    takes_value[name] = not (param.is_flag or param.count)
+        tokens = iter(args)
+        for token in tokens:
+            if token == "--":
+                break
+            name = token.split("=", 1)[0]
+            if name in takes_value:
+                if takes_value[name] and "=" not in token:
+                    next(tokens, None)  # its value, whatever it looks like
+            elif LONG_OPTION.fullmatch(token):
+                from difflib import get_close_matches
+
+                close = get_close_matches(name, [known for known in takes_value if known.startswith("--")], n=3, cutoff=0.6)
+                ctx.fail(f"no such option: {name}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+        return super().parse_args(ctx, args)
+
+
 def command(name: str, **options):
     """Register a command whose dcalc errors become a message and exit status 2.
     An argument that starts with '-' but is no option ("-x^2") is taken as INPUT."""
     options.setdefault("context_settings", {"ignore_unknown_options": True})
+    options.setdefault("cls", Command)
 
     def register(function):
         @functools.wraps(function)
@@ -289,7 +328,7 @@ def run_points(graph, points, shared, engines, names, method: str, memory: int, 
     """Every engine at every point, with a progress bar on a terminal, written to --save."""
     from .points import Writer, result_columns, run_batch
 
-    writer = Writer(save, result_columns(graph, points, engines, names), points.count) if save else None
+    writer = Writer(save, result_columns(graph, points, engines, names), points.count, reading=(points.origin,)) if save else None
     try:
         if sys.stderr.isatty():
             from rich.progress import Progress
@@ -316,7 +355,7 @@ def print_batch(report, as_json: bool, ascii_: bool, strict: bool = False) -> No
     else:
         console = _stdout()
         console.print(batch_table(report, ascii=ascii_))
-        for line in batch_lines(report):
+        for line in batch_lines(report, ascii_):
             console.print(line, markup=False)
     found = report.where_nonfinite
     if found is not None and strict:
@@ -334,7 +373,7 @@ def report_problem(problem, strict: bool, derivatives: bool = True, wrt=None, re
     found = problem.problem(wrt=wrt, derivatives=result) if derivatives else problem.nonfinite_report()
     if found is not None:
         if strict:
-            found.hint = found.hint or "--strict makes values and derivatives that are not finite an error"
+            found.hint = found.hint or "an error because of --strict; without it, a warning"
             raise found
         _stderr().print(found.render().replace("domain error:", "warning:", 1), style="yellow", markup=False)
     return found
@@ -540,7 +579,7 @@ def grad_command(
                 run.agrees = None
     disagreeing = [run.name for run in runs[1:] if run.result is not None and run.agrees is False]
     if save:
-        _save_npz(save, runs[0].result)
+        _save_npz(save, runs[0].result, reading=tuple(path for path in (at_file, source) if path))
     if as_json:
         print_json({**gradient_json(runs), **({"not_finite": problem_json(found)} if found else {})})
         if disagreeing:
@@ -553,15 +592,17 @@ def grad_command(
 
     console = _stdout()
     for name, value in zip(reference.output_names, reference.values):
-        console.print(f"{name} = {format_value(value, limit=10**9 if full else 8)}", markup=False)
+        console.print(f"{name} = {format_value(value, limit=10**9 if full else 8, ascii=ascii_)}", markup=False)
     for output in reference.output_names:
         for name in reference.input_names:
             block = reference.jacobian[(output, name)]
             if np.ndim(block) == 0:
-                console.print(f"{partial_label(output, name, ascii_)} = {format_value(block)}", markup=False)
+                console.print(f"{partial_label(output, name, ascii_)} = {format_value(block, ascii=ascii_)}", markup=False)
             else:  # vectors and matrices as aligned tables
-                console.print(array_table(block, digits=None if full else 6, full=full, title=f"{partial_label(output, name, ascii_)}  (shape {np.shape(block)})"))
-    if len(runs) > 1:
+                console.print(array_table(block, digits=None if full else 6, full=full, title=f"{partial_label(output, name, ascii_)}  (shape {np.shape(block)})", ascii=ascii_))
+    if not reference.input_names:
+        note("this function has no inputs, so it has no partials to compare")
+    elif len(runs) > 1:
         console.print()
         console.print(engines_table(runs, ascii=ascii_, full=full))
         if disagreeing:
@@ -570,11 +611,15 @@ def grad_command(
         raise typer.Exit(1)
 
 
-def _save_npz(path: str, result) -> None:
+def _save_npz(path: str, result, reading: tuple[str, ...]) -> None:
     """The value(s) and every partial, keyed "y" and "dy/dx", written safely."""
     import io
 
     import numpy as np
+
+    from .files import check_target
+
+    check_target(path, (".npz",), option="--save at one point", reading=reading)
 
     arrays = {name: np.asarray(value) for name, value in zip(result.output_names, result.values)}
     arrays.update({f"d{output}/d{name}": np.asarray(block) for (output, name), block in result.jacobian.items()})
@@ -676,6 +721,7 @@ def hessian_command(
 ) -> None:
     """The Hessian of INPUT's (scalar) output, and whether it is symmetric to rounding."""
     from .backend import array_module, to_device
+    from .compare import check_direction
     from .engines.second import hessian, hessian_vector
     from .render import array_table, format_value, hessian_json, to_json
     from .values import parse_at
@@ -687,18 +733,17 @@ def hessian_command(
     xp = array_module(backend)
     if direction:
         vector = parse_at(direction, origin="--dir", seed=seed)
-        for name in vector:
-            if name not in names:
-                raise InputError(f"--dir gives a component for {name!r}, which is not an input differentiated here")
-        missing = [name for name in names if name not in vector]
-        if missing:
-            raise InputError(f"--dir has no component for {missing[0]!r}")
+        check_direction(graph, vector, names, origin="--dir")
         product = hessian_vector(graph, to_device(problem.values, xp), vector, names, xp=xp)
         if as_json:
             print_json({"value": to_json(problem.evaluate()[0]), "hessian_vector_product": {name: to_json(value) for name, value in product.items()}})
             return
+        console = _stdout()
+        output = graph.output_names[0]
+        console.print(f"{output} = {format_value(problem.evaluate()[0])}", markup=False)
+        console.print(f"H v, the Hessian of {output} times the direction v given by --dir:", markup=False)
         for name, value in product.items():
-            _stdout().print(f"(H v) for {name} = {format_value(value, limit=10**9 if full else 8)}", markup=False)
+            console.print(f"  (H v) for {name} = {format_value(value, limit=10**9 if full else 8)}", markup=False)
         return
     result = hessian(graph, to_device(problem.values, xp), names, engine, xp=xp)
     if as_json:
@@ -719,9 +764,16 @@ def hessian_command(
 def load_function(source: str, at):
     """INPUT's graph built with the shapes of whatever values are given (all, some or
     none; they may also shadow pi and e), and those values."""
+    from .errors import ShapeError
     from .values import parse_at
 
-    return build_input(source, parse_at(at) if at else {})
+    given = parse_at(at) if at else {}
+    try:
+        return build_input(source, given)
+    except ShapeError as error:
+        if error.hint is None and "()" in str(error.args[0]):
+            error.hint = "an input given no value with --at is taken to be a number; give vectors and matrices values: --at x=[1,2,3],W=randn(2,3)"
+        raise
 
 
 def one_input(graph, wrt: str | None, purpose: str, candidates: list[str] | None = None) -> str:
@@ -732,11 +784,12 @@ def one_input(graph, wrt: str | None, purpose: str, candidates: list[str] | None
             raise InputError(f"{purpose}: give one name to --wrt")
         return names[0]
     candidates = graph.input_names if candidates is None else candidates
+    if not graph.input_names:
+        raise InputError(f"{purpose}: this function has no inputs, so it has no derivatives")
     if len(candidates) != 1:
         from .errors import UnknownNameError
 
-        choices = " or --wrt ".join(graph.input_names) if graph.input_names else "NAME (this function has no inputs)"
-        raise UnknownNameError(f"{purpose}: say which input with --wrt {choices}")
+        raise UnknownNameError(f"{purpose}: say which input with --wrt {' or --wrt '.join(graph.input_names)}")
     return candidates[0]
 
 
@@ -779,6 +832,13 @@ def diff_command(
     graph, _ = load_function(source, at)
     names = _names(wrt, graph) or [one_input(graph, None, "differentiate with respect to which input")]
     target = output_node(graph, output)
+    for name in names:
+        shape = graph.input_named(name).shape
+        if order > 1 and shape != ():
+            raise InputError(
+                f"diff --order {order} differentiates with respect to a number, but {name} has shape {shape}",
+                hint="dcalc hessian gives every second derivative of a scalar function of arrays",
+            )
     nodes = [derivative(graph, name, order, target) for name in names]
     function = target or graph.outputs[0]
     lines: list[str] = []
@@ -796,6 +856,8 @@ def diff_command(
                 lines.append(f"# d{power}/d{name}{power}")
             lines += [f"{let_name} = {let_expression}" for let_name, let_expression in lets] + [expression]
     _print_long(lines, derivative_size(nodes), full, save)
+    if order == 2 and len(names) > 1:
+        note(f"these are ∂²/∂{names[0]}² and the like; dcalc hessian gives the mixed ones too (∂²/∂{names[0]}∂{names[1]})")
 
 
 # A derivative longer than this is summarised rather than printed (megabytes help nobody).
@@ -865,8 +927,12 @@ def trace_command(
     if output_format not in ("table", "markdown", "latex", "json"):
         raise InputError(f"unknown format {output_format!r}: use table, markdown, latex or json")
     target = output_node(graph, output)
+    if target is None and len(graph.outputs) > 1:
+        note(f"this traces the output {graph.output_names[0]}; --output picks another ({', '.join(graph.output_names[1:])})")
     if mode == "forward":
         name = one_input(graph, wrt, "a forward trace follows one input's tangent")
+        if graph.input_named(name).shape != ():
+            note(f"{name} is an array: its tangent is seeded with ones, so the trace follows the derivative along all of its components at once (dcalc grad gives each partial)")
         traces = forward_trace(graph, problem.values, name, target)
     else:
         traces = reverse_trace(graph, problem.values, target)
@@ -931,7 +997,7 @@ def plot_command(
     wrt: Annotated[Optional[str], typer.Option("--wrt", "-w", help="The input along the horizontal axis.")] = None,
     value_range: Annotated[str, typer.Option("--range", "-r", help="LOW:HIGH of that input.")] = "-3:3",
     at: AtOption = None,
-    output_file: Annotated[Optional[str], typer.Option("--output", "-o", help="Save a PNG here (needs matplotlib: pip install 'dcalc[plot]').")] = None,
+    output_file: Annotated[Optional[str], typer.Option("--output", "-o", help="Save a PNG here (needs matplotlib: pip install 'dcalc\\[plot]').")] = None,
     width: Annotated[int, typer.Option("--width", min=10, max=400, help="Plot width in characters.")] = 72,
     height: Annotated[int, typer.Option("--height", min=4, max=200, help="Plot height in lines.")] = 20,
 ) -> None:

@@ -234,24 +234,32 @@ def run_engines(
     return runs
 
 
-def directional(graph, values, direction: dict, wrt: list[str]) -> dict:
-    """Forward mode along one direction, checked against reverse mode:
-    ``{output: (forward JVP, reverse gradient · direction)}``."""
-    from .engines.forward import forward
-    from .engines.reverse import reverse
+def check_direction(graph, direction: dict, wrt: list[str], origin: str = "the direction") -> None:
+    """Refuse a direction that does not give exactly one array, of the input's shape,
+    for every input differentiated."""
     from .errors import InputError, UnknownNameError, suggest
 
     for name in direction:
         if name not in wrt:
             raise UnknownNameError(
-                f"the direction has a component for {name!r}, which is not an input differentiated here (inputs: {', '.join(wrt)})",
+                f"{origin} has a component for {name!r}, which is not an input differentiated here (inputs: {', '.join(wrt)})",
                 hint=suggest(name, wrt),
             )
     for name in wrt:
         if name not in direction:
-            raise InputError(f"the direction has no component for {name!r}", hint="give one for every input differentiated: --dir " + ",".join(f"{n}=..." for n in wrt))
-        if direction[name].shape != graph.input_named(name).shape:
-            raise InputError(f"the direction for {name!r} has shape {direction[name].shape}, but the input has shape {graph.input_named(name).shape}")
+            raise InputError(f"{origin} has no component for {name!r}", hint="give one for every input differentiated: --dir " + ",".join(f"{n}=..." for n in wrt))
+        shape = graph.input_named(name).shape
+        if np.shape(direction[name]) != shape:
+            raise InputError(f"{origin} for {name!r} has shape {np.shape(direction[name])}, but the input has shape {shape}")
+
+
+def directional(graph, values, direction: dict, wrt: list[str]) -> dict:
+    """Forward mode along one direction, checked against reverse mode:
+    ``{output: (forward JVP, reverse gradient · direction)}``."""
+    from .engines.forward import forward
+    from .engines.reverse import reverse
+
+    check_direction(graph, direction, wrt)
     along = forward(graph, values, wrt=wrt, direction=direction)
     gradient = reverse(graph, values, wrt=wrt)
     results = {}

@@ -171,8 +171,10 @@ def sample(graph: Graph, values, wrt: str, low: float, high: float, points: int 
     (f,) = evaluate(graph, at)
     slope = derivative(graph, wrt)
     (df,) = evaluate(slope.graph, at, outputs=[slope])
-    return PlotData(grid, np.broadcast_to(np.asarray(f, dtype=float), grid.shape).copy(),
-                    np.broadcast_to(np.asarray(df, dtype=float), grid.shape).copy(), wrt, graph.output_names[0])
+    f = np.broadcast_to(np.asarray(f, dtype=float), grid.shape).copy()
+    df = np.broadcast_to(np.asarray(df, dtype=float), grid.shape).copy()
+    df[~np.isfinite(f)] = np.nan  # no slope where there is no function (ln(x) at x < 0)
+    return PlotData(grid, f, df, wrt, graph.output_names[0])
 
 
 BRAILLE_BASE = 0x2800

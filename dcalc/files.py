@@ -15,11 +15,14 @@ def _umask() -> int:
     return current
 
 
-def atomic_write(path: str | Path, payload: bytes) -> None:
-    """Write through a temporary file in the same folder, then rename: a failed
-    write leaves the old file as it was. Never writes into a folder named as the
-    file, nor through a symbolic link to somewhere the user did not name."""
+def check_target(path: str | Path, suffixes: tuple[str, ...] = (), option: str = "--save", reading: tuple[str, ...] = ()) -> Path:
+    """``path`` as a Path, once it is safe to replace: not a symbolic link, not a
+    folder, not one of the files being read, and (when ``suffixes`` are given)
+    named with one of them."""
     target = Path(path)
+    if suffixes and target.suffix.lower() not in suffixes:
+        found = f"{target.suffix!r}" if target.suffix else "a name without a suffix"
+        raise InputError(f"{option} writes {' or '.join(suffixes)} files, not {found}", hint=f"name it {target.stem or 'result'}{suffixes[0]}")
     if target.is_symlink():
         raise InputError(
             f"{path} is a symbolic link (to {os.readlink(target)}); dcalc writes only to plain files",
@@ -27,6 +30,21 @@ def atomic_write(path: str | Path, payload: bytes) -> None:
         )
     if target.is_dir():
         raise InputError(f"{path} is a folder; give a file name")
+    for source in reading:
+        try:
+            same = target.exists() and os.path.samefile(target, source)
+        except OSError:
+            same = False
+        if same:
+            raise InputError(f"{option} {path} would overwrite {source}, which this run reads", hint="write the results to another file")
+    return target
+
+
+def atomic_write(path: str | Path, payload: bytes) -> None:
+    """Write through a temporary file in the same folder, then rename: a failed
+    write leaves the old file as it was. Never writes into a folder named as the
+    file, nor through a symbolic link to somewhere the user did not name."""
+    target = check_target(path)
     temporary = None
     try:
         mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()

@@ -119,23 +119,23 @@ def _csv_points(file: Path, origin: str, inputs: list[str] | None) -> PointSourc
         raise InputError(f"{origin} has a header but no points")
 
     def read(size: int):
+        from .values import bad_row
+
         with open(file, encoding="utf-8-sig") as handle:
-            line_number = 1
             if header:
                 handle.readline()
-                line_number = 2
-            lines = (line for line in handle if line.strip())
+            lines = ((number, line) for number, line in enumerate(handle, start=2 if header else 1) if line.strip())
             start = 0
             while True:
                 block = list(islice(lines, size))
                 if not block:
                     return
                 try:
-                    table = np.loadtxt(block, delimiter=",", ndmin=2, dtype=float)
-                except ValueError as error:
-                    raise InputError(f"{origin}: a row near line {line_number + start} is not {len(names)} numbers: {error}") from None
-                if table.shape[1] != len(names):
-                    raise InputError(f"{origin}: rows near line {line_number + start} have {table.shape[1]} numbers, the header names {len(names)}")
+                    table = np.loadtxt([line for _, line in block], delimiter=",", ndmin=2, dtype=float)
+                except ValueError:
+                    table = None
+                if table is None or table.shape[1] != len(names):
+                    raise InputError(f"{origin}: {bad_row(block, ',', len(names))}")
                 yield start, {name: table[:, column] for column, name in enumerate(names)}
                 start += len(block)
 
@@ -145,12 +145,10 @@ def _csv_points(file: Path, origin: str, inputs: list[str] | None) -> PointSourc
 def _load(file: Path, origin: str, **options):
     try:
         return np.load(file, allow_pickle=False, **options)
-    except ValueError as error:
-        if "pickle" in str(error).lower():
-            raise InputError(f"{origin} holds pickled objects, which dcalc refuses to load (allow_pickle=False)") from None
-        raise InputError(f"cannot read {origin}: {error}") from None
-    except (OSError, EOFError) as error:
-        raise InputError(f"cannot read {origin}: {error}") from None
+    except (ValueError, OSError, EOFError) as error:
+        from .values import unreadable
+
+        raise unreadable(origin, file, error) from None
 
 
 def _numbers(array: np.ndarray, origin: str) -> None:
@@ -227,13 +225,17 @@ class Quantity:
     entries: int = 0
     nonfinite: int = 0  # points where some entry is not finite
 
-    def add(self, block: np.ndarray) -> np.ndarray:
-        """Take in a chunk (points first); returns, per point, whether it is all finite."""
+    def add(self, block: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
+        """Take in a chunk (points first), its statistics only from the points where
+        ``among`` holds (a partial where the value is finite); returns, per point,
+        whether it is all finite."""
         block = np.asarray(block, dtype=float)
         finite = np.isfinite(block)
         per_point = finite.reshape(len(block), -1).all(axis=1) if block.ndim > 1 else finite
         self.count += len(block)
         self.nonfinite += int(len(block) - np.count_nonzero(per_point))
+        if among is not None:
+            finite &= np.reshape(among, (-1,) + (1,) * (block.ndim - 1))
         values = block[finite]
         if values.size:
             self.minimum = min(self.minimum, float(values.min()))
@@ -453,8 +455,10 @@ def run_batch(
                     block = runs[0].result.jacobian[(output, node.params["name"])]
                     blocks.append(np.moveaxis(np.asarray(block), -1, 0))
         finite = np.ones(points, dtype=bool)
-        for quantity, block in zip(report.quantities, blocks):
-            finite &= quantity.add(block)
+        for position, (quantity, block) in enumerate(zip(report.quantities, blocks)):
+            if position == len(output_names):
+                value_finite = finite.copy()  # a partial's figures come from these points only
+            finite &= quantity.add(block, value_finite if position >= len(output_names) else None)
         bad = np.flatnonzero(~finite)
         report.nonfinite += len(bad)
         report.first_nonfinite += [start + int(k) for k in bad[: SHOWN_POINTS - len(report.first_nonfinite)]]
@@ -552,15 +556,13 @@ class Writer:
     column an array, points first) or a .csv (one row per point, arrays flattened), through
     temporary files renamed into place at the end: a failed run leaves any old file as it was."""
 
-    def __init__(self, path: str, columns: list[tuple[str, tuple]], count: int):
+    def __init__(self, path: str, columns: list[tuple[str, tuple]], count: int, reading: tuple[str, ...] = ()):
         import shutil
 
-        self.path = Path(path)
-        if self.path.is_dir():
-            raise InputError(f"{path} is a folder; give a file name")
+        from .files import check_target
+
+        self.path = check_target(path, (".npz", ".csv"), reading=reading)
         self.suffix = self.path.suffix.lower()
-        if self.suffix not in (".npz", ".csv"):
-            raise InputError(f"--save writes .npz or .csv files, not {self.suffix or 'a file without a suffix'}")
         self.columns = columns
         try:
             self.folder = tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent)

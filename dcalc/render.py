@@ -58,8 +58,8 @@ def shorten(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def describe_shape(shape: tuple) -> str:
-    return "scalar" if shape == () else "×".join(str(size) for size in shape)
+def describe_shape(shape: tuple, ascii: bool = False) -> str:
+    return "scalar" if shape == () else ("x" if ascii else "×").join(str(size) for size in shape)
 
 
 def show_table(graph: Graph, values: dict[int, Any] | None = None, ascii: bool = False, full: bool = False):
@@ -91,9 +91,9 @@ def show_table(graph: Graph, values: dict[int, Any] | None = None, ascii: bool =
             source = node.span.snippet if node.span is not None else to_infix(node)
             row = [v_name(number, ascii), name, node.op, definition(node, numbers, ascii), source if full else shorten(source)]
         if has_arrays:
-            row.append(describe_shape(node.shape))
+            row.append(describe_shape(node.shape, ascii))
         if values is not None:
-            row.append(format_value(values[node.index], digits=None if full else 6))
+            row.append(format_value(values[node.index], digits=None if full else 6, ascii=ascii))
         table.add_row(*row)
     return table
 
@@ -109,14 +109,14 @@ def output_lines(graph: Graph, ascii: bool = False) -> list[str]:
     return lines
 
 
-def format_value(value, digits: int | None = None, limit: int = 8) -> str:
+def format_value(value, digits: int | None = None, limit: int = 8, ascii: bool = False) -> str:
     """A number in full precision, or a short rendering of an array."""
     array = np.asarray(value)
     if array.ndim == 0:
         return format_number(array.item(), digits)
     if array.size > limit:
         flat = ", ".join(format_number(item, digits or 6) for item in array.ravel()[:limit])
-        return f"array {describe_shape(array.shape)} [{flat}, …]"
+        return f"array {describe_shape(array.shape, ascii)} [{flat}, {'...' if ascii else '…'}]"
     return np.array2string(array, separator=", ", formatter={"float_kind": lambda item: format_number(item, digits)})
 
 
@@ -147,9 +147,9 @@ def partial_label(output: str, input_name: str, ascii: bool = False, order: int 
     return f"d{power}{output}/d{input_name}{power}" if ascii else f"∂{power}{output}/∂{input_name}{power}"
 
 
-def format_seconds(seconds: float) -> str:
+def format_seconds(seconds: float, ascii: bool = False) -> str:
     if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
+        return f"{seconds * 1e6:.0f} {'us' if ascii else 'µs'}"
     if seconds < 1:
         return f"{seconds * 1e3:.2f} ms"
     return f"{seconds:.2f} s"
@@ -189,18 +189,18 @@ def engines_table(runs, ascii: bool = False, full: bool = False):
                 row += [f"along {count} random directions"] + [""] * (len(reference.input_names) - 1)
             else:
                 for name in reference.input_names:
-                    value = format_value(run.result.jacobian[(output, name)], digits=digits, limit=limit)
+                    value = format_value(run.result.jacobian[(output, name)], digits=digits, limit=limit, ascii=ascii)
                     if run.result.error is not None:
-                        value += f" ± {format_value(np.max(run.result.error[(output, name)]), digits=2)}"
+                        value += f" {'+-' if ascii else '±'} {format_value(np.max(run.result.error[(output, name)]), digits=2)}"
                     row.append(value)
             if run is runs[0]:
-                row += ["reference", "", format_seconds(run.result.seconds)]
+                row += ["reference", "", format_seconds(run.result.seconds, ascii)]
             else:
                 if run.agrees is None:
                     mark = "n/a"
                 else:
                     mark = ("yes" if ascii else "✓") if run.agrees else ("NO" if ascii else "✗ NO")
-                row += [format_number(run.max_rel_diff, digits=2), mark, format_seconds(run.result.seconds)]
+                row += [format_number(run.max_rel_diff, digits=2), mark, format_seconds(run.result.seconds, ascii)]
             table.add_row(*row)
     return table
 
@@ -256,9 +256,9 @@ def gradient_json(runs) -> dict:
 
 def _trace_value(row, digits: int, full: bool, notation: str = "unicode") -> str:
     value = np.asarray(row.value)
-    text = format_value(value, digits=digits, limit=10**9 if full else 6)
-    if value.ndim and not full:
-        text = f"{describe_shape(value.shape)}: {text}"
+    text = format_value(value, digits=digits, limit=10**9 if full else 6, ascii=notation == "ascii")
+    if value.ndim and not full and not text.startswith("array "):  # a long one names its shape already
+        text = f"{describe_shape(value.shape, notation == 'ascii')}: {text}"
     if notation == "unicode":
         text = text.replace("-", "−")
     return text
@@ -479,7 +479,7 @@ ARRAY_LIMIT = 8  # rows shown before an ellipsis
 COLUMN_LIMIT = 6  # columns: six numbers of 6 digits fit an 80-column terminal
 
 
-def array_table(value, digits: int | None = 10, full: bool = False, title: str | None = None):
+def array_table(value, digits: int | None = 10, full: bool = False, title: str | None = None, ascii: bool = False):
     """A vector or matrix as an aligned rich Table (higher ranks: the last two axes
     of each leading index), truncated with ellipses beyond ARRAY_LIMIT unless full."""
     from rich.table import Table
@@ -507,9 +507,9 @@ def array_table(value, digits: int | None = 10, full: bool = False, title: str |
         table.add_column(justify="right", no_wrap=True)
     for row in shown(rows, ARRAY_LIMIT):
         if row is None:
-            table.add_row(*["⋮" if column is not None else "⋱" for column in column_indices])
+            table.add_row(*[(":" if ascii else "⋮") if column is not None else ("." if ascii else "⋱") for column in column_indices])
             continue
-        table.add_row(*["…" if column is None else format_number(array[row, column], digits) for column in column_indices])
+        table.add_row(*[("..." if ascii else "…") if column is None else format_number(array[row, column], digits) for column in column_indices])
     return table
 
 
@@ -533,7 +533,7 @@ def batch_table(report, ascii: bool = False):
     from rich import box
     from rich.table import Table
 
-    title = f"{report.count} points from {report.origin}"
+    title = f"{_count(report.count, 'point')} from {report.origin}"
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, box=box.ASCII if ascii else box.HEAVY_HEAD)
     for header in ("", "min", "max", "mean", "not finite"):
         table.add_column(header, justify="left" if not header else "right")
@@ -544,12 +544,17 @@ def batch_table(report, ascii: bool = False):
     return table
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def _points(indices: list[int], total: int) -> str:
+    """"point 3" or "points 2, 4, ..." (the first few of ``total``)."""
     shown = ", ".join(str(index) for index in indices)
-    return shown + (", ..." if total > len(indices) else "")
+    return ("point " if total == 1 else "points ") + shown + (", ..." if total > len(indices) else "")
 
 
-def batch_lines(report) -> list[str]:
+def batch_lines(report, ascii: bool = False) -> list[str]:
     """How the engines compared over the points, and where values are not finite
     (points are numbered from 0, in the order of the file)."""
     lines = []
@@ -558,15 +563,15 @@ def batch_lines(report) -> list[str]:
             lines.append(f"{tally.name}: {tally.failure}")
         elif tally.disagreeing:
             lines.append(
-                f"{tally.name}: DISAGREES with {report.reference} at {tally.disagreeing} of {report.count} points "
-                f"(points {_points(tally.first_disagreeing, tally.disagreeing)})"
+                f"{tally.name}: DISAGREES with {report.reference} at {tally.disagreeing} of {_count(report.count, 'point')} "
+                f"({_points(tally.first_disagreeing, tally.disagreeing)})"
             )
         elif tally.name == "numeric":
-            lines.append(f"{tally.name}: within its error estimate of {report.reference} at every finite point ({format_seconds(tally.seconds)})")
+            lines.append(f"{tally.name}: within its error estimate of {report.reference} at every finite point ({format_seconds(tally.seconds, ascii)} summed over its chunks)")
         else:
-            lines.append(f"{tally.name}: agrees with {report.reference} at every finite point (max rel diff {tally.worst:.2g}; {format_seconds(tally.seconds)})")
+            lines.append(f"{tally.name}: agrees with {report.reference} at every finite point (max rel diff {tally.worst:.2g}; {format_seconds(tally.seconds, ascii)} summed over its chunks)")
     if report.nonfinite:
-        lines.append(f"not finite at {report.nonfinite} of {report.count} points (points {_points(report.first_nonfinite, report.nonfinite)})")
+        lines.append(f"not finite at {report.nonfinite} of {_count(report.count, 'point')} ({_points(report.first_nonfinite, report.nonfinite)})")
     return lines
 
 

@@ -170,7 +170,13 @@ def load_file(reference: str, span: Span | None = None, base_dir: Path | None = 
                     raise InputError(f"{reference} has no array {key!r} (it has {', '.join(names)})", span)
                 array = archive[key]
         elif suffix in (".csv", ".txt"):
-            array = np.loadtxt(path, delimiter="," if suffix == ".csv" else None, ndmin=1)
+            delimiter = "," if suffix == ".csv" else None
+            try:
+                array = np.loadtxt(path, delimiter=delimiter, ndmin=1)
+            except ValueError:
+                with open(path, encoding="utf-8-sig") as handle:
+                    place = bad_row(((n, line) for n, line in enumerate(handle, start=1) if line.strip() and not line.lstrip().startswith("#")), delimiter)
+                raise InputError(f"cannot read {reference}: {place}", span) from None
         elif suffix == ".json":
             array = np.array(json.loads(path.read_text(encoding="utf-8")), dtype=float)
         else:
@@ -178,14 +184,46 @@ def load_file(reference: str, span: Span | None = None, base_dir: Path | None = 
     except DcalcError:
         raise
     except ValueError as error:
-        if "pickle" in str(error).lower():
-            raise InputError(f"{reference} holds pickled objects, which dcalc refuses to load (allow_pickle=False)", span) from None
-        raise InputError(f"cannot read {reference}: {error}", span) from None
+        raise unreadable(reference, path, error, span) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, EOFError, TypeError) as error:
         raise InputError(f"cannot read {reference}: {error or type(error).__name__}", span) from None
     if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
         raise InputError(f"{reference} holds {array.dtype} data, not numbers", span)
     return np.asarray(array, dtype=float)
+
+
+def unreadable(reference: str, path: Path, error: Exception, span=None) -> InputError:
+    """Why NumPy could not load ``path``. np.load takes any file that is neither an
+    .npy nor a zip for a pickle; only one that starts as NumPy's files do may hold one."""
+    if isinstance(error, ValueError) and "pickle" in str(error).lower():
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(6)
+        except OSError:
+            head = b""
+        if head.startswith((b"\x93NUMPY", b"PK")):
+            return InputError(f"{reference} holds pickled objects, which dcalc refuses to load (allow_pickle=False)", span)
+        return InputError(f"{reference} is not a NumPy file: it starts neither as an .npy nor as an .npz does", span)
+    return InputError(f"cannot read {reference}: {error or type(error).__name__}", span)
+
+
+def bad_row(numbered_lines, delimiter: str | None, expected: int | None = None) -> str:
+    """Where a table of numbers that NumPy refused goes wrong: the first line (of
+    ``(line number, text)`` pairs) with a cell that is no number, or with a
+    different count of cells than ``expected`` (or than the first line)."""
+    for number, line in numbered_lines:
+        cells = [cell.strip() for cell in (line.split(delimiter) if delimiter else line.split())]
+        for column, cell in enumerate(cells, start=1):
+            try:
+                float(cell)
+            except ValueError:
+                shown = repr(cell) if cell else "an empty cell"
+                return f"line {number}, column {column}: {shown} is not a number"
+        if expected is None:
+            expected = len(cells)
+        elif len(cells) != expected:
+            return f"line {number} has {len(cells)} cell{'s' if len(cells) != 1 else ''}, where {expected} {'are' if expected != 1 else 'is'} expected"
+    return "its rows are not a table of numbers"
 
 
 def load_point_file(reference: str) -> dict[str, np.ndarray]:
@@ -212,9 +250,7 @@ def load_point_file(reference: str) -> dict[str, np.ndarray]:
     except DcalcError:
         raise
     except (ValueError, TypeError, OSError, UnicodeDecodeError, EOFError) as error:
-        if isinstance(error, ValueError) and "pickle" in str(error).lower():
-            raise InputError(f"{reference} holds pickled objects, which dcalc refuses to load (allow_pickle=False)") from None
-        raise InputError(f"cannot read {reference}: {error}") from None
+        raise unreadable(reference, path, error) from None
     for name in values:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise InputError(f"{reference} names {name!r}, which is not an input name")

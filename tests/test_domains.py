@@ -73,7 +73,7 @@ def test_many_points_name_the_first_troubled_one(cli, tmp_path):
     path = tmp_path / "p.csv"
     path.write_text("x\n4\n1\n0\n9\n")
     result = cli("grad", "sqrt(x)", "--points", str(path))
-    assert result.exit_code == 0 and "not finite at 1 of 4 points (points 2)" in result.stdout
+    assert result.exit_code == 0 and "not finite at 1 of 4 points (point 2)" in result.stdout
     assert "warning: at point 2, the derivative is not finite: sqrt has an infinite derivative here (at x=0)" in result.stderr
     strict = cli("grad", "sqrt(x)", "--points", str(path), "--strict")
     assert strict.exit_code == 2 and "1 of 4 points are not finite; at the first (point 2)" in strict.stderr

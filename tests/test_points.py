@@ -119,7 +119,7 @@ def test_npy_columns_are_named_with_inputs(cli, tmp_path):
     [
         ("1,2\n3,4\n", [], "has no header line: name its 2 columns, in order, with --inputs"),
         ("1,2\n3,4\n", ["--inputs", "x1"], "has 2 columns, but --inputs names 1"),
-        ("x1,x2\n1,2\n3,oops\n", [], "is not 2 numbers"),
+        ("x1,x2\n1,2\n3,oops\n", [], "line 3, column 2: 'oops' is not a number"),
         ("x1,x1\n1,2\n", [], "names the column 'x1' twice"),
         ("x1,x2\n", [], "has a header but no points"),
         ("x1,2x\n1,2\n", [], "'2x', which is not an input name"),

@@ -188,15 +188,24 @@ def write_commands(tmp_path):
     """Each command that writes a file the user names, writing to ``{out}``."""
     sample = tmp_path / "lecture.dcalc"
     sample.write_text("function: x^2\nat p: x=3\nvalue = 9.5\n", encoding="utf-8")
+    points = tmp_path / "points.csv"
+    points.write_text("x\n1\n2\n", encoding="utf-8")
     return {
         "graph -o": ["graph", "x^2 + 1", "-o", "{out}"],
         "grad --save": ["grad", "x^2", "--at", "x=3", "--save", "{out}"],
+        "grad --points --save": ["grad", "x^2", "--points", str(points), "--save", "{out}"],
         "check --junit": ["check", str(sample), "--junit", "{out}"],
         "plot -o": ["plot", "x^2", "-o", "{out}"],
     }
 
 
-COMMANDS = ["graph -o", "grad --save", "check --junit", "plot -o"]
+COMMANDS = ["graph -o", "grad --save", "grad --points --save", "check --junit", "plot -o"]
+# --save takes the kinds of file it writes; the others write whatever they are told.
+SUFFIX = {"grad --save": ".npz", "grad --points --save": ".csv"}
+
+
+def target(tmp_path, command, stem="out"):
+    return tmp_path / (stem + SUFFIX.get(command, ".file"))
 
 
 def run_writer(cli, tmp_path, command, out):
@@ -208,11 +217,11 @@ def run_writer(cli, tmp_path, command, out):
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_writers_write_the_file_named(cli, tmp_path, command):
-    out = tmp_path / "out.file"
+    out = target(tmp_path, command)
     result = run_writer(cli, tmp_path, command, out)
     assert result.exit_code in (0, 1), result.output  # check exits 1: its golden is off
     assert out.is_file() and out.stat().st_size > 0
-    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".out.file")] == []  # no temporary left
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(f".{out.name}")] == []  # no temporary left
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -220,14 +229,14 @@ def test_writers_do_not_follow_a_link_named_like_the_target(cli, tmp_path, comma
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "precious").write_text("keep me", encoding="utf-8")
-    link = tmp_path / "out.file"
+    link = target(tmp_path, command)
     link.symlink_to(elsewhere / "precious")
     result = run_writer(cli, tmp_path, command, link)
     assert result.exit_code == 2
     assert "is a symbolic link" in result.stderr
     assert (elsewhere / "precious").read_text(encoding="utf-8") == "keep me"
     assert link.is_symlink()
-    folder_link = tmp_path / "folder.file"
+    folder_link = target(tmp_path, command, "folder")
     folder_link.symlink_to(elsewhere, target_is_directory=True)
     assert run_writer(cli, tmp_path, command, folder_link).exit_code == 2
     assert sorted(path.name for path in elsewhere.iterdir()) == ["precious"]
@@ -235,7 +244,7 @@ def test_writers_do_not_follow_a_link_named_like_the_target(cli, tmp_path, comma
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_writers_do_not_write_into_a_folder_named_as_the_file(cli, tmp_path, command):
-    folder = tmp_path / "out.file"
+    folder = target(tmp_path, command)
     folder.mkdir()
     result = run_writer(cli, tmp_path, command, folder)
     assert result.exit_code == 2 and "is a folder; give a file name" in result.stderr

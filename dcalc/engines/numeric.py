@@ -250,22 +250,24 @@ def _refuse_non_analytic(graph: Graph, outputs) -> None:
 
 
 def _rounding_scales(graph: Graph, values, outputs, batch: tuple, xp=np) -> list[np.ndarray]:
-    """Per output (and point), the largest intermediate value on its path. Rounding
-    in f is proportional to its intermediates, not to f: near a cancellation (y - x^2
-    at Rosenbrock's minimum) f is tiny while its error is not. Inputs are left out:
+    """Per output (and point), the size of the rounding in f: the root sum of squares
+    of the intermediates on its path (each node's largest entry). Rounding in f is
+    proportional to its intermediates, not to f: near a cancellation (y - x^2 at
+    Rosenbrock's minimum) f is tiny while its error is not, and a long chain of sums
+    (x + x + ... + x) gathers a rounding at every step. Inputs are left out:
     perturbed inputs are exact."""
     trace = evaluate_all(graph, values, outputs, xp, batch_ndim=len(batch))
     scales = []
     for output in outputs:
-        largest = xp.zeros(batch)
+        size = xp.zeros(batch)
         for node in graph.ancestors([output]):
             if node.is_input or node.is_const or node.size == 0:
                 continue
             magnitude = xp.abs(xp.asarray(trace[node.index]))
             magnitude = xp.where(xp.isfinite(magnitude), magnitude, 0.0)
             reduced = xp.max(magnitude, axis=tuple(range(len(node.shape)))) if node.shape else magnitude
-            largest = xp.maximum(largest, reduced)
-        scales.append(largest)
+            size = xp.hypot(size, reduced)  # no overflow on the way
+        scales.append(size)
     return scales
 
 

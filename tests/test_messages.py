@@ -1,0 +1,164 @@
+"""What a new user meets at the edges: misspelt options, files in the wrong place or
+of the wrong kind, shapes that do not fit, output that must stay ASCII, and the
+notes that say what a result leaves out."""
+
+import json
+
+import numpy as np
+import pytest
+
+import dcalc
+from dcalc.compare import run_engines
+
+
+def test_a_misspelt_long_option_is_named_with_the_closest_ones(cli):
+    result = cli("grad", "x^2", "--at", "x=1", "--enigne", "all")
+    assert result.exit_code == 2
+    assert "no such option: --enigne" in result.output and "did you mean --engine?" in result.output
+
+
+def test_an_option_a_command_lacks_is_refused_by_name(cli):
+    result = cli("hessian", "x^2", "--at", "x=1", "--ascii")
+    assert result.exit_code == 2 and "no such option: --ascii" in result.output
+
+
+@pytest.mark.parametrize("args", [("-x^2", "--at", "x=3"), ("--at", "x=--3", "x^2"), ("--at=x=3", "-x^2")])
+def test_input_and_values_that_start_with_a_dash_are_still_taken(cli, args):
+    result = cli("eval", *args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split("=")[-1].strip() in ("-9", "9")
+
+
+def test_hessian_direction_of_the_wrong_shape_is_an_input_error(cli):
+    result = cli("hessian", "x^2*y", "--at", "x=1,y=2", "--dir", "x=[1,2],y=0")
+    assert result.exit_code == 2
+    assert "--dir for 'x' has shape (2,), but the input has shape ()" in result.stderr
+
+
+def test_hessian_vector_product_prints_the_value_and_each_block(cli):
+    result = cli("hessian", "x^2*y", "--at", "x=1,y=2", "--dir", "x=1,y=0")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "f = 2"
+    # H = [[2y, 2x], [2x, 0]] at (1, 2); H (1, 0) = (4, 2)
+    assert "(H v) for x = 4" in result.stdout and "(H v) for y = 2" in result.stdout
+
+
+def test_save_at_one_point_writes_npz_and_refuses_other_names(cli, tmp_path):
+    for name in ("one.csv", "one"):
+        result = cli("grad", "x*y", "--at", "x=1,y=2", "--save", str(tmp_path / name))
+        assert result.exit_code == 2 and "--save at one point writes .npz files" in result.stderr
+        assert not (tmp_path / name).exists() and not (tmp_path / "one.npz").exists()
+    assert cli("grad", "x*y", "--at", "x=1,y=2", "--save", str(tmp_path / "one.npz")).exit_code == 0
+    with np.load(tmp_path / "one.npz") as saved:
+        assert float(saved["f"]) == 2.0 and float(saved["df/dx"]) == 2.0 and float(saved["df/dy"]) == 1.0
+
+
+def test_save_never_overwrites_the_points_it_reads(cli, tmp_path):
+    points = tmp_path / "points.csv"
+    points.write_text("x,y\n1,2\n3,4\n", encoding="utf-8")
+    for target in (points, tmp_path / "." / "points.csv"):
+        result = cli("grad", "x*y", "--points", str(points), "--save", str(target))
+        assert result.exit_code == 2 and "which this run reads" in result.stderr
+    assert points.read_text(encoding="utf-8") == "x,y\n1,2\n3,4\n"
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("x,y\n1,2\n\n3,abc\n", "line 4, column 2: 'abc' is not a number"),
+        ("x,y\n1,2\n3,4,5\n", "line 3 has 3 cells, where 2 are expected"),
+        ("x,y\n1,2\n,5\n", "line 3, column 1: an empty cell is not a number"),
+    ],
+)
+def test_a_bad_csv_row_is_named_by_line_and_column(cli, tmp_path, text, where):
+    points = tmp_path / "points.csv"
+    points.write_text(text, encoding="utf-8")
+    result = cli("grad", "x*y", "--points", str(points))
+    assert result.exit_code == 2 and where in result.stderr
+    assert "usecols" not in result.stderr and "Traceback" not in result.output
+
+
+def test_a_bad_value_file_row_is_named_by_line_and_column(cli, tmp_path):
+    (tmp_path / "x.txt").write_text("1 2\n3 x\n", encoding="utf-8")
+    result = cli("eval", "sum(x)", "--at", f"x=@{tmp_path / 'x.txt'}")
+    assert result.exit_code == 2 and "line 2, column 2: 'x' is not a number" in result.stderr
+
+
+def test_a_file_that_is_not_numpy_is_not_called_pickled(cli, tmp_path):
+    garbage = tmp_path / "g.npy"
+    garbage.write_bytes(np.random.default_rng(3).bytes(200))
+    result = cli("eval", "sum(x)", "--at", f"x=@{garbage}")
+    assert result.exit_code == 2 and "is not a NumPy file" in result.stderr
+    pickled = tmp_path / "o.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    result = cli("eval", "sum(x)", "--at", f"x=@{pickled}")
+    assert result.exit_code == 2 and "holds pickled objects" in result.stderr
+
+
+def test_array_program_without_values_hints_at_giving_them(cli):
+    result = cli("diff", "sum(W@x)", "--wrt", "x")
+    assert result.exit_code == 2
+    assert "given no value with --at is taken to be a number" in result.stderr
+    assert cli("diff", "sum(W@x)", "--wrt", "x", "--at", "W=randn(2,3),x=randn(3)").exit_code == 0
+
+
+def test_ascii_output_is_ascii(cli, tmp_path):
+    points = tmp_path / "points.csv"
+    points.write_text("x\n1\n2\n", encoding="utf-8")
+    for args in (
+        ("grad", "sum(W@x)", "--at", "W=randn(30,30),x=randn(30)", "--ascii"),
+        ("show", "sum(W@x)", "--at", "W=randn(30,30),x=randn(30)", "--ascii"),
+        ("trace", "sum(W@x)", "--at", "W=randn(3,3),x=randn(3)", "--wrt", "x", "--ascii"),
+        ("grad", "x^2", "--points", str(points), "--ascii"),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+        assert result.stdout.isascii(), [line for line in result.stdout.splitlines() if not line.isascii()][:3]
+
+
+def test_trace_says_how_an_array_input_is_seeded_and_which_output_it_follows(cli, tmp_path):
+    result = cli("trace", "sum(W@x)", "--at", "W=randn(3,3),x=randn(3)", "--wrt", "x")
+    assert result.exit_code == 0 and "its tangent is seeded with ones" in result.stderr
+    program = tmp_path / "two.txt"
+    program.write_text("a = x*y\nb = a+1\nreturn a, b\n", encoding="utf-8")
+    result = cli("trace", str(program), "--at", "x=1,y=2", "--mode", "reverse")
+    assert result.exit_code == 0 and "this traces the output a; --output picks another (b)" in result.stderr
+
+
+def test_partial_figures_leave_out_points_where_the_value_is_not_finite(cli, tmp_path):
+    points = tmp_path / "points.csv"
+    points.write_text("x\n-1\n2\n4\n", encoding="utf-8")
+    result = cli("grad", "ln(x)", "--points", str(points), "--json")
+    assert result.exit_code == 0, result.output
+    partial = json.loads(result.stdout)["summary"]["dy/dx"]
+    # at x = -1 ln is NaN while 1/x = -1 is finite; the figures are from x = 2 and 4
+    assert partial["min"] == 0.25 and partial["max"] == 0.5 and partial["mean"] == pytest.approx(0.375, rel=1e-15)
+
+
+def test_diff_order_two_explains_what_it_gives(cli):
+    result = cli("diff", "x^2*y", "--order", "2", "--wrt", "x,y")
+    assert result.exit_code == 0 and "dcalc hessian gives the mixed ones too" in result.stderr
+    result = cli("diff", "sum(x^3)", "--order", "2", "--at", "x=[1,2]")
+    assert result.exit_code == 2 and "x has shape (2,)" in result.stderr and "dcalc hessian" in result.stderr
+
+
+def test_a_function_without_inputs_has_no_partials_to_compare(cli):
+    result = cli("diff", "2+3")
+    assert result.exit_code == 2 and "this function has no inputs" in result.stderr
+    result = cli("grad", "2+3")
+    assert result.exit_code == 0 and result.stdout.strip() == "y = 5" and "no partials to compare" in result.stderr
+
+
+def test_one_sided_derivatives_are_shown_without_rounding_noise(cli):
+    result = cli("grad", "max(x, 2*x-1)", "--at", "x=1")
+    assert "right 2, left 1" in result.stderr
+
+
+def test_numeric_agrees_on_a_long_chain_of_sums():
+    """x + x + ... + x gathers a rounding at each of its 999 additions: the numeric
+    engine's error estimate must cover them rather than call reverse mode wrong."""
+    for terms, value in ((1000, 0.1), (3000, 0.37)):
+        problem = dcalc.load("+".join(f"x*{k % 7 + 1}" for k in range(terms)), {"x": value})
+        runs = run_engines(problem.graph, problem.values, ("reverse", "numeric"))
+        assert runs[1].agrees is True, (terms, runs[1].max_rel_diff)
