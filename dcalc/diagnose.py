@@ -125,8 +125,10 @@ def value_problem(graph: Graph, values: Mapping, outputs=None) -> DomainError | 
 def _noise_share(operand_value, weight, out):
     """How far rounding an argument (|x| eps) moves the value, as a share of max(|value|, 1)."""
     with np.errstate(all="ignore"):
-        moved = np.abs(np.asarray(operand_value)) * np.abs(np.asarray(weight)) * EPS
-        return moved / np.maximum(np.abs(np.asarray(out)), 1.0)
+        # In this order no product overflows for a finite share: exp(709) has
+        # |x| |w| = 709 * 8e307, but (|x| eps) (|w| / |value|) is about 1.6e-13.
+        size = np.maximum(np.abs(np.asarray(out)), 1.0)
+        return (np.abs(np.asarray(operand_value)) * EPS) * (np.abs(np.asarray(weight)) / size)
 
 
 def _conditioning_problem(graph: Graph, outputs, trace: dict) -> DomainError | None:
@@ -146,10 +148,11 @@ def _conditioning_problem(graph: Graph, outputs, trace: dict) -> DomainError | N
             if np.any(share > NOISE_SHARE):
                 index = _first(share > NOISE_SHARE, node.shape)
                 detail = _operands(node, lambda other: trace[other.index], index)
-                worst = float(np.max(share[np.isfinite(share)], initial=0.0))
+                worst = float(np.max(np.where(np.isnan(share), 0.0, share)))
+                moves = f"by about {worst:.2g} times its size" if np.isfinite(worst) else "without bound"
                 return DomainError(
                     f"{node.op} is ill-conditioned here{detail}: a change of one rounding unit in its arguments moves its value "
-                    f"by about {worst:.2g} times its size, so the value and its derivatives are mostly rounding noise",
+                    f"{moves}, so the value and its derivatives are mostly rounding noise",
                     node.span,
                 )
     return None

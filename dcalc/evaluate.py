@@ -37,6 +37,7 @@ class Schedule:
     constants: list[tuple[int, Any]]
     output_slots: list[int]
     writes_into: frozenset = frozenset()  # slots whose step can write into a given array (ufuncs)
+    reusable: frozenset = frozenset()  # of those, the ones no output can be a view of
 
 
 def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np, batch_ndim: int = 0) -> Schedule:
@@ -70,7 +71,16 @@ def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np, ba
     from .primitives import Ufunc
 
     writes_into = frozenset(slot for slot, node in enumerate(nodes) if isinstance(node.prim.impl, Ufunc) and not node.params)
-    schedule = Schedule(nodes, steps, input_slots, constants, [slot_of[node.index] for node in outputs], writes_into)
+    output_slots = [slot_of[node.index] for node in outputs]
+    # An output may be a view of an operand's array (reshape, transpose, index, a
+    # sum_to with nothing to sum ...): every step that is neither a ufunc nor
+    # ``fresh`` is taken to pass its operands' memory on, so an array an output
+    # may share is never reused.
+    escaping = set(output_slots)
+    for slot in range(len(nodes) - 1, -1, -1):
+        if slot in escaping and slot not in writes_into and not nodes[slot].prim.fresh:
+            escaping.update(slot_of[operand.index] for operand in nodes[slot].inputs)
+    schedule = Schedule(nodes, steps, input_slots, constants, output_slots, writes_into, writes_into - escaping)
     graph._cache[key] = schedule
     return schedule
 
@@ -152,10 +162,10 @@ def run_schedule(schedule: Schedule, values: Mapping[str, Any], into: Mapping[in
     """All slot values: inputs from ``values``, constants, then each step in order.
     ``into`` (slot -> array): where steps that can (ufuncs) write their results, so a
     result lands in place (a slice of a larger array) without a copy. With ``reuse``,
-    ufunc steps other than the outputs write into the arrays they made on this
-    thread's last run with inputs of the same shapes (the caller keeps only the
-    outputs): a large temporary is then not allocated again, and its pages are not
-    faulted in again, on every run."""
+    ufunc steps whose arrays no output can share (``Schedule.reusable``) write into
+    the arrays they made on this thread's last run with inputs of the same shapes
+    (the caller keeps only the outputs): a large temporary is then not allocated
+    again, and its pages are not faulted in again, on every run."""
     slots: list = [None] * len(schedule.nodes)
     for slot, name in schedule.input_slots:
         slots[slot] = values[name]
@@ -166,7 +176,7 @@ def run_schedule(schedule: Schedule, values: Mapping[str, Any], into: Mapping[in
         for slot, function, operands in schedule.steps:
             if into and slot in into and slot in schedule.writes_into:
                 slots[slot] = function(*[slots[operand] for operand in operands], out=into[slot])
-            elif kept is not None and slot in schedule.writes_into and slot not in schedule.output_slots:
+            elif kept is not None and slot in schedule.reusable:
                 buffer = kept.get(slot)
                 if buffer is None:
                     slots[slot] = function(*[slots[operand] for operand in operands])
@@ -184,23 +194,38 @@ def run_schedule(schedule: Schedule, values: Mapping[str, Any], into: Mapping[in
 
 
 _threads = threading.local()
-KEPT_SCHEDULES = 8  # per thread, the schedules whose arrays are kept for the next run
+# Per thread, the arrays of the most recent schedules are kept for their next run:
+# at most this many schedules, and the older ones go once the arrays of the others
+# pass KEPT_BYTES (the current one's are kept whatever their size).
+KEPT_SCHEDULES = 8
+KEPT_BYTES = 256 * 2**20
 
 
-def _reusable(schedule: Schedule, slots: list) -> dict:
+def _reusable(schedule: Schedule, slots: list) -> dict | None:
     """This thread's arrays from its last run of ``schedule`` (slot -> array), when that
-    run had inputs of the same shapes and types; otherwise a fresh, empty set."""
+    run had inputs of the same shapes and types; otherwise a fresh, empty set. None
+    for arrays not of NumPy: a GPU's memory pool already makes allocation cheap, and
+    its memory is scarcer."""
+    if not all(isinstance(slots[slot], (np.ndarray, np.generic, float, int)) for slot, _ in schedule.input_slots):
+        return None
     signature = tuple((getattr(slots[slot], "shape", ()), getattr(slots[slot], "dtype", None)) for slot, _ in schedule.input_slots)
     kept = getattr(_threads, "kept", None)
     if kept is None:
         kept = _threads.kept = {}
-    found = kept.pop(id(schedule), None)  # popped and put back: the dict keeps the recent ones last
+    found = kept.pop(id(schedule), None)
     if found is None or found[0] is not schedule or found[1] != signature:
         found = (schedule, signature, {})
-    kept[id(schedule)] = found
-    while len(kept) > KEPT_SCHEDULES:
-        del kept[next(iter(kept))]
+    others = sum(array.nbytes for entry in kept.values() for array in entry[2].values())
+    while kept and (len(kept) >= KEPT_SCHEDULES or others > KEPT_BYTES):  # the least recent go first
+        oldest = next(iter(kept))
+        others -= sum(array.nbytes for array in kept.pop(oldest)[2].values())
+    kept[id(schedule)] = found  # last: the most recent
     return found[2]
+
+
+def release_buffers() -> None:
+    """Let go of the arrays this thread keeps for the next run of its schedules."""
+    _threads.kept = {}
 
 
 def evaluate(graph: Graph, values: Mapping[str, Any], outputs: Sequence[Node] | None = None, xp=np, batch_ndim: int = 0) -> list:

@@ -56,6 +56,9 @@ class Primitive:
     shape_rule: Callable[[Sequence[Shape], dict], Shape] = broadcast_shapes
     elementwise: bool = True
     commutative: bool = False
+    # Whether the result is always a new array, never an operand or a view of one
+    # (ufuncs are, and say so by being Ufuncs; for any other op, False is the safe guess).
+    fresh: bool = False
     # Derivative rules, one per argument. Elementwise ops give ``partials``:
     # ``partial(*args, out) -> d out / d arg`` (a number for a constant one: 0
     # means the derivative is zero, so tangents are skipped, not multiplied).
@@ -386,15 +389,16 @@ class Graph:
 
     def ancestors(self, roots: Iterable[Node]) -> list[Node]:
         """The nodes the roots depend on (roots included), in topological order."""
-        needed = bytearray(len(self.nodes))
+        nodes = self.nodes[:]  # as they are now: another thread may be adding some
+        needed = bytearray(len(nodes))
         for root in roots:
             needed[root.index] = 1
         # Walking backwards over a topological order visits users before operands.
-        for node in reversed(self.nodes):
+        for node in reversed(nodes):
             if needed[node.index]:
                 for operand in node.inputs:
                     needed[operand.index] = 1
-        return [node for node in self.nodes if needed[node.index]]
+        return [node for node in nodes if needed[node.index]]
 
     def operations(self) -> list[Node]:
         """The nodes that are neither inputs nor constants."""

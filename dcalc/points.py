@@ -1,8 +1,9 @@
 """Many points at once: read in chunks, every engine over each chunk, a summary as they go.
 
 A point source is read a chunk at a time: a ``.csv`` file a block of lines at a time
-(its header names the columns, or ``--inputs`` does), a ``.npy`` file of rows
-memory-mapped, an ``.npz`` file of named arrays whose first axis runs over the points.
+(its header names the columns, or ``--inputs`` does), a ``.npy`` file of rows a
+block of rows at a time (read into fresh arrays, not through a memory map, whose
+pages would stay counted against the process), an ``.npz`` file of named arrays whose first axis runs over the points.
 Each chunk goes through the engines on a pool of threads (NumPy lets go of the
 interpreter inside its loops, so the cores share the work); the chunk size keeps a
 chunk's values within the memory budget and, where it can, within the cache. As
@@ -29,6 +30,7 @@ import numpy as np
 
 from .errors import DcalcError, InputError
 from .graph import Graph
+from .values import real_numbers
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # How much a chunk's values should take: small enough to stay in the processor's
@@ -151,14 +153,9 @@ def _load(file: Path, origin: str, **options):
         raise unreadable(origin, file, error) from None
 
 
-def _numbers(array: np.ndarray, origin: str) -> None:
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise InputError(f"{origin} holds {array.dtype} data, not numbers")
-
-
 def _npy_points(file: Path, origin: str, inputs: list[str] | None) -> PointSource:
     array = _load(file, origin, mmap_mode="r")
-    _numbers(array, origin)
+    real_numbers(array, origin)
     if array.ndim not in (1, 2) or array.shape[0] == 0:
         raise InputError(f"{origin} has shape {array.shape}: points are rows of a 2-D array (or a 1-D array for one input)")
     columns = 1 if array.ndim == 1 else array.shape[1]
@@ -193,7 +190,7 @@ def _npz_points(file: Path, origin: str, inputs: list[str] | None) -> PointSourc
         raise InputError(f"{origin} holds no arrays")
     _check_names(list(arrays), origin)
     for name, array in arrays.items():
-        _numbers(array, f"{origin}:{name}")
+        real_numbers(array, f"{origin}:{name}")
         if array.ndim == 0:
             raise InputError(f"{origin}:{name} is a single number; each array's first axis runs over the points")
     counts = {name: array.shape[0] for name, array in arrays.items()}
@@ -201,6 +198,8 @@ def _npz_points(file: Path, origin: str, inputs: list[str] | None) -> PointSourc
         listed = ", ".join(f"{name} has {count}" for name, count in counts.items())
         raise InputError(f"{origin}: every array's first axis runs over the points, but {listed}")
     count = next(iter(counts.values()))
+    if count == 0:
+        raise InputError(f"{origin} holds no points: its arrays' first axis has length 0")
 
     def read(size: int):
         for start in range(0, count, size):
@@ -328,25 +327,25 @@ def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, m
 
     starts = range(0, count, size)
     if engine == "reverse" and len(nodes) == 1 and nodes[0].shape == () and len(starts) > 1:
-        return _staged_at_points(graph, nodes[0], output_names[0], wrt_nodes, count, size, chunk_of, run, workers, xp)
+        return _staged_at_points(graph, nodes[0], output_names[0], wrt_nodes, count, size, chunk_of, options["memory"], workers, xp)
     if len(starts) == 1:
         return run(0)[1]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pieces = pool.map(run, starts)
         start, first = next(pieces)
-        whole = _WholeResult(first, count, xp)
+        whole = _WholeResult(first, count, size, nodes, wrt_nodes, xp)
         whole.take(start, first)
-        whole.settle()
         for start, piece in pieces:
             whole.take(start, piece)
-    return whole.result
+    return whole.settle()
 
 
-def _staged_at_points(graph, output, output_name, wrt_nodes, count, size, chunk_of, run, workers, xp):
+def _staged_at_points(graph, output, output_name, wrt_nodes, count, size, chunk_of, memory, workers, xp):
     """Reverse mode's sweep staged as one schedule (engines/staged.py), run chunk by
     chunk with each result written straight into its slice of the whole arrays; a
-    chunk whose gradient is not finite is redone by the engine (guarded rules)."""
+    chunk whose gradient is not finite is redone by the guarded interpretive sweep."""
     from .engines import Derivatives, all_finite
+    from .engines.reverse import guarded_reverse
     from .engines.staged import schedule_of, stage
     from .evaluate import run_schedule
 
@@ -361,7 +360,7 @@ def _staged_at_points(graph, output, output_name, wrt_nodes, count, size, chunk_
             if slots[slot] is not view:  # an input, a constant, or an op that cannot write in place
                 view[...] = slots[slot]
         if not all_finite(views[1:]):
-            _, redone = run(start)
+            redone = guarded_reverse(graph, chunk, output, output_name, wrt_nodes, xp, memory)
             for view, value in zip(views, [redone.values[0], *redone.jacobian.values()]):
                 view[...] = value
 
@@ -373,31 +372,49 @@ def _staged_at_points(graph, output, output_name, wrt_nodes, count, size, chunk_
 
 
 class _WholeResult:
-    """An engine's result over all points, filled in chunk by chunk."""
+    """An engine's result over all points, filled in chunk by chunk (of ``size``
+    points; a piece's arrays end in that many points, or in 1 where every point of
+    the chunk has the same value)."""
 
-    def __init__(self, first, count: int, xp):
-        self.count, self.xp = count, xp
+    def __init__(self, first, count: int, size: int, outputs, wrt_nodes, xp):
+        self.count, self.size, self.xp = count, size, xp
         self.result = first
-        self.values = [self._room(value) for value in first.values]
-        self.jacobian = {key: self._room(block) for key, block in first.jacobian.items()}
-        self.error = None if first.error is None else {key: self._room(block) for key, block in first.error.items()}
+        output_shape = {name: node.shape for name, node in zip(first.output_names, outputs)}
+        input_shape = {node.params["name"]: node.shape for node in wrt_nodes}
 
-    def settle(self) -> None:
-        """Make the result hold the whole arrays (once the first chunk is in them)."""
+        def shape_of(key, block):
+            """A block's shape at one point: by its key, (output, input) or an output's projections."""
+            if isinstance(key, tuple):
+                return output_shape[key[0]] + input_shape.get(key[1], ())
+            rank = len(output_shape[key])
+            return output_shape[key] + tuple(np.shape(block)[rank : rank + 1])  # the directions
+
+        self.values = [self._room(node.shape) for node in outputs]
+        self.jacobian = {key: self._room(shape_of(key, block)) for key, block in first.jacobian.items()}
+        self.error = None if first.error is None else {key: self._room(shape_of(key, block)) for key, block in first.error.items()}
+        self.projections = None if first.projections is None else {key: self._room(shape_of(key, block)) for key, block in first.projections.items()}
+
+    def settle(self):
+        """The result, holding the whole arrays once every chunk is in them."""
         self.result.values, self.result.jacobian, self.result.error = self.values, self.jacobian, self.error
+        if self.projections is not None:
+            self.result.projections = self.projections
+        return self.result
 
-    def _room(self, piece):
-        return self.xp.empty(tuple(np.shape(piece)[:-1]) + (self.count,))
+    def _room(self, shape: tuple):
+        return self.xp.empty(tuple(shape) + (self.count,))
 
     def take(self, start: int, piece) -> None:
-        stop = start + int(np.shape(piece.values[0])[-1]) if piece.values else start
-        for target, value in zip(self.values, piece.values):
-            target[..., start:stop] = value
-        for key, block in piece.jacobian.items():
-            self.jacobian[key][..., start:stop] = block
+        stop = min(self.count, start + self.size)
+        pairs = list(zip(self.values, piece.values)) + [(self.jacobian[key], block) for key, block in piece.jacobian.items()]
         if self.error is not None:
-            for key, block in piece.error.items():
-                self.error[key][..., start:stop] = block
+            pairs += [(self.error[key], block) for key, block in piece.error.items()]
+        if self.projections is not None:
+            pairs += [(self.projections[key], block) for key, block in piece.projections.items()]
+        for target, value in pairs:
+            if np.ndim(value) < target.ndim:  # a value every point shares, without the point axis
+                value = self.xp.asarray(value)[..., None]
+            target[..., start:stop] = value
         self.result.seconds = max(self.result.seconds, piece.seconds)
 
 

@@ -643,6 +643,7 @@ matmul = define(
         shape_rule=_matmul_shape,
         prepare=_matmul_ranks,
         elementwise=False,
+        fresh=True,
         infix="@",
         precedence=PREC_MUL,
         latex_form="{0} {1}",

@@ -187,9 +187,17 @@ def load_file(reference: str, span: Span | None = None, base_dir: Path | None = 
         raise unreadable(reference, path, error, span) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, EOFError, TypeError) as error:
         raise InputError(f"cannot read {reference}: {error or type(error).__name__}", span) from None
+    real_numbers(array, reference, span)
+    return np.asarray(array, dtype=float)
+
+
+def real_numbers(array: np.ndarray, reference: str, span=None) -> None:
+    """Refuse data that is not real numbers (text, objects, complex numbers, whose
+    imaginary parts would be dropped without a word)."""
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise InputError(f"{reference} holds complex numbers; dcalc's inputs are real", span)
     if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
         raise InputError(f"{reference} holds {array.dtype} data, not numbers", span)
-    return np.asarray(array, dtype=float)
 
 
 def unreadable(reference: str, path: Path, error: Exception, span=None) -> InputError:
@@ -244,7 +252,11 @@ def load_point_file(reference: str) -> dict[str, np.ndarray]:
             values = {name: np.array(value, dtype=float) for name, value in data.items()}
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as archive:
-                values = {name: np.asarray(archive[name], dtype=float) for name in archive.files}
+                values = {}
+                for name in archive.files:
+                    array = archive[name]
+                    real_numbers(array, f"{reference}:{name}")
+                    values[name] = np.asarray(array, dtype=float)
         else:
             raise InputError(f"--at-file reads .json or .npz, not {suffix or 'a file without a suffix'}")
     except DcalcError:

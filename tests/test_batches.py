@@ -170,3 +170,125 @@ def test_many_points_where_a_zero_meets_an_infinite_slope():
         for key, block in alone.jacobian.items():
             assert result.jacobian[key][k] == block, (k, key)
     assert np.all(np.isfinite(result.jacobian[(result.output_names[0], "y")]))
+
+
+# Programs whose derivatives are views of arrays inside the sweep (transpose, reshape,
+# indexing, a sum_to with nothing to sum) or are the inputs themselves.
+ALIASING = [
+    ("f = sum(transpose(X) * Y)", {"X": (2, 3), "Y": (3, 2)}),
+    ("f = sum(sin(transpose(X)))", {"X": (2, 3)}),
+    ("f = sum(exp(reshape(x, (2, 2))))", {"x": (4,)}),
+    ("f = sum(exp(x)[1:3])", {"x": (4,)}),
+    ("f = sum(X[0] * v)", {"X": (2, 3), "v": (3,)}),
+    ("f = sum(tanh(A @ x))", {"A": (3, 4), "x": (4,)}),
+    ("f = sin(x)[0] * y", {"x": (3,), "y": ()}),
+    ("f = x*y + sqrt(z)", {"x": (), "y": (), "z": ()}),  # sqrt'(0) is infinite: the guarded sweep
+]
+
+
+@pytest.mark.parametrize("engine", ["reverse", "forward", "symbolic"])
+@pytest.mark.parametrize("batch", [0, 1])
+@pytest.mark.parametrize("text, shapes", ALIASING, ids=[case[0] for case in ALIASING])
+def test_results_are_the_callers_own(engine, batch, text, shapes):
+    """A result is neither overwritten by the engine's next call (reverse mode reuses
+    its arrays from one call to the next) nor shares memory with the inputs."""
+    rng = np.random.default_rng(len(text))
+    graph = dcalc.parse_program(text, shapes=shapes)
+
+    def values():
+        made = {name: np.asarray(rng.uniform(0.5, 2.0, size=shape + ((6,) if batch else ()))) for name, shape in shapes.items()}
+        if "z" in made:
+            made["z"][(0,) if batch else ()] = 0.0
+        return made
+
+    given = values()
+    first = run_engine(engine, graph, given, batch_ndim=batch)
+    kept = {key: np.array(block) for key, block in first.jacobian.items()}
+    kept_values = [np.array(value) for value in first.values]
+    run_engine(engine, graph, values(), batch_ndim=batch)
+    for key, block in first.jacobian.items():
+        np.testing.assert_array_equal(block, kept[key], err_msg=str(key))
+        assert not any(np.shares_memory(block, array) for array in given.values()), key
+    for value, kept_value in zip(first.values, kept_values):
+        np.testing.assert_array_equal(value, kept_value)
+
+
+def test_saved_partials_at_many_points_are_each_points_own(cli, tmp_path):
+    """Chunks run ahead on worker threads while earlier ones are written: every point's
+    saved df/dA is cos... of its own x, not of a later chunk's."""
+    rng = np.random.default_rng(5)
+    count = 50_000
+    xs = rng.uniform(-1, 1, size=(count, 4))
+    A = rng.normal(size=(3, 4))
+    np.savez(tmp_path / "xs.npz", x=xs)
+    np.save(tmp_path / "A.npy", A)
+    result = cli("grad", "f = sum(tanh(A @ x))", "--at", f"A=@{tmp_path / 'A.npy'}", "--points", str(tmp_path / "xs.npz"),
+                 "--engine", "reverse", "--save", str(tmp_path / "out.npz"), "--memory", "8M")
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "out.npz") as saved:
+        dA = saved["df/dA"]
+    slope = 1 - np.tanh(xs @ A.T) ** 2  # (count, 3)
+    np.testing.assert_allclose(dA, slope[:, :, None] * xs[:, None, :], rtol=1e-12, atol=1e-15)
+
+
+def test_symbolic_engine_on_many_threads_builds_its_derivative_once():
+    """The symbolic engine's derivative nodes live in one graph the threads share."""
+    import sys
+
+    from dcalc.points import at_points
+
+    lines = ["a0 = x*y"] + [f"a{k} = sin(a{k - 1}) * x + cos(y * a{k - 1}) + {k}" for k in range(1, 40)]
+    count = 4000
+    values = {"x": np.linspace(0.1, 0.5, count), "y": np.linspace(0.2, 0.3, count)}
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns as often as they can
+    try:
+        for _ in range(3):
+            graph = dcalc.parse_program("\n".join(lines))
+            result = at_points("symbolic", graph, values, memory=2**20, workers=4)
+            expected = run_engine("reverse", graph, values, batch_ndim=1)
+            for key, block in expected.jacobian.items():
+                np.testing.assert_allclose(result.jacobian[key], block, rtol=1e-12, atol=1e-14)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_outputs_that_do_not_vary_over_the_points_fill_every_chunk(engine):
+    """An output that does not depend on the per-point inputs (b = y^2 with y shared, a
+    constant) comes back from a chunk without a point axis; every point still gets it."""
+    from dcalc.points import at_points
+
+    count = 20_000
+    xs = np.linspace(0.0, 1.0, count)
+    graph = dcalc.parse_program("a = x^2; b = y^2; c = [1, 2]; return b, a, c")
+    result = at_points(engine, graph, {"x": xs, "y": np.array([3.0])}, memory=2**20, workers=2)
+    np.testing.assert_array_equal(result.values[0], np.full(count, 9.0))
+    np.testing.assert_array_equal(result.values[1], xs**2)
+    np.testing.assert_array_equal(result.values[2], np.broadcast_to([[1.0], [2.0]], (2, count)))
+    np.testing.assert_allclose(result.jacobian[("a", "x")], 2 * xs, rtol=1e-9, atol=1e-9)
+
+
+def test_projections_at_many_points_cover_every_chunk():
+    from dcalc.points import at_points
+
+    count = 20_000
+    xs = np.random.default_rng(2).uniform(size=(3, count))
+    graph = dcalc.parse_program("f = sum(x*x)", shapes={"x": (3,)})
+    directions = {"x": np.eye(3)[:, :2]}
+    result = at_points("forward", graph, {"x": xs}, memory=2**20, workers=2, directions=directions)
+    assert result.projections["f"].shape == (2, count)
+    np.testing.assert_allclose(result.projections["f"], 2 * xs[:2], rtol=1e-15)
+
+
+def test_a_forward_trace_records_every_direction_whatever_the_memory_budget():
+    from dcalc.engines.forward import forward
+
+    graph = dcalc.parse_program("f = sum(x * x)", shapes={"x": (40,)})
+    x = np.linspace(1.0, 2.0, 40)
+    record = []
+    result = forward(graph, {"x": x}, record=record, memory=4096)  # chunks of a few directions without a record
+    tangents = {node.index: tangent for node, _, tangent in record}
+    output = graph.outputs[0]
+    np.testing.assert_allclose(np.reshape(tangents[output.index], -1), 2 * x)
+    np.testing.assert_allclose(result.jacobian[("f", "x")], 2 * x)

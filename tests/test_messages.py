@@ -162,3 +162,21 @@ def test_numeric_agrees_on_a_long_chain_of_sums():
         problem = dcalc.load("+".join(f"x*{k % 7 + 1}" for k in range(terms)), {"x": value})
         runs = run_engines(problem.graph, problem.values, ("reverse", "numeric"))
         assert runs[1].agrees is True, (terms, runs[1].max_rel_diff)
+
+
+def test_a_healthy_value_near_overflow_is_not_called_ill_conditioned(cli):
+    result = cli("grad", "exp(x)", "--at", "x=709", "--strict")
+    assert result.exit_code == 0, result.output
+    assert "ill-conditioned" not in result.stderr
+
+
+def test_complex_and_empty_point_files_are_refused(cli, tmp_path):
+    np.savez(tmp_path / "complex.npz", x=np.array([1 + 2j, 3j]))
+    np.savez(tmp_path / "empty.npz", x=np.zeros((0,)))
+    np.save(tmp_path / "complex.npy", np.array([1 + 2j, 3j]))
+    result = cli("grad", "x^2", "--points", str(tmp_path / "complex.npz"))
+    assert result.exit_code == 2 and "holds complex numbers" in result.stderr
+    result = cli("grad", "x^2", "--points", str(tmp_path / "empty.npz"))
+    assert result.exit_code == 2 and "holds no points" in result.stderr
+    result = cli("eval", "sum(x)", "--at", f"x=@{tmp_path / 'complex.npy'}")
+    assert result.exit_code == 2 and "holds complex numbers" in result.stderr

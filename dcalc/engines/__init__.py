@@ -52,6 +52,24 @@ class Derivatives:
     projections: dict[str, Any] | None = None
     batch_ndim: int = 0  # trailing point axes on values and blocks
 
+    def detach(self, values, xp=np) -> "Derivatives":
+        """Itself, with a copy of each result that shares memory with an array in
+        ``values`` (d(x y)/dx is y; reshape(x) is a view of x): the caller may change
+        what it gets without changing its inputs, and the other way round."""
+        shares = getattr(xp, "may_share_memory", None)
+        sources = [value for value in values.values() if hasattr(value, "shape")]
+        if shares is None or not sources:
+            return self
+
+        def own(array):
+            return xp.array(array) if hasattr(array, "shape") and any(shares(array, source) for source in sources) else array
+
+        self.values = [own(value) for value in self.values]
+        self.jacobian = {key: own(block) for key, block in self.jacobian.items()}
+        if self.projections is not None:
+            self.projections = {key: own(block) for key, block in self.projections.items()}
+        return self
+
     def gradient(self, output: str | None = None) -> dict[str, Any]:
         """d output / d input for every input (the first output by default)."""
         output = output or self.output_names[0]
@@ -135,6 +153,14 @@ def timed(function: Callable) -> Callable:
     run.__name__ = function.__name__
     run.__doc__ = function.__doc__
     return run
+
+
+def batch_shape(graph: Graph, values, batch_ndim: int) -> tuple:
+    """The trailing point axes the inputs' values carry (broadcast together)."""
+    if not batch_ndim:
+        return ()
+    shapes = [tuple(np.shape(values[node.params["name"]])[len(node.shape) :]) for node in graph.inputs]
+    return tuple(np.broadcast_shapes(*shapes)) if shapes else ()
 
 
 def resolve(graph: Graph, outputs, wrt) -> tuple[list[Node], list[str], list[Node]]:

@@ -16,17 +16,9 @@ import numpy as np
 
 from ..evaluate import run_schedule
 from ..graph import Graph
-from . import DEFAULT_MEMORY, ITEM_BYTES, Derivatives, all_finite, chunk_size, identity_columns, resolve, split_directions, timed, with_engine_axis
+from . import DEFAULT_MEMORY, ITEM_BYTES, Derivatives, all_finite, batch_shape, chunk_size, identity_columns, resolve, split_directions, timed, with_engine_axis
 from . import scalar
 from .plan import compile_plan, push_tangents
-
-
-def batch_shape(graph: Graph, values, batch_ndim: int) -> tuple:
-    """The trailing point axes the inputs' values carry (broadcast together)."""
-    if not batch_ndim:
-        return ()
-    shapes = [tuple(np.shape(values[node.params["name"]])[len(node.shape) :]) for node in graph.inputs]
-    return tuple(np.broadcast_shapes(*shapes)) if shapes else ()
 
 
 @timed
@@ -59,7 +51,7 @@ def forward(
         for name, node in zip(output_names, outputs):
             result.jacobian[(name, "direction")] = xp.moveaxis(result.projections[name], len(node.shape), -1)[..., 0]
         result.input_names, result.projections, result.directions = ["direction"], None, None
-    return result
+    return result.detach(values, xp)
 
 
 def _forward(graph, values, outputs, output_names, wrt_nodes, directions, xp, record, batch_ndim, memory, guarded) -> Derivatives:
@@ -80,6 +72,8 @@ def _forward_run(plan, graph, values, outputs, output_names, wrt_nodes, directio
     # Each direction holds a tangent of every node it passes through, and its seeds.
     per_direction = ITEM_BYTES * points * (plan.swept_size + sum(node.size for node in wrt_nodes))
     step = chunk_size(count, per_direction, memory) if count else 1
+    if record is not None:
+        step = max(count, 1)  # a trace records every direction's tangents: one chunk
     out_slots = plan.output_slots
     collected: list[list] = [[] for _ in outputs]
     tangent = None

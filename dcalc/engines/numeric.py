@@ -37,8 +37,7 @@ import numpy as np
 from ..errors import DerivativeError
 from ..evaluate import evaluate, evaluate_all
 from ..graph import Graph, array_namespace
-from . import DEFAULT_MEMORY, Derivatives, chunk_size, resolve, timed
-from .forward import batch_shape
+from . import DEFAULT_MEMORY, Derivatives, batch_shape, chunk_size, resolve, timed
 
 EPS = float(np.finfo(float).eps)
 METHODS = ("richardson", "central", "forward", "complex")
@@ -199,14 +198,17 @@ def numeric(
     step = chunk_size(count, 16 * evaluations * per_point_items * max(math.prod(batch), 1), memory) if count else 1
     derivative_parts: list[list] = [[] for _ in outputs]
     error_parts: list[list] = [[] for _ in outputs]
-    rounds = 1
+    most_rounds, spent = 1, 0  # the most rounds of steps a chunk took; evaluations in all
     for start in range(0, count, step):
         stop = min(count, start + step)
         chunk = _Chunk(point, start, stop, along, method)
+        rounds = 1
         if method == "complex":
             found, errors = chunk.complex_step(outputs, f0)
         else:
             found, errors, rounds = chunk.differences(outputs, f0, scales)
+        most_rounds = max(most_rounds, rounds)
+        spent += evaluations * rounds * (stop - start)
         for position in range(len(outputs)):
             derivative_parts[position].append(found[position])
             error_parts[position].append(errors[position])
@@ -226,11 +228,11 @@ def numeric(
                 result.projections, result.directions = {}, directions
             result.projections[name] = xp.moveaxis(derivative, -1, len(node.shape))
             result.error[name] = xp.moveaxis(error, -1, len(node.shape))
-    per_direction = evaluations * rounds
     result.details = {
         "method": method,
-        "evaluations_per_component" if along is None else "evaluations_per_direction": per_direction,
-        "evaluations": per_direction * count + 1,
+        # the most any component (direction) took: its chunk's rounds of steps
+        "evaluations_per_component" if along is None else "evaluations_per_direction": evaluations * most_rounds,
+        "evaluations": spent + 1,
     }
     return result
 

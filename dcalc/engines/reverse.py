@@ -16,9 +16,8 @@ import numpy as np
 
 from ..evaluate import run_schedule
 from ..graph import Graph
-from . import DEFAULT_MEMORY, ITEM_BYTES, Derivatives, all_finite, chunk_size, identity_columns, resolve, timed, with_engine_axis
+from . import DEFAULT_MEMORY, ITEM_BYTES, Derivatives, all_finite, batch_shape, chunk_size, identity_columns, resolve, timed, with_engine_axis
 from . import scalar
-from .forward import batch_shape
 from .plan import compile_plan, pull_cotangents
 from .rules import backward
 
@@ -39,16 +38,23 @@ def reverse(
             return result
     if len(outputs) == 1 and outputs[0].shape == ():
         # A gradient: the sweep staged once as a graph (engines/staged.py) and run with
-        # the arrays of the last run reused, unless a result is not finite, which the
-        # guarded interpretive sweep below then settles.
+        # the arrays of the last run reused. It is the plain IEEE sweep, so where a
+        # result is not finite the guarded interpretive sweep settles it at once.
         result = _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim)
-        if all_finite(result.jacobian.values()):
-            return result
+        if not all_finite(result.jacobian.values()):
+            result = _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=True)
+        return result.detach(values, xp)
     result = _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=False)
     if not all_finite(result.jacobian.values()):
         # A NaN or infinity: redo it with zero cotangents kept exactly zero (see rules.py).
         result = _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=True)
-    return result
+    return result.detach(values, xp)
+
+
+def guarded_reverse(graph, values, output, output_name, wrt_nodes, xp, memory: int, batch_ndim: int = 1) -> Derivatives:
+    """The interpretive sweep with the guarded rules (zero cotangents kept exactly
+    zero): what settles a gradient whose staged sweep is not finite."""
+    return _reverse(graph, values, [output], [output_name], wrt_nodes, xp, batch_ndim, memory, guarded=True).detach(values, xp)
 
 
 def _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded) -> Derivatives:
@@ -90,9 +96,10 @@ def _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim) -> 
     slots = run_schedule(schedule, values, reuse=True)
     batch = batch_shape(graph, values, batch_ndim)
 
-    # A derivative that is an input (d(x y)/dx = y) or a constant is copied: the caller
-    # may change what it gets, and must not change the input or the cached constant.
-    shared = {slot for slot, _ in schedule.input_slots} | {slot for slot, _ in schedule.constants}
+    # A derivative that is a constant is copied: the caller may change what it gets,
+    # and must not change the cached constant (one that is an input, or a view of one,
+    # is copied by Derivatives.detach).
+    shared = {slot for slot, _ in schedule.constants}
 
     def found(slot, shape):
         value = slots[slot]

@@ -19,6 +19,8 @@ whatever it is multiplied by; the plain ones multiply as IEEE does, which costs
 one pass less. The engines run plain rules first and redo a computation with
 guarded ones only when a result is not finite (a NaN or infinity cannot vanish
 from a linear map except by being sliced away, which leaves the result the same).
+Both kinds skip a partial that is a NumPy scalar zero (a constant rule's 0): the
+contribution is exactly zero then, and skipping it is only faster.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import DerivativeError
 from ..graph import Graph
-from .symbolic import derivative_graph, gradient_nodes, jacobian_nodes
+from .symbolic import BUILDING, derivative_graph, gradient_nodes, jacobian_nodes
 
 HESSIAN_ENGINES = ("forward", "symbolic", "numeric")
 
@@ -51,12 +51,13 @@ class Hessian:
 
 
 def _gradient(graph: Graph, output, wrt):
-    copy, mapping = derivative_graph(graph)
     output = output or graph.outputs[0]
     if output.shape != ():
         raise DerivativeError(f"a Hessian is of a scalar output; this one has shape {output.shape}", output.span)
-    variables = [copy.input_named(name) for name in wrt]
-    return copy, mapping[output.index], gradient_nodes(mapping[output.index], variables)
+    with BUILDING:
+        copy, mapping = derivative_graph(graph)
+        variables = [copy.input_named(name) for name in wrt]
+        return copy, mapping[output.index], gradient_nodes(mapping[output.index], variables)
 
 
 def hessian(graph: Graph, values, wrt: list[str] | None = None, engine: str = "forward", output=None, xp=np) -> Hessian:
@@ -75,7 +76,8 @@ def hessian(graph: Graph, values, wrt: list[str] | None = None, engine: str = "f
     if engine == "symbolic":
         variables = [copy.input_named(name) for name in wrt]
         for first, node in zip(wrt, gradient):
-            rows = jacobian_nodes(node, variables)
+            with BUILDING:
+                rows = jacobian_nodes(node, variables)
             computed = iter(map(to_host, evaluate(copy, values, outputs=[target for row in rows for target in row], xp=xp)))
             stacked = [[] for _ in variables]
             for _ in rows:

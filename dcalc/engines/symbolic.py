@@ -10,13 +10,20 @@ graph as the function, so it can be differentiated again (``--order 2``).
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..errors import DerivativeError
 from ..evaluate import evaluate
 from ..graph import Graph, Node
-from . import Derivatives, resolve, timed
+from . import Derivatives, batch_shape, resolve, timed
 from .rules import backward, depends_on
+
+
+# Derivative nodes are built into a graph shared by every thread (the copy cached on
+# the user's graph): one thread builds at a time, and what it built is cached.
+BUILDING = threading.RLock()
 
 
 def derivative_graph(graph: Graph) -> tuple[Graph, dict[int, Node]]:
@@ -81,27 +88,34 @@ def jacobian_nodes(output: Node, wrt: list[Node]) -> list[list[Node]]:
 
 def derivative(graph: Graph, wrt: str, order: int = 1, output: Node | None = None) -> Node:
     """The ``order``-th derivative of an output (the first by default) with respect to ``wrt``."""
-    copy, mapping = derivative_graph(graph)
-    node = mapping[(output or graph.outputs[0]).index]
-    variable = copy.input_named(wrt)
-    for _ in range(order):
-        (node,) = gradient_nodes(node, [variable])
+    with BUILDING:
+        copy, mapping = derivative_graph(graph)
+        node = mapping[(output or graph.outputs[0]).index]
+        variable = copy.input_named(wrt)
+        for _ in range(order):
+            (node,) = gradient_nodes(node, [variable])
     return node
+
+
+def _jacobian_rows(graph: Graph, outputs: list[Node], wrt_nodes: list[Node]):
+    """The copy, its variables, and per output the rows of jacobian_nodes: built once
+    (under the lock) and cached on the copy."""
+    with BUILDING:
+        copy, mapping = derivative_graph(graph)
+        variables = [copy.input_named(node.params["name"]) for node in wrt_nodes]
+        key = ("jacobian-rows", tuple(mapping[node.index].index for node in outputs), tuple(node.index for node in variables))
+        rows_of = copy._cache.get(key)
+        if rows_of is None:
+            rows_of = copy._cache[key] = [jacobian_nodes(mapping[node.index], variables) for node in outputs]
+    return copy, variables, rows_of
 
 
 @timed
 def symbolic(graph: Graph, values, outputs=None, wrt=None, xp=np, batch_ndim: int = 0) -> Derivatives:
-    from .forward import batch_shape
-
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
-    copy, mapping = derivative_graph(graph)
-    variables = [copy.input_named(node.params["name"]) for node in wrt_nodes]
+    copy, variables, rows_of = _jacobian_rows(graph, outputs, wrt_nodes)
     batch = batch_shape(graph, values, batch_ndim)
-    rows_of, targets = [], []
-    for node in outputs:
-        rows = jacobian_nodes(mapping[node.index], variables)
-        rows_of.append(rows)
-        targets.extend(target for row in rows for target in row)
+    targets = [target for rows in rows_of for row in rows for target in row]
     # The value comes from the user's graph: simplifying x - x to 0 must not hide
     # that x is NaN there.
     result_values = [xp.broadcast_to(value, node.shape + batch) for node, value in zip(outputs, evaluate(graph, values, outputs=outputs, xp=xp, batch_ndim=batch_ndim))]
@@ -124,4 +138,4 @@ def symbolic(graph: Graph, values, outputs=None, wrt=None, xp=np, batch_ndim: in
         jacobian,
         details={"nodes": nodes, "graph": copy},
         batch_ndim=len(batch),
-    )
+    ).detach(values, xp)
