@@ -99,6 +99,9 @@ def read_sample(path: str | Path, allow_outside: bool = False) -> Sample:
         data = path.read_bytes()
     except OSError as error:
         raise InputError(f"cannot read {origin}: {error.strerror}") from None
+    from .files import note_read
+
+    note_read(path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -534,7 +537,7 @@ def _rewrite(sample: Sample, replacements: list) -> list[str]:
     if changes:
         from .files import atomic_write
 
-        atomic_write(sample.path, text.encode("utf-8"))
+        atomic_write(sample.path, text.encode("utf-8"), rewriting=True)
     return list(reversed(changes))
 
 

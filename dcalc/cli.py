@@ -126,9 +126,10 @@ LONG_OPTION = re.compile(r"--[A-Za-z][A-Za-z0-9-]+(?:=.*)?", re.DOTALL)
 
 
 class Command(typer.core.TyperCommand):
-    """A command that takes an argument starting with '-' that is no option ("-x^2")
-    as INPUT, yet refuses a misspelt long option (--asci) by name, with the closest
-    ones, instead of calling it an unexpected extra argument."""
+    """A command that takes an argument starting with '-' that is no option ("-x^2",
+    "--x1") as INPUT, yet refuses a misspelt long option (--asci) by name, with the
+    closest ones, when INPUT is given elsewhere on the line, instead of calling it
+    an unexpected extra argument."""
 
     def parse_args(self, ctx, args):
         takes_value = {}
@@ -136,19 +137,25 @@ class Command(typer.core.TyperCommand):
             if param.param_type_name == "option":
                 for name in (*param.opts, *param.secondary_opts):
                     takes_value[name] = not (param.is_flag or param.count)
+        unknown, positional = [], 0
         tokens = iter(args)
         for token in tokens:
             if token == "--":
+                positional += sum(1 for _ in tokens)
                 break
             name = token.split("=", 1)[0]
             if name in takes_value:
                 if takes_value[name] and "=" not in token:
                     next(tokens, None)  # its value, whatever it looks like
             elif LONG_OPTION.fullmatch(token):
-                from difflib import get_close_matches
+                unknown.append(name)
+            else:
+                positional += 1
+        if unknown and positional:  # INPUT is given elsewhere: these are meant as options
+            from difflib import get_close_matches
 
-                close = get_close_matches(name, [known for known in takes_value if known.startswith("--")], n=3, cutoff=0.6)
-                ctx.fail(f"no such option: {name}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+            close = get_close_matches(unknown[0], [known for known in takes_value if known.startswith("--")], n=3, cutoff=0.6)
+            ctx.fail(f"no such option: {unknown[0]}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
         return super().parse_args(ctx, args)
 
 
@@ -161,6 +168,9 @@ def command(name: str, **options):
     def register(function):
         @functools.wraps(function)
         def run(*args, **kwargs):
+            from .files import forget_reads
+
+            forget_reads()  # what an earlier command (in this process) read is not this one's
             try:
                 return function(*args, **kwargs)
             except DcalcError as error:
@@ -200,6 +210,9 @@ def read_source(argument: str) -> tuple[str, str]:
             data = path.read_bytes()
         except OSError as error:
             raise InputError(f"cannot read {argument}: {error.strerror}") from None
+        from .files import note_read
+
+        note_read(path)
         if not PROGRAM_SUFFIXES.fullmatch(argument) and "/" not in argument:
             # An expression that happens to name a file: say which was read.
             note(f"reading the file {argument} (write ./{argument} to silence this, or rename the file)")
@@ -328,7 +341,7 @@ def run_points(graph, points, shared, engines, names, method: str, memory: int, 
     """Every engine at every point, with a progress bar on a terminal, written to --save."""
     from .points import Writer, result_columns, run_batch
 
-    writer = Writer(save, result_columns(graph, points, engines, names), points.count, reading=(points.origin,)) if save else None
+    writer = Writer(save, result_columns(graph, points, engines, names), points.count) if save else None
     try:
         if sys.stderr.isatty():
             from rich.progress import Progress
@@ -563,6 +576,8 @@ def grad_command(
     graph = problem.graph
     names = _names(wrt, graph)
     if direction:
+        if save:
+            raise InputError("--save writes the value and every partial; --dir prints one directional derivative: give one of them")
         report_problem(problem, strict, wrt=names)
         _directional(problem, names, direction, as_json)
         return
@@ -579,7 +594,7 @@ def grad_command(
                 run.agrees = None
     disagreeing = [run.name for run in runs[1:] if run.result is not None and run.agrees is False]
     if save:
-        _save_npz(save, runs[0].result, reading=tuple(path for path in (at_file, source) if path))
+        _save_npz(save, runs[0].result)
     if as_json:
         print_json({**gradient_json(runs), **({"not_finite": problem_json(found)} if found else {})})
         if disagreeing:
@@ -611,7 +626,7 @@ def grad_command(
         raise typer.Exit(1)
 
 
-def _save_npz(path: str, result, reading: tuple[str, ...]) -> None:
+def _save_npz(path: str, result) -> None:
     """The value(s) and every partial, keyed "y" and "dy/dx", written safely."""
     import io
 
@@ -619,7 +634,7 @@ def _save_npz(path: str, result, reading: tuple[str, ...]) -> None:
 
     from .files import check_target
 
-    check_target(path, (".npz",), option="--save at one point", reading=reading)
+    check_target(path, (".npz",), option="--save at one point")
 
     arrays = {name: np.asarray(value) for name, value in zip(result.output_names, result.values)}
     arrays.update({f"d{output}/d{name}": np.asarray(block) for (output, name), block in result.jacobian.items()})
@@ -1048,6 +1063,10 @@ def check_command(
     files = find_samples(paths)
     if not files:
         raise InputError(f"no .dcalc files in {', '.join(paths)}")
+    from .files import note_read
+
+    for file in files:  # read in other processes with -j: --junit must not replace one
+        note_read(file)
     options = {"random_points": random_points, "seed": seed, "update": update, "allow_outside": allow_outside, "strict": strict}
     reports = _run_checks(files, options, jobs)
     results = [result for report in reports for result in report.results]

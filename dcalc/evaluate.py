@@ -190,15 +190,17 @@ def run_schedule(schedule: Schedule, values: Mapping[str, Any], into: Mapping[in
                 slots[slot] = function(slots[operands[0]])
             else:
                 slots[slot] = function(*[slots[operand] for operand in operands])
+    if kept and sum(array.nbytes for array in kept.values()) > KEPT_BYTES:
+        kept.clear()  # too large to hold on to between calls: allocated afresh each run
     return slots
 
 
 _threads = threading.local()
 # Per thread, the arrays of the most recent schedules are kept for their next run:
-# at most this many schedules, and the older ones go once the arrays of the others
-# pass KEPT_BYTES (the current one's are kept whatever their size).
+# at most this many schedules, the older ones going once the others' arrays pass
+# KEPT_BYTES, and none of a schedule whose own arrays pass it.
 KEPT_SCHEDULES = 8
-KEPT_BYTES = 256 * 2**20
+KEPT_BYTES = 64 * 2**20
 
 
 def _reusable(schedule: Schedule, slots: list) -> dict | None:

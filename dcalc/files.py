@@ -1,4 +1,5 @@
-"""Writing the files a user names, safely."""
+"""Writing the files a user names, safely; and which files a run has read, so that
+it never writes over one of them."""
 
 from __future__ import annotations
 
@@ -15,10 +16,24 @@ def _umask() -> int:
     return current
 
 
-def check_target(path: str | Path, suffixes: tuple[str, ...] = (), option: str = "--save", reading: tuple[str, ...] = ()) -> Path:
+# The files this command has read (INPUT, --at @files, --at-file, --points, a
+# sample's data files): the CLI forgets them when a command starts.
+_read: list[Path] = []
+
+
+def note_read(path: str | Path) -> None:
+    _read.append(Path(path))
+
+
+def forget_reads() -> None:
+    _read.clear()
+
+
+def check_target(path: str | Path, suffixes: tuple[str, ...] = (), option: str = "--save", rewriting: bool = False) -> Path:
     """``path`` as a Path, once it is safe to replace: not a symbolic link, not a
-    folder, not one of the files being read, and (when ``suffixes`` are given)
-    named with one of them."""
+    folder, not a file this run has read (those noted with note_read; unless
+    ``rewriting`` one on purpose, as check --update does), and (when ``suffixes``
+    are given) named with one of them."""
     target = Path(path)
     if suffixes and target.suffix.lower() not in suffixes:
         found = f"{target.suffix!r}" if target.suffix else "a name without a suffix"
@@ -30,21 +45,21 @@ def check_target(path: str | Path, suffixes: tuple[str, ...] = (), option: str =
         )
     if target.is_dir():
         raise InputError(f"{path} is a folder; give a file name")
-    for source in reading:
+    for source in () if rewriting else _read:
         try:
             same = target.exists() and os.path.samefile(target, source)
         except OSError:
             same = False
         if same:
-            raise InputError(f"{option} {path} would overwrite {source}, which this run reads", hint="write the results to another file")
+            raise InputError(f"writing {path} would overwrite {source}, which this run reads", hint="write the results to another file")
     return target
 
 
-def atomic_write(path: str | Path, payload: bytes) -> None:
+def atomic_write(path: str | Path, payload: bytes, rewriting: bool = False) -> None:
     """Write through a temporary file in the same folder, then rename: a failed
     write leaves the old file as it was. Never writes into a folder named as the
     file, nor through a symbolic link to somewhere the user did not name."""
-    target = check_target(path)
+    target = check_target(path, rewriting=rewriting)
     temporary = None
     try:
         mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import re
 import tempfile
 from collections import deque
@@ -29,6 +30,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .errors import DcalcError, InputError
+from .files import note_read
 from .graph import Graph
 from .values import real_numbers
 
@@ -66,6 +68,7 @@ def read_points(path: str, inputs: list[str] | None = None) -> PointSource:
     file = Path(path)
     if not file.is_file():
         raise InputError(f"no such file: {path}")
+    note_read(file)
     suffix = file.suffix.lower()
     if suffix == ".csv":
         return _csv_points(file, path, inputs)
@@ -94,29 +97,48 @@ def _columns(count: int, inputs: list[str] | None, origin: str, what: str) -> li
     return list(inputs)
 
 
+def _numbered_lines(handle):
+    """(line number, line) of each line that is neither blank nor a # comment."""
+    return ((number, line) for number, line in enumerate(handle, start=1) if line.strip() and not line.lstrip().startswith("#"))
+
+
 def _csv_points(file: Path, origin: str, inputs: list[str] | None) -> PointSource:
+    """One row per point. The first line that is not blank names the columns when it is
+    not numbers, also as a # comment (np.savetxt writes its header "# x1,x2")."""
     try:
         with open(file, encoding="utf-8-sig") as handle:
-            first = handle.readline()
-            rows = sum(1 for line in handle if line.strip())
+            first_number, first = next(((n, line) for n, line in enumerate(handle, start=1) if line.strip()), (0, ""))
+        with open(file, encoding="utf-8-sig") as handle:
+            lines = _numbered_lines(handle)
+            row_number, row = next(lines, (0, ""))  # the first line that is no comment
+            rows = (1 if row else 0) + sum(1 for _ in lines)
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"cannot read {origin}: {error}") from None
-    cells = [cell.strip() for cell in first.strip().split(",")]
     if not first.strip():
         raise InputError(f"{origin} is empty: it needs a header line (input names) and one line per point")
-    try:
-        [float(cell) for cell in cells]
-        header = False
-    except ValueError:
-        header = True
+    comment = [cell.strip() for cell in first.strip().lstrip("#").split(",")]
+    cells = [cell.strip() for cell in row.strip().split(",")] if row else []
+    if first_number != row_number and row and all(NAME.fullmatch(cell) for cell in comment) and len(comment) == len(cells):
+        cells, row_number, header = comment, first_number, True  # "# x1,x2" names the columns
+        rows += 1  # its first row was not counted out as a header below
+    else:
+        try:
+            [float(cell) for cell in cells]
+            header = False
+        except ValueError:
+            header = True
     if header:
         if inputs is not None and inputs != cells:
             raise InputError(f"{origin} names its columns in its header ({', '.join(cells)}); --inputs is for files without one")
         _check_names(cells, origin)
         names = cells
+        rows -= 1  # the header was counted as a row
+        skip = row_number  # lines up to the header
     else:
+        if not row:
+            raise InputError(f"{origin} has no points")
         names = _columns(len(cells), inputs, origin, "has no header line")
-        rows += 1
+        skip = row_number - 1
     if rows == 0:
         raise InputError(f"{origin} has a header but no points")
 
@@ -124,9 +146,7 @@ def _csv_points(file: Path, origin: str, inputs: list[str] | None) -> PointSourc
         from .values import bad_row
 
         with open(file, encoding="utf-8-sig") as handle:
-            if header:
-                handle.readline()
-            lines = ((number, line) for number, line in enumerate(handle, start=2 if header else 1) if line.strip())
+            lines = ((number, line) for number, line in _numbered_lines(handle) if number > skip)
             start = 0
             while True:
                 block = list(islice(lines, size))
@@ -326,18 +346,22 @@ def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, m
         return start, run_engine(engine, graph, chunk_of(start), outputs=outputs, wrt=wrt, batch_ndim=1, xp=xp, **options)
 
     starts = range(0, count, size)
-    if engine == "reverse" and len(nodes) == 1 and nodes[0].shape == () and len(starts) > 1:
-        return _staged_at_points(graph, nodes[0], output_names[0], wrt_nodes, count, size, chunk_of, options["memory"], workers, xp)
     if len(starts) == 1:
         return run(0)[1]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pieces = pool.map(run, starts)
-        start, first = next(pieces)
-        whole = _WholeResult(first, count, size, nodes, wrt_nodes, xp)
-        whole.take(start, first)
-        for start, piece in pieces:
-            whole.take(start, piece)
-    return whole.settle()
+    began = time.perf_counter()
+    if engine == "reverse" and len(nodes) == 1 and nodes[0].shape == ():
+        result = _staged_at_points(graph, nodes[0], output_names[0], wrt_nodes, count, size, chunk_of, options["memory"], workers, xp)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pieces = pool.map(run, starts)
+            start, first = next(pieces)
+            whole = _WholeResult(first, count, size, nodes, wrt_nodes, xp)
+            whole.take(start, first)
+            for start, piece in pieces:
+                whole.take(start, piece)
+        result = whole.settle()
+    result.seconds = time.perf_counter() - began  # the whole run, on every thread
+    return result
 
 
 def _staged_at_points(graph, output, output_name, wrt_nodes, count, size, chunk_of, memory, workers, xp):
@@ -415,7 +439,11 @@ class _WholeResult:
             if np.ndim(value) < target.ndim:  # a value every point shares, without the point axis
                 value = self.xp.asarray(value)[..., None]
             target[..., start:stop] = value
-        self.result.seconds = max(self.result.seconds, piece.seconds)
+        if piece is not self.result:  # a point saw as many evaluations as its chunk: the most of any
+            details = self.result.details
+            for key, count in piece.details.items():
+                if key.startswith("evaluations"):
+                    details[key] = max(details[key], count)
 
 
 def run_batch(
@@ -573,12 +601,12 @@ class Writer:
     column an array, points first) or a .csv (one row per point, arrays flattened), through
     temporary files renamed into place at the end: a failed run leaves any old file as it was."""
 
-    def __init__(self, path: str, columns: list[tuple[str, tuple]], count: int, reading: tuple[str, ...] = ()):
+    def __init__(self, path: str, columns: list[tuple[str, tuple]], count: int):
         import shutil
 
         from .files import check_target
 
-        self.path = check_target(path, (".npz", ".csv"), reading=reading)
+        self.path = check_target(path, (".npz", ".csv"))
         self.suffix = self.path.suffix.lower()
         self.columns = columns
         try:

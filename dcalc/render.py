@@ -58,6 +58,15 @@ def shorten(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def unclipped(table):
+    """The table with cells that do not fit folded onto more lines, not cut short with
+    an ellipsis: a number must never lose digits without a word (nor --ascii output
+    gain a '…')."""
+    for column in table.columns:
+        column.overflow = "fold"
+    return table
+
+
 def describe_shape(shape: tuple, ascii: bool = False) -> str:
     return "scalar" if shape == () else ("x" if ascii else "×").join(str(size) for size in shape)
 
@@ -95,7 +104,7 @@ def show_table(graph: Graph, values: dict[int, Any] | None = None, ascii: bool =
         if values is not None:
             row.append(format_value(values[node.index], digits=None if full else 6, ascii=ascii))
         table.add_row(*row)
-    return table
+    return unclipped(table)
 
 
 def output_lines(graph: Graph, ascii: bool = False) -> list[str]:
@@ -202,7 +211,7 @@ def engines_table(runs, ascii: bool = False, full: bool = False):
                     mark = ("yes" if ascii else "✓") if run.agrees else ("NO" if ascii else "✗ NO")
                 row += [format_number(run.max_rel_diff, digits=2), mark, format_seconds(run.result.seconds, ascii)]
             table.add_row(*row)
-    return table
+    return unclipped(table)
 
 
 def gradient_json(runs) -> dict:
@@ -283,7 +292,7 @@ def trace_tables(traces, notation: str = "unicode", digits: int = 4, full: bool 
                 cells.append("= " + row.rule.in_notation(notation) if row.rule is not None else "")
             cells.append("= " + _trace_value(row, digits, full, notation))
             table.add_row(*cells)
-        tables.append(table)
+        tables.append(unclipped(table))
     return tables
 
 
@@ -368,7 +377,7 @@ def check_table(results):
             "" if result.worst is None else format_number(result.worst, digits=2),
             "" if result.limit is None else format_number(result.limit, digits=2),
         )
-    return table
+    return unclipped(table)
 
 
 def _shorter_path(path: str) -> str:
@@ -510,7 +519,7 @@ def array_table(value, digits: int | None = 10, full: bool = False, title: str |
             table.add_row(*[(":" if ascii else "⋮") if column is not None else ("." if ascii else "⋱") for column in column_indices])
             continue
         table.add_row(*[("..." if ascii else "…") if column is None else format_number(array[row, column], digits) for column in column_indices])
-    return table
+    return unclipped(table)
 
 
 def hessian_json(result, full_value) -> dict:
@@ -541,7 +550,7 @@ def batch_table(report, ascii: bool = False):
         label = quantity.output if quantity.input is None else partial_label(quantity.output, quantity.input, ascii)
         cells = [format_number(value, digits=10) if quantity.entries else "n/a" for value in (quantity.minimum, quantity.maximum, quantity.mean)]
         table.add_row(label, *cells, str(quantity.nonfinite))
-    return table
+    return unclipped(table)
 
 
 def _count(number: int, noun: str) -> str:

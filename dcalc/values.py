@@ -18,6 +18,7 @@ import numpy as np
 from lark import Token
 
 from .errors import DcalcError, InputError, Span
+from .files import note_read
 from .parser import parse_values
 
 VALUE_CONSTANTS = {"inf": math.inf, "nan": math.nan}
@@ -155,6 +156,7 @@ def load_file(reference: str, span: Span | None = None, base_dir: Path | None = 
         raise InputError(f"{reference} is a folder, not a data file", span)
     if not path.is_file():
         raise InputError(f"no such file: {reference}", span)
+    note_read(path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
@@ -243,6 +245,7 @@ def load_point_file(reference: str) -> dict[str, np.ndarray]:
     path = Path(reference)
     if not path.is_file():
         raise InputError(f"no such file: {reference}")
+    note_read(path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":

@@ -183,15 +183,18 @@ ALIASING = [
     ("f = sum(tanh(A @ x))", {"A": (3, 4), "x": (4,)}),
     ("f = sin(x)[0] * y", {"x": (3,), "y": ()}),
     ("f = x*y + sqrt(z)", {"x": (), "y": (), "z": ()}),  # sqrt'(0) is infinite: the guarded sweep
+    ("f = sum(exp(c))", {"c": (3,)}),  # the value's array is also the derivative's
+    ("f = reshape(x, (3, 1))", {"x": (3,)}),  # the value is the input, reshaped
 ]
 
 
-@pytest.mark.parametrize("engine", ["reverse", "forward", "symbolic"])
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
 @pytest.mark.parametrize("batch", [0, 1])
 @pytest.mark.parametrize("text, shapes", ALIASING, ids=[case[0] for case in ALIASING])
 def test_results_are_the_callers_own(engine, batch, text, shapes):
     """A result is neither overwritten by the engine's next call (reverse mode reuses
-    its arrays from one call to the next) nor shares memory with the inputs."""
+    its arrays from one call to the next) nor shares memory with the inputs or with
+    another result."""
     rng = np.random.default_rng(len(text))
     graph = dcalc.parse_program(text, shapes=shapes)
 
@@ -211,6 +214,10 @@ def test_results_are_the_callers_own(engine, batch, text, shapes):
         assert not any(np.shares_memory(block, array) for array in given.values()), key
     for value, kept_value in zip(first.values, kept_values):
         np.testing.assert_array_equal(value, kept_value)
+        assert not any(np.shares_memory(value, array) for array in given.values())
+    results = [array for array in (*first.values, *first.jacobian.values()) if isinstance(array, np.ndarray) and array.size]
+    for position, array in enumerate(results):
+        assert not any(np.shares_memory(array, other) for other in results[position + 1 :])
 
 
 def test_saved_partials_at_many_points_are_each_points_own(cli, tmp_path):
@@ -292,3 +299,17 @@ def test_a_forward_trace_records_every_direction_whatever_the_memory_budget():
     output = graph.outputs[0]
     np.testing.assert_allclose(np.reshape(tangents[output.index], -1), 2 * x)
     np.testing.assert_allclose(result.jacobian[("f", "x")], 2 * x)
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_chunked_points_report_what_the_whole_batch_does(order):
+    """The points near sqrt's edge need smaller steps (more evaluations); the report
+    says so whichever chunk they fall in, and the time is the whole run's."""
+    from dcalc.points import at_points
+
+    graph = dcalc.parse_program("sqrt(x) + x^2")
+    x = np.concatenate([np.full(8, 2.0), np.full(8, 1e-12)])[::order].copy()
+    whole = run_engine("numeric", graph, {"x": x}, batch_ndim=1)
+    chunked = at_points("numeric", graph, {"x": x}, memory=3000, workers=1)  # chunks of a few points
+    assert chunked.details == whole.details and chunked.details["evaluations"] > 13
+    assert at_points("reverse", graph, {"x": np.linspace(1, 2, 20_000)}, memory=2**20).seconds > 0

@@ -180,3 +180,64 @@ def test_complex_and_empty_point_files_are_refused(cli, tmp_path):
     assert result.exit_code == 2 and "holds no points" in result.stderr
     result = cli("eval", "sum(x)", "--at", f"x=@{tmp_path / 'complex.npy'}")
     assert result.exit_code == 2 and "holds complex numbers" in result.stderr
+
+
+def test_save_never_overwrites_a_file_the_values_come_from(cli, tmp_path):
+    weights = tmp_path / "w.npz"
+    np.savez(weights, W=np.ones((2, 3)))
+    result = cli("grad", "sum(W@x)", "--at", f"W=@{weights}:W,x=[1,2,3]", "--save", str(weights))
+    assert result.exit_code == 2 and "which this run reads" in result.stderr
+    with np.load(weights) as kept:
+        assert kept.files == ["W"]
+    sample = tmp_path / "s.dcalc"
+    sample.write_text("function: x^2\nat p: x=3\nvalue = 9\n", encoding="utf-8")
+    assert cli("check", str(sample), "--junit", str(sample)).exit_code == 2
+    assert cli("graph", str(sample), "-o", str(sample)).exit_code == 2
+    assert sample.read_text(encoding="utf-8") == "function: x^2\nat p: x=3\nvalue = 9\n"
+
+
+@pytest.mark.parametrize("text, at, value", [("--x1", "x1=2", "2"), ("--x-y", "x=1,y=2", "-1")])
+def test_an_expression_that_looks_like_a_long_option_is_still_input(cli, text, at, value):
+    result = cli("eval", text, "--at", at)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split("=")[-1].strip() == value
+
+
+def test_a_misspelt_option_before_the_input_is_named_too(cli):
+    result = cli("grad", "--enigne", "all", "x^2", "--at", "x=1")
+    assert result.exit_code == 2 and "no such option: --enigne" in result.output
+
+
+def test_cells_that_do_not_fit_are_folded_not_cut_short(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    result = cli("grad", "ln(x1)+x1*x2-sin(x2)", "--at", "x1=2,x2=5", "--ascii")
+    assert result.exit_code == 0 and result.stdout.isascii()
+    assert "…" not in result.stdout and "..." not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "text, points",
+    [
+        ("x,y\n1,2\n# a comment\n3,4\n5,6\n", 3),
+        ("# x,y\n1,2\n3,4\n", 2),  # np.savetxt's header
+        ("# made by hand\nx,y\n1,2\n", 1),
+    ],
+)
+def test_comment_lines_in_a_csv_of_points_are_no_points(cli, tmp_path, text, points):
+    path = tmp_path / "points.csv"
+    path.write_text(text, encoding="utf-8")
+    result = cli("eval", "x*y", "--points", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["points"] == points
+
+
+def test_a_bad_row_after_a_comment_is_named_by_its_own_line(cli, tmp_path):
+    path = tmp_path / "points.csv"
+    path.write_text("x,y\n1,2\n# a comment\n3,x\n", encoding="utf-8")
+    result = cli("grad", "x*y", "--points", str(path))
+    assert result.exit_code == 2 and "line 4, column 2: 'x' is not a number" in result.stderr
+
+
+def test_a_directional_derivative_is_not_saved_silently(cli, tmp_path):
+    result = cli("grad", "x*y", "--at", "x=1,y=2", "--dir", "x=1,y=0", "--save", str(tmp_path / "d.npz"))
+    assert result.exit_code == 2 and "give one of them" in result.stderr

@@ -53,17 +53,33 @@ class Derivatives:
     batch_ndim: int = 0  # trailing point axes on values and blocks
 
     def detach(self, values, xp=np) -> "Derivatives":
-        """Itself, with a copy of each result that shares memory with an array in
-        ``values`` (d(x y)/dx is y; reshape(x) is a view of x): the caller may change
-        what it gets without changing its inputs, and the other way round."""
+        """Itself, with a copy of each result array that shares memory with an input
+        in ``values``, with the directions, or with another result (d(x y)/dx is y;
+        reshape(x) is a view of x; exp(x) is its own derivative): the caller may change
+        any array it gets without changing anything else."""
         shares = getattr(xp, "may_share_memory", None)
-        sources = [value for value in values.values() if hasattr(value, "shape")]
-        if shares is None or not sources:
-            return self
+        held: dict[int, list] = {}  # arrays by the id of the memory's owner
+
+        def owner(array):
+            while getattr(array, "base", None) is not None and hasattr(array.base, "shape"):
+                array = array.base
+            return id(array)
+
+        def hold(array) -> None:
+            held.setdefault(owner(array), []).append(array)
 
         def own(array):
-            return xp.array(array) if hasattr(array, "shape") and any(shares(array, source) for source in sources) else array
+            if not hasattr(array, "shape") or isinstance(array, np.generic):
+                return array  # a number: nothing to share
+            others = held.get(owner(array), ())
+            if any(other is array or (shares is not None and shares(other, array)) for other in others):
+                array = xp.array(array)
+            hold(array)
+            return array
 
+        for value in (*values.values(), *(self.directions or {}).values()):
+            if hasattr(value, "shape"):
+                hold(value)
         self.values = [own(value) for value in self.values]
         self.jacobian = {key: own(block) for key, block in self.jacobian.items()}
         if self.projections is not None:

@@ -234,7 +234,7 @@ def numeric(
         "evaluations_per_component" if along is None else "evaluations_per_direction": evaluations * most_rounds,
         "evaluations": spent + 1,
     }
-    return result
+    return result.detach(values, xp)
 
 
 def _per_input(block, output_shape: tuple, input_shape: tuple, batch: tuple):
