@@ -54,14 +54,17 @@ def stage(graph: Graph, output: Node, wrt: list[Node]) -> Stage:
 
 
 def _number(node: Node, value: float) -> bool:
-    return node.is_const and np.ndim(node.value) == 0 and node.value == value
+    """A constant that is ``value`` everywhere (a number, or an array of it: the sweep
+    spreads a sum's unit cotangent into an array of ones)."""
+    return node.is_const and bool(np.all(np.asarray(node.value) == value))
 
 
 def _exactly_simpler(graph: Graph, roots: list[Node]) -> tuple[Graph, dict[int, Node]]:
     """A copy with the rewrites IEEE arithmetic makes exact (so the numbers are the
     sweep's own): x*1 = x, x*(-1) = -x, a + (-b) = a - b, a - (-b) = a + b, --x = x,
-    x/1 = x. The sweep writes d(a - c)/dc times cos as (-1)*cos, then adds it: two
-    passes over the points where one subtraction will do."""
+    x/1 = x, and a sum_to or broadcast_to to the shape it has = x (the 1 and -1 may be
+    arrays of them, of at most x's shape). The sweep writes d(a - c)/dc times cos as
+    (-1)*cos, then adds it: two passes over the points where one subtraction will do."""
     from .. import primitives as P
 
     simpler = Graph(simplify=False)
@@ -77,6 +80,8 @@ def _exactly_simpler(graph: Graph, roots: list[Node]) -> tuple[Graph, dict[int, 
                 if made is not None:
                     break
         elif name == "div" and _number(args[1], 1.0) and args[0].shape == node.shape:
+            made = args[0]
+        elif name in ("sum_to", "broadcast_to") and args[0].shape == node.shape:
             made = args[0]
         elif name == "neg" and args[0].op == "neg":
             made = args[0].inputs[0]
