@@ -342,15 +342,16 @@ def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, m
     def chunk_of(start: int) -> dict:
         return {name: value[..., start : start + size] if np.ndim(value) and np.shape(value)[-1] == count else value for name, value in values.items()}
 
-    def run(start: int):
-        return start, run_engine(engine, graph, chunk_of(start), outputs=outputs, wrt=wrt, batch_ndim=1, xp=xp, **options)
+    def run(start: int, into=None):
+        where = {} if into is None else {"into": into}
+        return start, run_engine(engine, graph, chunk_of(start), outputs=outputs, wrt=wrt, batch_ndim=1, xp=xp, **options, **where)
 
     starts = range(0, count, size)
     if len(starts) == 1:
         return run(0)[1]
     began = time.perf_counter()
     if engine == "reverse" and len(nodes) == 1 and nodes[0].shape == ():
-        result = _staged_at_points(graph, nodes[0], output_names[0], wrt_nodes, count, size, chunk_of, options["memory"], workers, xp)
+        result = _staged_at_points(run, wrt_nodes, count, size, workers, xp)
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pieces = pool.map(run, starts)
@@ -364,35 +365,19 @@ def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, m
     return result
 
 
-def _staged_at_points(graph, output, output_name, wrt_nodes, count, size, chunk_of, memory, workers, xp):
-    """Reverse mode's sweep staged as one schedule (engines/staged.py), run chunk by
-    chunk with each result written straight into its slice of the whole arrays; a
-    chunk whose gradient is not finite is redone by the guarded interpretive sweep."""
-    from .engines import Derivatives, all_finite
-    from .engines.reverse import guarded_reverse
-    from .engines.staged import schedule_of, stage
-    from .evaluate import run_schedule
-
-    schedule = schedule_of(stage(graph, output, wrt_nodes), xp, 1)
+def _staged_at_points(run, wrt_nodes, count: int, size: int, workers: int, xp):
+    """Reverse mode's gradient (its staged sweep, engines/staged.py) chunk by chunk,
+    each chunk's value and partials written straight into its slice of the whole
+    arrays (``run(start, into)`` runs one chunk)."""
     results = [xp.empty((count,))] + [xp.empty(node.shape + (count,)) for node in wrt_nodes]
 
-    def fill(start: int) -> None:
-        chunk = chunk_of(start)
-        views = [result[..., start : min(count, start + size)] for result in results]
-        slots = run_schedule(schedule, chunk, dict(zip(schedule.output_slots, views)))
-        for view, slot in zip(views, schedule.output_slots):
-            if slots[slot] is not view:  # an input, a constant, or an op that cannot write in place
-                view[...] = slots[slot]
-        if not all_finite(views[1:]):
-            redone = guarded_reverse(graph, chunk, output, output_name, wrt_nodes, xp, memory)
-            for view, value in zip(views, [redone.values[0], *redone.jacobian.values()]):
-                view[...] = value
+    def fill(start: int):
+        return run(start, [result[..., start : min(count, start + size)] for result in results])[1]
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(fill, range(0, count, size)))
-    names = [node.params["name"] for node in wrt_nodes]
-    jacobian = {(output_name, name): result for name, result in zip(names, results[1:])}
-    return Derivatives("reverse", [output_name], names, [results[0]], jacobian, batch_ndim=1)
+        first = list(pool.map(fill, range(0, count, size)))[0]
+    first.values, first.jacobian = results[:1], dict(zip(first.jacobian, results[1:]))
+    return first
 
 
 class _WholeResult:

@@ -24,37 +24,42 @@ from .rules import backward
 
 @timed
 def reverse(
-    graph: Graph, values, outputs=None, wrt=None, xp=np, record: list | None = None, batch_ndim: int = 0, memory: int = DEFAULT_MEMORY
+    graph: Graph,
+    values,
+    outputs=None,
+    wrt=None,
+    xp=np,
+    record: list | None = None,
+    batch_ndim: int = 0,
+    memory: int = DEFAULT_MEMORY,
+    into: list | None = None,
 ) -> Derivatives:
     """``record``, when given a list, receives ``("primal", node, value)`` for each
     node of the primal pass, then ``("adjoint", operand, node, position,
-    contribution, total)`` for each cotangent sent, in the order sent: the trace."""
+    contribution, total)`` for each cotangent sent, in the order sent: the trace.
+    ``into`` (a gradient only): the arrays to write the value and each partial into,
+    which the result then holds (slices of larger arrays, filled in place)."""
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     if record is not None:
         return _recorded(graph, values, outputs, output_names, wrt_nodes, xp, record)
-    if scalar.usable(graph, values, xp, batch_ndim):
+    if into is None and scalar.usable(graph, values, xp, batch_ndim):
         result = scalar.reverse(graph, values, outputs, output_names, wrt_nodes)
         if result is not None:
             return result
     if len(outputs) == 1 and outputs[0].shape == ():
         # A gradient: the sweep staged once as a graph (engines/staged.py) and run with
-        # the arrays of the last run reused. It is the plain IEEE sweep, so where a
-        # result is not finite the guarded interpretive sweep settles it at once.
-        result = _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim)
-        if not all_finite(result.jacobian.values()):
-            result = _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=True)
-        return result.detach(values, xp)
-    result = _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=False)
+        # the arrays of the last run reused. It is the plain IEEE sweep.
+        result = _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, into)
+    else:
+        result = _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=False)
     if not all_finite(result.jacobian.values()):
         # A NaN or infinity: redo it with zero cotangents kept exactly zero (see rules.py).
         result = _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=True)
+        if into is not None:
+            for target, value in zip(into, [result.values[0], *result.jacobian.values()]):
+                target[...] = value
+            result.values, result.jacobian = into[:1], dict(zip(result.jacobian, into[1:]))
     return result.detach(values, xp)
-
-
-def guarded_reverse(graph, values, output, output_name, wrt_nodes, xp, memory: int, batch_ndim: int = 1) -> Derivatives:
-    """The interpretive sweep with the guarded rules (zero cotangents kept exactly
-    zero): what settles a gradient whose staged sweep is not finite."""
-    return _reverse(graph, values, [output], [output_name], wrt_nodes, xp, batch_ndim, memory, guarded=True).detach(values, xp)
 
 
 def _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded) -> Derivatives:
@@ -89,11 +94,12 @@ def _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, me
     return Derivatives("reverse", output_names, [node.params["name"] for node in wrt_nodes], result_values, jacobian, batch_ndim=len(batch))
 
 
-def _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim) -> Derivatives:
+def _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, into=None) -> Derivatives:
     from .staged import schedule_of, stage
 
     schedule = schedule_of(stage(graph, outputs[0], wrt_nodes), xp, batch_ndim)
-    slots = run_schedule(schedule, values, reuse=True)
+    targets = dict(zip(schedule.output_slots, into)) if into is not None else None
+    slots = run_schedule(schedule, values, into=targets, reuse=True)
     batch = batch_shape(graph, values, batch_ndim)
 
     # A derivative that is a constant is copied: the caller may change what it gets,
@@ -103,6 +109,10 @@ def _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim) -> 
 
     def found(slot, shape):
         value = slots[slot]
+        if targets is not None:
+            if value is not targets[slot]:  # an input, a constant, or an op that cannot write in place
+                targets[slot][...] = value
+            return targets[slot]
         if xp.shape(value) != shape:
             return xp.broadcast_to(xp.asarray(value, dtype=float), shape)
         return xp.array(value, dtype=float) if slot in shared else value

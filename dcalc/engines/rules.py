@@ -115,60 +115,55 @@ def tangent_rule(node: Node, position: int, engine: str, guarded: bool = True, b
     """The output's tangent from operand ``position``'s: ``rule(tangent, args, out)``
     (None: zero), or None when that derivative is identically zero. ``batch_ndim``:
     the trailing axes arrays carry (needed when the UNIT seed may come in)."""
-    prim = node.prim
+    if node.prim.partials is None:
+        return _structural(node, position, engine, node.prim.jvp, batch_ndim, xp)
     operand_shape, shape = node.inputs[position].shape, node.shape
-    if prim.partials is None:
-        jvp_rule = _structural_rule(node, position, engine, prim.jvp)
-        as_array = _unit_as_array(batch_ndim, xp)
-        return lambda tangent, args, out: jvp_rule(as_array(tangent), *args, out=out, node=node)
-    partial = _partial_of(node, position, engine)
-    spread = operand_shape != shape
-
-    def widen(tangent):
-        return broadcast_to(tangent, shape=shape, source=operand_shape) if spread else tangent
-
-    if isinstance(partial, (int, float)):
-        if partial == 0:
-            return None
-        if partial == 1:
-            return lambda tangent, args, out: widen(tangent)
-        if partial == -1:
-            return lambda tangent, args, out: -widen(tangent)
-        return lambda tangent, args, out: widen(tangent) * partial
-    scale = _scaled if guarded else _scaled_plain
-    return lambda tangent, args, out: scale(widen(tangent), partial(*args, out))
+    widen = (lambda tangent: broadcast_to(tangent, shape=shape, source=operand_shape)) if operand_shape != shape else None
+    return _linear(_partial_of(node, position, engine), guarded, before=widen)
 
 
 def cotangent_rule(node: Node, position: int, engine: str, guarded: bool = True, batch_ndim: int | None = None, xp=np) -> Rule | None:
     """The cotangent the output's cotangent sends to operand ``position``:
     ``rule(cotangent, args, out)`` (None: nothing), or None when that derivative is
     identically zero. ``batch_ndim`` as for tangent_rule."""
-    prim = node.prim
+    if node.prim.partials is None:
+        return _structural(node, position, engine, node.prim.vjp, batch_ndim, xp)
     operand_shape, shape = node.inputs[position].shape, node.shape
-    if prim.partials is None:
-        vjp_rule = _structural_rule(node, position, engine, prim.vjp)
-        as_array = _unit_as_array(batch_ndim, xp)
-        return lambda cotangent, args, out: vjp_rule(as_array(cotangent), *args, out=out, node=node)
-    partial = _partial_of(node, position, engine)
-    summed = operand_shape != shape
 
     def narrow(contribution):
-        if contribution is None or not summed:
-            return contribution
-        return sum_to(contribution, shape=operand_shape, source=shape)
+        return None if contribution is None else sum_to(contribution, shape=operand_shape, source=shape)
 
+    return _linear(_partial_of(node, position, engine), guarded, after=narrow if operand_shape != shape else None)
+
+
+def _structural(node: Node, position: int, engine: str, rules, batch_ndim, xp) -> Rule:
+    """A JVP or VJP rule of an op that is not elementwise, bound to the node."""
+    rule = _structural_rule(node, position, engine, rules)
+    as_array = _unit_as_array(batch_ndim, xp)
+    return lambda value, args, out: rule(as_array(value), *args, out=out, node=node)
+
+
+def _linear(partial, guarded: bool, before=None, after=None) -> Rule | None:
+    """Scaling by an elementwise op's partial, with the tangent spread to the output's
+    shape ``before`` it, or the cotangent summed to the operand's ``after`` it. A
+    constant partial of 0, 1 or -1 costs nothing."""
     if isinstance(partial, (int, float)):
         if partial == 0:
             return None
         if partial == 1:
-            return (lambda cotangent, args, out: narrow(cotangent)) if summed else (lambda cotangent, args, out: cotangent)
-        if partial == -1:
-            return lambda cotangent, args, out: narrow(-cotangent)
-        return lambda cotangent, args, out: narrow(cotangent * partial)
-    scale = _scaled if guarded else _scaled_plain
-    if summed:
-        return lambda cotangent, args, out: narrow(scale(cotangent, partial(*args, out)))
-    return lambda cotangent, args, out: scale(cotangent, partial(*args, out))
+            core = lambda value, args, out: value  # noqa: E731
+        elif partial == -1:
+            core = lambda value, args, out: -value  # noqa: E731
+        else:
+            core = lambda value, args, out: value * partial  # noqa: E731
+    else:
+        scale = _scaled if guarded else _scaled_plain
+        core = lambda value, args, out: scale(value, partial(*args, out))  # noqa: E731
+    if before is not None:
+        return lambda value, args, out: core(before(value), args, out)
+    if after is not None:
+        return lambda value, args, out: after(core(value, args, out))
+    return core
 
 
 def jvp(node: Node, tangents, args, out, engine: str):
