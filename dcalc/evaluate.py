@@ -17,8 +17,9 @@ NumPy's impl, which gives IEEE's infinity or NaN as the array path does.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
+from itertools import islice
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -38,6 +39,7 @@ class Schedule:
     output_slots: list[int]
     writes_into: frozenset = frozenset()  # slots whose step can write into a given array (ufuncs)
     reusable: frozenset = frozenset()  # of those, the ones no output can be a view of
+    fallbacks: dict = field(default_factory=dict)  # float schedules: slot -> NumPy's impl, where math raises
 
 
 def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np, batch_ndim: int = 0) -> Schedule:
@@ -70,36 +72,34 @@ def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np, ba
             steps.append((slot, function, tuple(slot_of[operand.index] for operand in node.inputs)))
     from .primitives import Ufunc
 
-    writes_into = frozenset(slot for slot, node in enumerate(nodes) if isinstance(node.prim.impl, Ufunc) and not node.params)
+    writes_into = frozenset(slot for slot, node in enumerate(nodes) if isinstance(node.prim.impl, Ufunc))
     output_slots = [slot_of[node.index] for node in outputs]
     # An output may be a view of an operand's array (reshape, transpose, index, a
-    # sum_to with nothing to sum ...): every step that is neither a ufunc nor
-    # ``fresh`` is taken to pass its operands' memory on, so an array an output
-    # may share is never reused.
+    # sum_to with nothing to sum ...): every step that is not ``fresh`` is taken to
+    # pass its operands' memory on, so an array an output may share is never reused.
     escaping = set(output_slots)
     for slot in range(len(nodes) - 1, -1, -1):
-        if slot in escaping and slot not in writes_into and not nodes[slot].prim.fresh:
+        if slot in escaping and not nodes[slot].prim.fresh:
             escaping.update(slot_of[operand.index] for operand in nodes[slot].inputs)
     schedule = Schedule(nodes, steps, input_slots, constants, output_slots, writes_into, writes_into - escaping)
     graph._cache[key] = schedule
     return schedule
 
 
-class ScalarStep:
-    """One operation on Python floats: the fast form, with NumPy's impl to fall back on."""
+FLOAT_ERRORS = (ValueError, ZeroDivisionError, OverflowError)  # where math raises and NumPy answers
 
-    __slots__ = ("function", "fallback")
 
-    def __init__(self, function, fallback):
-        self.function = function
-        self.fallback = fallback
+def scalar_step(function, fallback, *args) -> float:
+    """One operation on Python floats: the fast form, or NumPy's impl where it raises."""
+    try:
+        return function(*args)
+    except FLOAT_ERRORS:
+        return _fallen_back(fallback, args)
 
-    def __call__(self, *args):
-        try:
-            return self.function(*args)
-        except (ValueError, ZeroDivisionError, OverflowError):
-            with np.errstate(all="ignore"):
-                return float(self.fallback(*[np.float64(arg) for arg in args]))
+
+def _fallen_back(fallback, args) -> float:
+    with np.errstate(all="ignore"):
+        return float(fallback(*[np.float64(arg) for arg in args]))
 
 
 def compile_scalar(graph: Graph, outputs: Sequence[Node] | None = None) -> Schedule | None:
@@ -112,7 +112,7 @@ def compile_scalar(graph: Graph, outputs: Sequence[Node] | None = None) -> Sched
     schedule = None
     if all(node.shape == () for node in nodes):
         slot_of = {node.index: slot for slot, node in enumerate(nodes)}
-        steps, input_slots, constants = [], [], []
+        steps, input_slots, constants, fallbacks = [], [], [], {}
         for slot, node in enumerate(nodes):
             if node.is_input:
                 input_slots.append((slot, node.params["name"]))
@@ -121,8 +121,9 @@ def compile_scalar(graph: Graph, outputs: Sequence[Node] | None = None) -> Sched
             else:
                 fallback = partial(node.prim.impl, np, **node.params)
                 fast = node.prim.scalar if node.prim.scalar and not node.params else partial(_as_float, fallback)
-                steps.append((slot, ScalarStep(fast, fallback), tuple(slot_of[operand.index] for operand in node.inputs)))
-        schedule = Schedule(nodes, steps, input_slots, constants, [slot_of[node.index] for node in outputs])
+                steps.append((slot, fast, tuple(slot_of[operand.index] for operand in node.inputs)))
+                fallbacks[slot] = fallback
+        schedule = Schedule(nodes, steps, input_slots, constants, [slot_of[node.index] for node in outputs], fallbacks=fallbacks)
     graph._cache[key] = schedule
     return schedule
 
@@ -148,13 +149,23 @@ def run_scalar(schedule: Schedule, values: Mapping[str, Any]) -> list:
         slots[slot] = float(values[name])
     for slot, value in schedule.constants:
         slots[slot] = value
-    for slot, function, operands in schedule.steps:
-        if len(operands) == 2:
-            slots[slot] = function(slots[operands[0]], slots[operands[1]])
-        elif len(operands) == 1:
-            slots[slot] = function(slots[operands[0]])
-        else:
-            slots[slot] = function(*[slots[operand] for operand in operands])
+    steps, start = schedule.steps, 0
+    while start < len(steps):
+        # The loop runs untroubled by a try per step; a step whose float form raises
+        # (math.log(0)) is done by NumPy's impl, and the loop goes on after it.
+        try:
+            for start, (slot, function, operands) in enumerate(islice(steps, start, None), start):
+                if len(operands) == 2:
+                    slots[slot] = function(slots[operands[0]], slots[operands[1]])
+                elif len(operands) == 1:
+                    slots[slot] = function(slots[operands[0]])
+                else:
+                    slots[slot] = function(*[slots[operand] for operand in operands])
+            break
+        except FLOAT_ERRORS:
+            slot, _, operands = steps[start]
+            slots[slot] = _fallen_back(schedule.fallbacks[slot], [slots[operand] for operand in operands])
+            start += 1
     return slots
 
 

@@ -57,7 +57,7 @@ class Primitive:
     elementwise: bool = True
     commutative: bool = False
     # Whether the result is always a new array, never an operand or a view of one
-    # (ufuncs are, and say so by being Ufuncs; for any other op, False is the safe guess).
+    # (primitives.define sets it for ufuncs; for any other op, False is the safe guess).
     fresh: bool = False
     # Derivative rules, one per argument. Elementwise ops give ``partials``:
     # ``partial(*args, out) -> d out / d arg`` (a number for a constant one: 0

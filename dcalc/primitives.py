@@ -45,6 +45,8 @@ class Ufunc:
 
 def define(prim: Primitive, *, function: bool = True) -> Primitive:
     """Put a primitive in the table and, when users may call it by name, in FUNCTIONS."""
+    if isinstance(prim.impl, Ufunc):
+        prim.fresh = True  # a ufunc's result is a new array
     TABLE[prim.name] = prim
     if function:
         for name in (prim.name, *prim.aliases):

@@ -40,6 +40,28 @@ class Plan:
         return self.schedule.nodes
 
 
+def sweep_edges(nodes: Sequence[Node], wrt: Sequence[Node], edge) -> tuple[dict[int, int], list]:
+    """The slot of each node (by index), and ``(slot, operand slots, edges)`` for each
+    node that depends on an input of ``wrt``: ``edge(slot, node, position, operand
+    slots)`` makes the edge from an operand that does (None: no edge, the derivative
+    is identically zero)."""
+    slot_of = {node.index: slot for slot, node in enumerate(nodes)}
+    moving = bytearray(len(nodes))  # depends on an input differentiated
+    for node in wrt:
+        if node.index in slot_of:
+            moving[slot_of[node.index]] = 1
+    sweep = []
+    for slot, node in enumerate(nodes):
+        if node.is_input or node.is_const:
+            continue
+        operand_slots = tuple(slot_of[operand.index] for operand in node.inputs)
+        edges = [made for position, operand_slot in enumerate(operand_slots) if moving[operand_slot] and (made := edge(slot, node, position, operand_slots)) is not None]
+        if edges:
+            moving[slot] = 1
+            sweep.append((slot, operand_slots, tuple(edges)))
+    return slot_of, sweep
+
+
 def compile_plan(
     graph: Graph, outputs: Sequence[Node], wrt: Sequence[Node], mode: str, xp=np, batch_ndim: int = 1, guarded: bool = False
 ) -> Plan:
@@ -50,27 +72,13 @@ def compile_plan(
     if cached is not None:
         return cached
     schedule = compile_graph(graph, outputs, xp, batch_ndim)
-    slot_of = {node.index: slot for slot, node in enumerate(schedule.nodes)}
-    moving = bytearray(len(schedule.nodes))  # depends on an input differentiated
-    for node in wrt:
-        if node.index in slot_of:
-            moving[slot_of[node.index]] = 1
     bind = tangent_rule if mode == "forward" else cotangent_rule
-    sweep: list[SweepStep] = []
-    for slot, node in enumerate(schedule.nodes):
-        if node.is_input or node.is_const:
-            continue
-        operand_slots = tuple(slot_of[operand.index] for operand in node.inputs)
-        edges = []
-        for position, operand_slot in enumerate(operand_slots):
-            if not moving[operand_slot]:
-                continue
-            rule: Rule | None = bind(node, position, mode, guarded, batch_ndim, xp)
-            if rule is not None:
-                edges.append((operand_slot, rule))
-        if edges:
-            moving[slot] = 1
-            sweep.append((slot, operand_slots, tuple(edges)))
+
+    def edge(slot, node, position, operand_slots):
+        rule: Rule | None = bind(node, position, mode, guarded, batch_ndim, xp)
+        return None if rule is None else (operand_slots[position], rule)
+
+    slot_of, sweep = sweep_edges(schedule.nodes, wrt, edge)
     swept = sum(schedule.nodes[slot].size for slot, _, _ in sweep)
     plan = Plan(schedule, sweep, [slot_of.get(node.index, -1) for node in wrt], list(schedule.output_slots), swept)
     graph._cache[key] = plan

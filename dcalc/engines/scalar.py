@@ -23,7 +23,8 @@ import numpy as np
 from ..evaluate import Schedule, compile_scalar, run_scalar, scalar_point
 from ..graph import Graph, Node
 from . import Derivatives
-from .rules import _missing
+from .plan import sweep_edges
+from .rules import _partial_of
 
 
 @dataclass
@@ -51,41 +52,24 @@ def compile_tape(graph: Graph, outputs: list[Node], wrt: list[Node], engine: str
 
 def _compile(graph: Graph, outputs, wrt, engine: str) -> Tape | None:
     schedule = compile_scalar(graph, outputs)
-    if schedule is None:
+    if schedule is None or any(node.prim.partials is None for node in schedule.nodes if not (node.is_input or node.is_const)):
         return None
-    nodes = schedule.nodes
-    slot_of = {node.index: slot for slot, node in enumerate(nodes)}
-    moving = bytearray(len(nodes))
-    for node in wrt:
-        if node.index in slot_of:
-            moving[slot_of[node.index]] = 1
     constant_weights: list[float] = []
     grouped: dict[tuple, list] = {}  # (prim, position) -> [(weight index, node slot, operand slots)]
-    sweep = []
-    for slot, node in enumerate(nodes):
-        if node.is_input or node.is_const:
-            continue
-        if node.prim.partials is None:
-            return None
-        operand_slots = tuple(slot_of[operand.index] for operand in node.inputs)
-        edges = []
-        for position, operand_slot in enumerate(operand_slots):
-            if not moving[operand_slot]:
-                continue
-            partials = node.prim.partials
-            partial = partials[position] if position < len(partials) else None
-            if partial is None:
-                raise _missing(node, position, engine)
-            if isinstance(partial, (int, float)) and partial == 0:
-                continue
-            index = len(constant_weights)
-            constant_weights.append(float(partial) if isinstance(partial, (int, float)) else math.nan)
-            if not isinstance(partial, (int, float)):
-                grouped.setdefault((node.prim, position), []).append((index, slot, operand_slots))
-            edges.append((operand_slot, index))
-        if edges:
-            moving[slot] = 1
-            sweep.append((slot, tuple(edges)))
+
+    def edge(slot, node, position, operand_slots):
+        partial = _partial_of(node, position, engine)
+        if isinstance(partial, (int, float)):
+            if partial == 0:
+                return None
+            constant_weights.append(float(partial))
+        else:
+            constant_weights.append(math.nan)
+            grouped.setdefault((node.prim, position), []).append((len(constant_weights) - 1, slot, operand_slots))
+        return (operand_slots[position], len(constant_weights) - 1)
+
+    slot_of, edges = sweep_edges(schedule.nodes, wrt, edge)
+    sweep = [(slot, made) for slot, _, made in edges]
     groups = []
     for (prim, position), members in grouped.items():
         indices = np.array([index for index, _, _ in members])
