@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import DerivativeError
 from ..evaluate import evaluate, evaluate_all
 from ..graph import Graph, array_namespace
-from . import DEFAULT_MEMORY, Derivatives, batch_shape, chunk_size, resolve, timed
+from . import DEFAULT_MEMORY, Derivatives, batch_shape, chunk_size, resolve, split_directions, timed
 
 EPS = float(np.finfo(float).eps)
 METHODS = ("richardson", "central", "forward", "complex")
@@ -219,10 +219,11 @@ def numeric(
         derivative = xp.concatenate(parts, axis=-1) if parts else empty
         error = xp.concatenate(error_pieces, axis=-1) if error_pieces else empty
         if along is None:
-            for input_node, (first, last) in zip(wrt_nodes, point.offsets):
+            shapes = [input_node.shape for input_node in wrt_nodes]
+            blocks = zip(split_directions(derivative, shapes, node.shape, batch, xp), split_directions(error, shapes, node.shape, batch, xp))
+            for input_node, (block, error_block) in zip(wrt_nodes, blocks):
                 key = (name, input_node.params["name"])
-                result.jacobian[key] = _per_input(derivative[..., first:last], node.shape, input_node.shape, batch)
-                result.error[key] = _per_input(error[..., first:last], node.shape, input_node.shape, batch)
+                result.jacobian[key], result.error[key] = block, error_block
         else:
             if result.projections is None:
                 result.projections, result.directions = {}, directions
@@ -235,14 +236,6 @@ def numeric(
         "evaluations": spent + 1,
     }
     return result.detach(values, xp)
-
-
-def _per_input(block, output_shape: tuple, input_shape: tuple, batch: tuple):
-    """output.shape + batch + (size,) -> output.shape + input.shape + batch."""
-    xp = array_namespace((block,))
-    block = xp.reshape(block, tuple(output_shape) + tuple(batch) + tuple(input_shape))
-    first = len(output_shape)
-    return xp.moveaxis(block, tuple(range(first, first + len(batch))), tuple(range(block.ndim - len(batch), block.ndim)))
 
 
 def _refuse_non_analytic(graph: Graph, outputs) -> None:
@@ -262,15 +255,22 @@ def _rounding_scales(graph: Graph, values, outputs, batch: tuple, xp=np) -> list
     scales = []
     for output in outputs:
         size = xp.zeros(batch)
-        for node in graph.ancestors([output]):
-            if node.is_input or node.is_const or node.size == 0:
-                continue
-            magnitude = xp.abs(xp.asarray(trace[node.index]))
-            magnitude = xp.where(xp.isfinite(magnitude), magnitude, 0.0)
-            reduced = xp.max(magnitude, axis=tuple(range(len(node.shape)))) if node.shape else magnitude
-            size = xp.hypot(size, reduced)  # no overflow on the way
+        for magnitude in _magnitudes(graph, output, trace, xp):
+            size = xp.hypot(size, magnitude)  # no overflow on the way
         scales.append(size)
     return scales
+
+
+def _magnitudes(graph: Graph, output, trace: dict, xp, part=None):
+    """For each operation ``output`` depends on (inputs and constants left out), its
+    largest finite |value| (or |part(value)|) at each point."""
+    for node in graph.ancestors([output]):
+        if node.is_input or node.is_const or node.size == 0:
+            continue
+        value = xp.asarray(trace[node.index])
+        magnitude = xp.abs(value if part is None else part(value))
+        magnitude = xp.where(xp.isfinite(magnitude), magnitude, 0.0)
+        yield xp.max(magnitude, axis=tuple(range(len(node.shape)))) if node.shape else magnitude
 
 
 class _Chunk:
@@ -426,13 +426,7 @@ class _Chunk:
 def _largest_on_path(graph: Graph, output, trace: dict, part, xp=np) -> np.ndarray:
     """Per point (batch + (P,)): the largest |part(value)| of the operations ``output`` depends on."""
     largest = 0.0
-    for node in graph.ancestors([output]):
-        if node.is_input or node.is_const:
-            continue
-        magnitude = xp.abs(part(xp.asarray(trace[node.index])))
-        magnitude = xp.where(xp.isfinite(magnitude), magnitude, 0.0)
-        if node.shape:
-            magnitude = xp.max(magnitude, axis=tuple(range(len(node.shape))))
+    for magnitude in _magnitudes(graph, output, trace, xp, part):
         largest = xp.maximum(largest, magnitude)
     return xp.asarray(largest)
 
