@@ -23,7 +23,7 @@ def array_module(name: str):
     if name == "numpy":
         return np
     if name != "cupy":
-        raise InputError(f"unknown backend {name!r}: use numpy or cupy")
+        raise InputError(f"unknown backend {name!r}: use {' or '.join(BACKENDS)}")
     try:
         import cupy
     except ImportError:

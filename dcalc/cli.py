@@ -698,8 +698,7 @@ def jacobian_command(
     else:
         reason = f"{engine} (chosen with --engine)"
     xp = array_module(backend)
-    options = {} if engine == "symbolic" else {"memory": parse_memory(memory)}
-    result = result_to_host(run_engine(engine, graph, to_device(problem.values, xp), wrt=names, xp=xp, **options))
+    result = result_to_host(run_engine(engine, graph, to_device(problem.values, xp), wrt=names, xp=xp, memory=parse_memory(memory)))
     found = report_problem(problem, strict, wrt=names, result=result)
     if as_json:
         print_json(

@@ -111,11 +111,6 @@ def beyond_estimate(reference: Derivatives, numeric: Derivatives) -> float:
     return float(np.max(estimate_excess(reference, numeric), initial=0.0))
 
 
-def within_estimate(reference: Derivatives, numeric: Derivatives) -> bool:
-    """Whether every finite-difference result is within its own error estimate of the reference."""
-    return beyond_estimate(reference, numeric) == 0.0
-
-
 def finite_points(result: Derivatives) -> np.ndarray:
     """Per point: whether the values and every partial are finite there."""
     batch = result.batch_ndim
@@ -146,9 +141,9 @@ def projected(graph, engine: str, wrt_nodes, outputs, method: str = "richardson"
         return False
     passes = sum(node.size for node in wrt_nodes)
     if engine == "numeric":
-        from .engines.numeric import RICHARDSON_STEPS
+        from .engines.numeric import evaluations
 
-        passes *= {"richardson": 2 * RICHARDSON_STEPS, "central": 4, "forward": 4, "complex": 1}.get(method, 1)
+        passes *= evaluations(method)
     return passes * work_per_pass(graph, outputs) > FULL_WORK_LIMIT
 
 
@@ -206,7 +201,7 @@ def run_engines(
             else:
                 options = engine_options(graph, values, name, wrt, outputs, method, shared)
         try:
-            if memory is not None and name != "symbolic":  # the symbolic engine evaluates one graph, unchunked
+            if memory is not None:
                 options["memory"] = memory
             result = result_to_host(run_engine(name, graph, values, outputs=outputs, wrt=wrt, batch_ndim=batch_ndim, xp=xp, **options))
         except DcalcError as error:

@@ -32,7 +32,7 @@ import numpy as np
 from .errors import DcalcError, InputError
 from .files import note_read
 from .graph import Graph
-from .values import real_numbers
+from .values import bad_row, numbered_lines, real_numbers
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # How much a chunk's values should take: small enough to stay in the processor's
@@ -97,11 +97,6 @@ def _columns(count: int, inputs: list[str] | None, origin: str, what: str) -> li
     return list(inputs)
 
 
-def _numbered_lines(handle):
-    """(line number, line) of each line that is neither blank nor a # comment."""
-    return ((number, line) for number, line in enumerate(handle, start=1) if line.strip() and not line.lstrip().startswith("#"))
-
-
 def _csv_points(file: Path, origin: str, inputs: list[str] | None) -> PointSource:
     """One row per point. The first line that is not blank names the columns when it is
     not numbers, also as a # comment (np.savetxt writes its header "# x1,x2")."""
@@ -109,7 +104,7 @@ def _csv_points(file: Path, origin: str, inputs: list[str] | None) -> PointSourc
         with open(file, encoding="utf-8-sig") as handle:
             first_number, first = next(((n, line) for n, line in enumerate(handle, start=1) if line.strip()), (0, ""))
         with open(file, encoding="utf-8-sig") as handle:
-            lines = _numbered_lines(handle)
+            lines = numbered_lines(handle)
             row_number, row = next(lines, (0, ""))  # the first line that is no comment
             rows = (1 if row else 0) + sum(1 for _ in lines)
     except (OSError, UnicodeDecodeError) as error:
@@ -143,10 +138,8 @@ def _csv_points(file: Path, origin: str, inputs: list[str] | None) -> PointSourc
         raise InputError(f"{origin} has a header but no points")
 
     def read(size: int):
-        from .values import bad_row
-
         with open(file, encoding="utf-8-sig") as handle:
-            lines = ((number, line) for number, line in _numbered_lines(handle) if number > skip)
+            lines = ((number, line) for number, line in numbered_lines(handle) if number > skip)
             start = 0
             while True:
                 block = list(islice(lines, size))
@@ -301,16 +294,28 @@ class BatchReport:
 # ---- running -----------------------------------------------------------------------------------------
 
 
-def bytes_per_point(graph: Graph, engines, wrt_nodes, outputs) -> int:
+def bytes_per_point(graph: Graph, engines, wrt_nodes, outputs, method: str = "richardson") -> int:
     """Working memory a point needs in the hungriest engine: every node's value, and its
     tangents (forward), cotangents (reverse) or perturbed copies (numeric)."""
-    from .engines.numeric import RICHARDSON_STEPS
+    from .engines.numeric import evaluations
 
     nodes = sum(node.size for node in graph.ancestors(outputs))
     inputs = sum(node.size for node in wrt_nodes)
     out = sum(node.size for node in outputs)
-    per_engine = {"reverse": 1 + out, "forward": 1 + inputs, "symbolic": 4, "numeric": 2 * RICHARDSON_STEPS * max(inputs, 1), None: 1}
+    per_engine = {"reverse": 1 + out, "forward": 1 + inputs, "symbolic": 4, "numeric": evaluations(method) * max(inputs, 1), None: 1}
     return 8 * nodes * max(per_engine.get(engine, 2) for engine in (*engines, None)) + 8 * (inputs + out) * 4
+
+
+def chunking(graph: Graph, engines, wrt_nodes, outputs, memory: int | None, workers: int | None, xp, method: str = "richardson") -> tuple[int, int, int]:
+    """(points per chunk, threads, memory for each thread's engine calls)."""
+    from .engines import DEFAULT_MEMORY
+
+    memory = memory or DEFAULT_MEMORY
+    device = xp is not np
+    # One GPU takes its kernels in order: more threads would only queue them.
+    workers = workers or (1 if device else min(os.cpu_count() or 1, 8))
+    size = chunk_points(bytes_per_point(graph, engines, wrt_nodes, outputs, method), memory, workers, device)
+    return size, workers, max(memory // workers, 1)
 
 
 def chunk_points(per_point: int, memory: int, workers: int, device: bool = False) -> int:
@@ -328,16 +333,11 @@ def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, m
     axis (of length N, or 1 for a value every point shares), as for ``run_engine(...,
     batch_ndim=1)``, and so does the result. The points go in chunks (cache-sized,
     within ``memory``) on a pool of threads, each chunk's results copied into place."""
-    from .engines import DEFAULT_MEMORY, resolve, run_engine
+    from .engines import resolve, run_engine
 
-    memory = memory or DEFAULT_MEMORY
     nodes, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     count = max(int(np.shape(value)[-1]) if np.ndim(value) else 1 for value in values.values())
-    device = xp is not np
-    workers = workers or (1 if device else min(os.cpu_count() or 1, 8))
-    size = chunk_points(bytes_per_point(graph, (engine,), wrt_nodes, nodes), memory, workers, device)
-    if engine != "symbolic":
-        options["memory"] = max(memory // workers, 1)
+    size, workers, options["memory"] = chunking(graph, (engine,), wrt_nodes, nodes, memory, workers, xp, options.get("method", "richardson"))
 
     def chunk_of(start: int) -> dict:
         return {name: value[..., start : start + size] if np.ndim(value) and np.shape(value)[-1] == count else value for name, value in values.items()}
@@ -449,15 +449,11 @@ def run_batch(
     the values alone."""
     from .backend import to_device, to_host
     from .compare import run_engines
-    from .engines import DEFAULT_MEMORY, resolve
+    from .engines import resolve
     from .evaluate import evaluate
 
-    memory = memory or DEFAULT_MEMORY
     outputs, output_names, wrt_nodes = resolve(graph, None, wrt)
-    device = xp is not np
-    # One GPU takes its kernels in order: more threads would only queue them.
-    workers = workers or (1 if device else min(os.cpu_count() or 1, 8))
-    size = chunk_points(bytes_per_point(graph, engines, wrt_nodes, outputs), memory, workers, device)
+    size, workers, engine_memory = chunking(graph, engines, wrt_nodes, outputs, memory, workers, xp, method)
     quantities = [Quantity(output) for output in output_names]
     if engines:
         quantities += [Quantity(output, node.params["name"]) for output in output_names for node in wrt_nodes]
@@ -470,7 +466,7 @@ def run_batch(
         if not engines:
             found = [to_host(value) for value in evaluate(graph, values, xp=xp, batch_ndim=1)]
             return [np.broadcast_to(value, node.shape + (len(next(iter(chunk.values()))),)) for node, value in zip(outputs, found)], None
-        return None, run_engines(graph, values, engines, wrt, None, method, batch_ndim=1, memory=max(memory // workers, 1), xp=xp)
+        return None, run_engines(graph, values, engines, wrt, None, method, batch_ndim=1, memory=engine_memory, xp=xp)
 
     def take(start: int, chunk: dict, outcome) -> None:
         points = len(next(iter(chunk.values())))

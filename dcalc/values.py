@@ -177,7 +177,7 @@ def load_file(reference: str, span: Span | None = None, base_dir: Path | None = 
                 array = np.loadtxt(path, delimiter=delimiter, ndmin=1)
             except ValueError:
                 with open(path, encoding="utf-8-sig") as handle:
-                    place = bad_row(((n, line) for n, line in enumerate(handle, start=1) if line.strip() and not line.lstrip().startswith("#")), delimiter)
+                    place = bad_row(numbered_lines(handle), delimiter)
                 raise InputError(f"cannot read {reference}: {place}", span) from None
         elif suffix == ".json":
             array = np.array(json.loads(path.read_text(encoding="utf-8")), dtype=float)
@@ -215,6 +215,11 @@ def unreadable(reference: str, path: Path, error: Exception, span=None) -> Input
             return InputError(f"{reference} holds pickled objects, which dcalc refuses to load (allow_pickle=False)", span)
         return InputError(f"{reference} is not a NumPy file: it starts neither as an .npy nor as an .npz does", span)
     return InputError(f"cannot read {reference}: {error or type(error).__name__}", span)
+
+
+def numbered_lines(handle):
+    """(line number, line) of each line of a table of numbers that is neither blank nor a # comment."""
+    return ((number, line) for number, line in enumerate(handle, start=1) if line.strip() and not line.lstrip().startswith("#"))
 
 
 def bad_row(numbered_lines, delimiter: str | None, expected: int | None = None) -> str:

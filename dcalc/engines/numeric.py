@@ -162,6 +162,11 @@ def _table(value, shape: tuple, batch: tuple, directions: int, count: int, sides
 # ---- the engine -----------------------------------------------------------------------------
 
 
+def evaluations(method: str) -> int:
+    """Evaluations of f per direction (before any retry with smaller steps)."""
+    return 1 if method == "complex" else 2 * (RICHARDSON_STEPS if method == "richardson" else 2)
+
+
 @timed
 def numeric(
     graph: Graph,
@@ -194,8 +199,8 @@ def numeric(
     count = along.shape[1] if along is not None else point.components
     scales = _rounding_scales(graph, values, outputs, batch, xp)
     per_point_items = sum(node.size for node in graph.ancestors(outputs)) + point.components
-    evaluations = 1 if method == "complex" else 2 * (RICHARDSON_STEPS if method == "richardson" else 2)
-    step = chunk_size(count, 16 * evaluations * per_point_items * max(math.prod(batch), 1), memory) if count else 1
+    per_round = evaluations(method)
+    step = chunk_size(count, 16 * per_round * per_point_items * max(math.prod(batch), 1), memory) if count else 1
     derivative_parts: list[list] = [[] for _ in outputs]
     error_parts: list[list] = [[] for _ in outputs]
     most_rounds, spent = 1, 0  # the most rounds of steps a chunk took; evaluations in all
@@ -208,7 +213,7 @@ def numeric(
         else:
             found, errors, rounds = chunk.differences(outputs, f0, scales)
         most_rounds = max(most_rounds, rounds)
-        spent += evaluations * rounds * (stop - start)
+        spent += per_round * rounds * (stop - start)
         for position in range(len(outputs)):
             derivative_parts[position].append(found[position])
             error_parts[position].append(errors[position])
@@ -232,7 +237,7 @@ def numeric(
     result.details = {
         "method": method,
         # the most any component (direction) took: its chunk's rounds of steps
-        "evaluations_per_component" if along is None else "evaluations_per_direction": evaluations * most_rounds,
+        "evaluations_per_component" if along is None else "evaluations_per_direction": per_round * most_rounds,
         "evaluations": spent + 1,
     }
     return result.detach(values, xp)

@@ -111,7 +111,9 @@ def _jacobian_rows(graph: Graph, outputs: list[Node], wrt_nodes: list[Node]):
 
 
 @timed
-def symbolic(graph: Graph, values, outputs=None, wrt=None, xp=np, batch_ndim: int = 0) -> Derivatives:
+def symbolic(graph: Graph, values, outputs=None, wrt=None, xp=np, batch_ndim: int = 0, memory: int | None = None) -> Derivatives:
+    """``memory`` is taken as the other engines take it; one evaluation of the
+    derivative graph is not split into chunks."""
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     copy, variables, rows_of = _jacobian_rows(graph, outputs, wrt_nodes)
     batch = batch_shape(graph, values, batch_ndim)
