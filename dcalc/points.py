@@ -468,6 +468,8 @@ def run_batch(
             return [np.broadcast_to(value, node.shape + (len(next(iter(chunk.values()))),)) for node, value in zip(outputs, found)], None
         return None, run_engines(graph, values, engines, wrt, None, method, batch_ndim=1, memory=engine_memory, xp=xp)
 
+    first_bad: dict = {}  # the inputs read at the first point that is not finite
+
     def take(start: int, chunk: dict, outcome) -> None:
         points = len(next(iter(chunk.values())))
         values, runs = outcome
@@ -486,6 +488,8 @@ def run_batch(
                 value_finite = finite.copy()  # a partial's figures come from these points only
             finite &= quantity.add(block, value_finite if position >= len(output_names) else None)
         bad = np.flatnonzero(~finite)
+        if len(bad) and not report.nonfinite:  # the first such point: where did it go wrong?
+            first_bad.update({name: np.array(array[bad[0]]) for name, array in chunk.items()})
         report.nonfinite += len(bad)
         report.first_nonfinite += [start + int(k) for k in bad[: SHOWN_POINTS - len(report.first_nonfinite)]]
         if runs is not None:
@@ -515,8 +519,11 @@ def run_batch(
         while pending:
             first, taken, future = pending.popleft()
             take(first, taken, future.result())
-    if report.first_nonfinite:
-        report.where_nonfinite = _where_nonfinite(graph, source, shared, report.first_nonfinite[0])
+    if first_bad:
+        from .diagnose import point_problem
+
+        values = {**shared, **first_bad}
+        report.where_nonfinite = point_problem(graph, {name: values[name] for name in graph.input_names})
     return report
 
 
@@ -525,17 +532,6 @@ def _check_chunk(chunk: dict, source: PointSource, graph: Graph) -> None:
         expected = graph.input_named(name).shape if name in graph.input_names else source.shapes[name]
         if array.shape[1:] != expected:
             raise InputError(f"{source.origin}: {name} has shape {array.shape[1:]} at each point, but the program was built for {expected}")
-
-
-def _where_nonfinite(graph: Graph, source: PointSource, shared: dict, index: int) -> DcalcError | None:
-    """Where a NaN or infinity first arose at point ``index`` (the first such point)."""
-    from .diagnose import point_problem
-
-    for start, chunk in source.chunks(MIN_CHUNK):
-        if start <= index < start + len(next(iter(chunk.values()))):
-            values = {**shared, **{name: np.asarray(array[index - start]) for name, array in chunk.items()}}
-            return point_problem(graph, {name: values[name] for name in graph.input_names})
-    return None
 
 
 # ---- writers --------------------------------------------------------------------------------------
