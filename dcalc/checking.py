@@ -279,9 +279,6 @@ def _check_point(sample: Sample, point: Point, replacements: list | None, strict
     except DcalcError as error:
         result("point", ERROR, message=error.render())
         return results
-    special = point_status(graph, values)
-    if special is not None and strict and special[0] == NONFINITE:
-        special = (FAIL, special[1] + " (an error with --strict)")
     engines = {}
     # The reference first: the others are compared with it, some along directions.
     first = "reverse" if "reverse" in sample.engines else sample.engines[0]
@@ -295,6 +292,9 @@ def _check_point(sample: Sample, point: Point, replacements: list | None, strict
     if not engines:
         return results
     reference = engines.get(first) or next(iter(engines.values()))
+    special = point_status(graph, values, derivatives=reference)
+    if special is not None and strict and special[0] == NONFINITE:
+        special = (FAIL, special[1] + " (an error with --strict)")
 
     # Engines agree.
     if special is not None:
@@ -435,39 +435,19 @@ def _judge_claim(sample: Sample, claim: Claim, graph, values, reference, rel: fl
     )
 
 
-def point_status(graph, values) -> tuple[str, str] | None:
-    """(status, message) when the point is at a kink or a value is not finite there."""
-    from .engines.numeric import one_sided
-    from .diagnose import point_problem
-    from .evaluate import evaluate_all
+def point_status(graph, values, derivatives=None) -> tuple[str, str] | None:
+    """(status, message) when the point is at a kink or a value (or, unless the
+    ``derivatives`` an engine found are all finite, a derivative) is not finite there."""
+    from .diagnose import kink_status, point_problem
 
-    trace = evaluate_all(graph, values)
-    for index, value in trace.items():
-        node = graph.nodes[index]
-        if node.prim.kink is None:
-            continue
-        with np.errstate(all="ignore"):
-            at_kink = node.prim.kink(*[trace[operand.index] for operand in node.inputs])
-        if np.any(at_kink):
-            sides = one_sided(graph, values)
-            described = "; ".join(
-                f"d{output}/d{name}: right {_short(right)}, left {_short(left)}" for (output, name), (right, left) in sides.items()
-            )
-            where = f" ({node.span.snippet} at line {node.span.line})" if node.span is not None else ""
-            return KINK, f"{node.op} is at its kink{where}; one-sided derivatives: {described}"
-    problem = point_problem(graph, values)
+    kink = kink_status(graph, values)
+    if kink is not None:
+        return KINK, kink
+    problem = point_problem(graph, values, derivatives=derivatives)
     if problem is not None:
         where = f" ({problem.span.snippet}, line {problem.span.line})" if problem.span is not None else ""
         return NONFINITE, problem.message + where
     return None
-
-
-def _short(value) -> str:
-    """A one-sided derivative, a difference quotient: 10 digits, not its rounding noise."""
-    array = np.asarray(value) + 0.0  # -0 from a difference quotient reads as 0
-    if array.ndim == 0:
-        return "none (a jump)" if np.isnan(array) else f"{float(array):.10g}"
-    return np.array2string(array, precision=6)
 
 
 # ---- claims at random points ------------------------------------------------------------------
@@ -490,10 +470,10 @@ def _check_claim_randomly(sample: Sample, claim: Claim, count: int, seed: int) -
         values = {key: value + rng.uniform(-1, 1, size=value.shape) * 0.5 * np.maximum(np.abs(value), 1.0) for key, value in base.values.items()}
         try:
             graph, bound = _graph_for(sample, Point(base.name, base.line, values))
-            if point_status(graph, bound) is not None:
-                continue
             reference = reverse(graph, bound)
             if not all(np.all(np.isfinite(block)) for block in reference.jacobian.values()):
+                continue
+            if point_status(graph, bound, derivatives=reference) is not None:
                 continue
             status, difference, _, message = _judge_claim(sample, claim, graph, bound, reference, rel)
         except DcalcError as error:

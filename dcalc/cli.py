@@ -583,15 +583,14 @@ def grad_command(
         return
     runs = run_engines(graph, to_device(problem.values, xp), engines, wrt=names, method=method, memory=budget, xp=xp)
     found = report_problem(problem, strict, wrt=names, result=runs[0].result)
-    if any(node.prim.kink is not None for node in graph.nodes):  # only such ops have kinks
-        from .checking import KINK, point_status
+    from .diagnose import kink_status
 
-        special = point_status(graph, problem.values)
-        if special is not None and special[0] == KINK:
-            # Not a disagreement: at a kink there is no derivative to agree on.
-            warn(f"not differentiable here: {special[1]}")
-            for run in runs[1:]:
-                run.agrees = None
+    kink = kink_status(graph, problem.values)
+    if kink is not None:
+        # Not a disagreement: at a kink there is no derivative to agree on.
+        warn(f"not differentiable here: {kink}")
+        for run in runs[1:]:
+            run.agrees = None
     disagreeing = [run.name for run in runs[1:] if run.result is not None and run.agrees is False]
     if save:
         _save_npz(save, runs[0].result)

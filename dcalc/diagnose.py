@@ -195,3 +195,36 @@ def point_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, derivat
     if derivatives is not None and all(_finite(block) for block in derivatives.jacobian.values()):
         return None
     return derivative_problem(graph, values, outputs, wrt)
+
+
+def kink_status(graph, values) -> str | None:
+    """What is at its kink at this point, with the one-sided derivatives (None when
+    nothing is; at once when no op of the graph has a kink)."""
+    if all(node.prim.kink is None for node in graph.nodes):
+        return None
+    from .engines.numeric import one_sided
+    from .evaluate import evaluate_all
+
+    trace = evaluate_all(graph, values)
+    for index in trace:
+        node = graph.nodes[index]
+        if node.prim.kink is None:
+            continue
+        with np.errstate(all="ignore"):
+            at_kink = node.prim.kink(*[trace[operand.index] for operand in node.inputs])
+        if np.any(at_kink):
+            sides = one_sided(graph, values)
+            described = "; ".join(
+                f"d{output}/d{name}: right {_one_sided(right)}, left {_one_sided(left)}" for (output, name), (right, left) in sides.items()
+            )
+            where = f" ({node.span.snippet} at line {node.span.line})" if node.span is not None else ""
+            return f"{node.op} is at its kink{where}; one-sided derivatives: {described}"
+    return None
+
+
+def _one_sided(value) -> str:
+    """A one-sided derivative, a difference quotient: 10 digits, not its rounding noise."""
+    array = np.asarray(value) + 0.0  # -0 from a difference quotient reads as 0
+    if array.ndim == 0:
+        return "none (a jump)" if np.isnan(array) else f"{float(array):.10g}"
+    return np.array2string(array, precision=6)
