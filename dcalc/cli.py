@@ -262,17 +262,28 @@ def build_input(source: str, values: dict):
     return function_graph(sample, values), values
 
 
-def load_problem(source: str, at, seed: int = 0, at_file: str | None = None):
-    from .api import bind
+def given_values(at, seed: int, at_file: str | None, one_point: bool = True) -> dict:
+    """The values --at and --at-file give (a name given by both is an error). With
+    ``one_point``, an .npz whose arrays look like rows of points gets a note."""
     from .values import load_point_file, parse_at
 
     values = parse_at(at, seed=seed) if at else {}
     if at_file:
-        for name, value in load_point_file(at_file).items():
+        from_file = load_point_file(at_file)
+        leading = {value.shape[:1] for value in from_file.values()}
+        if one_point and Path(at_file).suffix.lower() == ".npz" and len(from_file) > 1 and len(leading) == 1 and next(iter(leading)):
+            note(f"{at_file} is read as one point (its arrays as the inputs' values); for one point per row, use --points {at_file}")
+        for name, value in from_file.items():
             if name in values:
                 raise InputError(f"{name!r} is given a value twice (in --at and in {at_file})")
             values[name] = value
-    problem = bind(*build_input(source, values))
+    return values
+
+
+def load_problem(source: str, at, seed: int = 0, at_file: str | None = None):
+    from .api import bind
+
+    problem = bind(*build_input(source, given_values(at, seed, at_file)))
     for message in problem.warnings:
         warn(message)
     return problem
@@ -288,22 +299,7 @@ def points_file(points: str | None, at_file: str | None) -> str | None:
         if points:
             raise InputError(f"give the points once: --points {points} or --at-file {at_file}")
         return at_file
-    if at_file and points is None and Path(at_file).suffix.lower() == ".npz":
-        _npz_note(at_file)
     return points
-
-
-def _npz_note(path: str) -> None:
-    """An .npz for --at-file is one point; say how to read it as many when it looks like rows."""
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            leading = {archive[name].shape[:1] for name in archive.files}
-    except (OSError, ValueError, EOFError):
-        return  # load_point_file reports it
-    if len(leading) == 1 and next(iter(leading)) and len(archive.files) > 1:
-        note(f"{path} is read as one point (its arrays as the inputs' values); for one point per row, use --points {path}")
 
 
 def load_batch(source: str, at, seed: int, at_file: str | None, points_path: str, inputs: str | None):
@@ -312,14 +308,8 @@ def load_batch(source: str, at, seed: int, at_file: str | None, points_path: str
 
     from .evaluate import check_inputs
     from .points import read_points
-    from .values import load_point_file, parse_at
 
-    values = parse_at(at, seed=seed) if at else {}
-    if at_file and at_file != points_path:
-        for name, value in load_point_file(at_file).items():
-            if name in values:
-                raise InputError(f"{name!r} is given a value twice (in --at and in {at_file})")
-            values[name] = value
+    values = given_values(at, seed, at_file if at_file != points_path else None, one_point=False)
     names = None if inputs is None else [name.strip() for name in inputs.split(",")]
     points = read_points(points_path, names)
     for name in points.shapes:
