@@ -313,10 +313,7 @@ def with_lets(root: Node, latex: bool = False, limit: int = INLINE_LIMIT, prefix
         return [], printer(root)
     prefix = prefix or _free_prefix(root.graph)
     nodes = root.graph.ancestors([root])
-    uses: dict[int, int] = {}
-    for node in nodes:
-        for operand in node.inputs:
-            uses[operand.index] = uses.get(operand.index, 0) + 1
+    uses = _use_counts(nodes)
     named: dict[int, str] = {}
     lets = []
     for node in nodes:
@@ -327,6 +324,15 @@ def with_lets(root: Node, latex: bool = False, limit: int = INLINE_LIMIT, prefix
         lets.append((latex_name(name) if latex else name, printer(node, leaf)))
         named[node.index] = name
     return lets, printer(root, _named_leaf(named, root, latex))
+
+
+def _use_counts(nodes) -> dict[int, int]:
+    """How many times each node is an operand of the others (by index)."""
+    uses: dict[int, int] = {}
+    for node in nodes:
+        for operand in node.inputs:
+            uses[operand.index] = uses.get(operand.index, 0) + 1
+    return uses
 
 
 def _named_leaf(named: dict[int, str], current: Node, latex: bool):
@@ -584,11 +590,7 @@ def matrix_lines(roots: list[Node], labels: list[str], latex: bool = False, limi
     shown_name = latex_name if latex else (lambda name: name)
 
     def text(node: Node) -> str:
-        def leaf(other: Node):
-            name = names.get(other.index) if other is not node else None
-            return None if name is None else shown_name(name)
-
-        return to_matrix(node, leaf, latex, names)
+        return to_matrix(node, _named_leaf(names, node, latex), latex, names)
 
     lines = [f"{shown_name(names[node.index])} = {text(node)}" for node in nodes if node.index in names]
     roots_text = [text(root) if root.index not in names else shown_name(names[root.index]) for root in roots]
@@ -603,10 +605,7 @@ def _shared_parts(roots, nodes, names: dict, limit: int, notation: MatrixNotatio
         size[node.index] = min(limit + 1, 1 + sum(1 if operand.index in names else size[operand.index] for operand in node.inputs))
     if all(size[index] <= limit for index in [root.index for root in roots] + list(names)):
         return {}
-    uses: dict[int, int] = {}
-    for node in nodes:
-        for operand in node.inputs:
-            uses[operand.index] = uses.get(operand.index, 0) + 1
+    uses = _use_counts(nodes)
     # A reshape that is not written passes its uses on to what it shows.
     transparent = set()
     for node in reversed(nodes):
