@@ -317,7 +317,7 @@ def _check_point(sample: Sample, point: Point, replacements: list | None, strict
         notes = []
         along = [name for name, found in engines.items() if found.projections is not None]
         if along:  # inputs with very many components: whole Jacobians would cost too much
-            count = next(iter(engines[along[0]].directions.values())).shape[-1]
+            count = engines[along[0]].direction_count
             notes.append(f"{' and '.join(along)} checked along {count} random directions")
         result("engines agree", FAIL if problems else PASS, worst, limit, "; ".join(problems + notes))
 

@@ -9,6 +9,7 @@ heavy modules are imported inside the commands that use them. There is no
 ``eval`` twice per parameter when it builds the commands, 7 ms of every run.
 """
 
+import contextlib
 import functools
 import gc
 import os
@@ -83,8 +84,6 @@ MemoryOption = Annotated[
 
 def parse_memory(text: str) -> int:
     """512M, 2G, 100k, 1e9 (bytes) -> a number of bytes."""
-    import re
-
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([kKmMgGtT]?)[iI]?[bB]?\s*", text)
     if not match:
         raise InputError(f"--memory {text!r} is not a size: write 512M, 2G or a number of bytes")
@@ -333,14 +332,8 @@ def run_points(graph, points, shared, engines, names, method: str, memory: int, 
 
     writer = Writer(save, result_columns(graph, points, engines, names), points.count) if save else None
     try:
-        if sys.stderr.isatty():
-            from rich.progress import Progress
-
-            with Progress(console=_stderr(), transient=True) as bar:
-                task = bar.add_task(f"{points.count} points", total=points.count)
-                report = run_batch(graph, points, shared, engines, names, method, memory, writer=writer, progress=lambda n: bar.advance(task, n), xp=xp)
-        else:
-            report = run_batch(graph, points, shared, engines, names, method, memory, writer=writer, xp=xp)
+        with progress_bar(f"{points.count} points", points.count, sys.stderr.isatty()) as advance:
+            report = run_batch(graph, points, shared, engines, names, method, memory, writer=writer, progress=advance, xp=xp)
     except BaseException:
         if writer is not None:
             writer.discard()
@@ -365,7 +358,7 @@ def print_batch(report, as_json: bool, ascii_: bool, strict: bool = False) -> No
         found.message = f"{report.nonfinite} of {report.count} points are not finite; at the first (point {report.first_nonfinite[0]}): {found.message}"
         raise found
     if found is not None and not as_json:
-        _stderr().print(found.render().replace("domain error:", f"warning: at point {report.first_nonfinite[0]},", 1), style="yellow", markup=False)
+        _stderr().print(found.render("warning", f"at point {report.first_nonfinite[0]}, "), style="yellow", markup=False)
 
 
 def report_problem(problem, strict: bool, derivatives: bool = True, wrt=None, result=None):
@@ -378,7 +371,7 @@ def report_problem(problem, strict: bool, derivatives: bool = True, wrt=None, re
         if strict:
             found.hint = found.hint or "an error because of --strict; without it, a warning"
             raise found
-        _stderr().print(found.render().replace("domain error:", "warning:", 1), style="yellow", markup=False)
+        _stderr().print(found.render("warning"), style="yellow", markup=False)
     return found
 
 
@@ -845,20 +838,22 @@ def diff_command(
     nodes = [derivative(graph, name, order, target) for name in names]
     function = target or graph.outputs[0]
     lines: list[str] = []
-    if not plain and any(node.shape != () for node in graph.ancestors([function])) and (latex or _unicode_ok()):
+    matrix = not plain and any(node.shape != () for node in graph.ancestors([function]))
+    if matrix and not (latex or _unicode_ok()):
+        note("standard output takes no Unicode, so this is plain text (--plain) rather than matrix notation")
+        matrix = False
+    if matrix:
         output_name = graph.output_names[graph.outputs.index(function)]
         labels = [partial_label(output_name, name, order=order, latex=latex) for name in names]
         lines = list(matrix_lines(nodes, labels, latex=latex))
     else:
-        if not plain and any(node.shape != () for node in graph.ancestors([function])):
-            note("standard output takes no Unicode, so this is plain text (--plain) rather than matrix notation")
         for name, node in zip(names, nodes):
             lets, expression = with_lets(node, latex=latex)
             if len(names) > 1:
                 power = "" if order == 1 else f"^{order}"
                 lines.append(f"# d{power}/d{name}{power}")
             lines += [f"{let_name} = {let_expression}" for let_name, let_expression in lets] + [expression]
-    _print_long(lines, derivative_size(nodes), full, save)
+    _print_long(lines, lambda: derivative_size(nodes), full, save)
     if order == 2 and len(names) > 1:
         note(f"these are ∂²/∂{names[0]}² and the like; dcalc hessian gives the mixed ones too (∂²/∂{names[0]}∂{names[1]})")
 
@@ -875,18 +870,20 @@ def _shortened(line: str) -> str:
     return f"{line[:SHOWN_LINE]} … ({len(line) - SHOWN_LINE} more characters)"
 
 
-def _print_long(lines: list[str], size: str, full: bool, save: str | None) -> None:
+def _print_long(lines: list[str], size, full: bool, save: str | None) -> None:
+    """The lines, or with ``save`` their size (``size()`` describes the derivative:
+    worked out only for these messages)."""
     console = _stdout()
     characters = sum(len(line) + 1 for line in lines)
     if save is not None:
         write_output(save, "\n".join(lines) + "\n")
-        console.print(f"# {size}; {len(lines)} lines, {characters} characters written to {save}", markup=False)
+        console.print(f"# {size()}; {len(lines)} lines, {characters} characters written to {save}", markup=False)
         return
     if full or characters <= SHOWN_CHARACTERS:
         for line in lines:
             console.print(line, markup=False)
         return
-    console.print(f"# {size}; written out it takes {len(lines)} lines, {characters} characters: the first and last {SHOWN_LINES // 2} lines", markup=False)
+    console.print(f"# {size()}; written out it takes {len(lines)} lines, {characters} characters: the first and last {SHOWN_LINES // 2} lines", markup=False)
     console.print("# (--full prints them all, --save FILE writes them)", markup=False)
     for line in lines[: SHOWN_LINES // 2]:
         console.print(_shortened(line), markup=False)
@@ -1104,17 +1101,25 @@ def _run_checks(files, options, jobs):
 
 
 def _collect(items, show_progress: bool, finish):
-    if not show_progress:
-        return [finish(item) for item in items]
-    from rich.progress import Progress
-
     reports = []
-    with Progress(console=_stderr(), transient=True) as progress:
-        task = progress.add_task("checking", total=len(items))
+    with progress_bar("checking", len(items), show_progress) as advance:
         for item in items:
             reports.append(finish(item))
-            progress.advance(task)
+            advance(1)
     return reports
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, total: int, shown: bool):
+    """``advance(n)`` for a transient rich progress bar on stderr (a no-op unless ``shown``)."""
+    if not shown:
+        yield lambda count: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=_stderr(), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda count: bar.advance(task, count)
 
 
 def version_callback(value: bool) -> None:

@@ -77,9 +77,10 @@ class DcalcError(Exception):
     def __str__(self) -> str:
         return self.render()
 
-    def render(self) -> str:
-        """The whole message as plain text: what, where, the source with a caret, a hint."""
-        lines = [f"{self.kind}: {self.message}"]
+    def render(self, kind: str | None = None, before: str = "") -> str:
+        """The whole message as plain text: what (as ``kind``, "warning" where it is
+        one, with ``before`` ahead of the message), where, the source with a caret, a hint."""
+        lines = [f"{kind or self.kind}: {before}{self.message}"]
         if self.span is not None:
             lines.append(f"  --> {self.span.location}")
         context = self.context

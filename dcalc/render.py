@@ -194,7 +194,7 @@ def engines_table(runs, ascii: bool = False, full: bool = False):
                 table.add_row(*row)
                 continue
             if run.result.projections is not None:  # no partials: the Jacobian along directions
-                count = next(iter(run.result.directions.values())).shape[-1]
+                count = run.result.direction_count
                 row += [f"along {count} random directions"] + [""] * (len(reference.input_names) - 1)
             else:
                 for name in reference.input_names:
@@ -243,7 +243,7 @@ def gradient_json(runs) -> dict:
             # say how dcalc.engines.numeric.exact_directions made them.)
             from .compare import PROJECTION_SEED
 
-            entry["directions"] = {"count": next(iter(run.result.directions.values())).shape[-1], "seed": PROJECTION_SEED}
+            entry["directions"] = {"count": run.result.direction_count, "seed": PROJECTION_SEED}
             entry["projections"] = {output: to_json(value) for output, value in run.result.projections.items()}
             if run.result.error is not None:
                 entry["error_estimate"] = {output: to_json(run.result.error[output]) for output in outputs}

@@ -52,6 +52,11 @@ class Derivatives:
     projections: dict[str, Any] | None = None
     batch_ndim: int = 0  # trailing point axes on values and blocks
 
+    @property
+    def direction_count(self) -> int:
+        """How many directions the projections are along (0 for a whole Jacobian)."""
+        return int(np.shape(next(iter(self.directions.values())))[-1]) if self.directions else 0
+
     def detach(self, values, xp=np) -> "Derivatives":
         """Itself, with a copy of each result array that shares memory with an input
         in ``values``, with the directions, or with another result (d(x y)/dx is y;
