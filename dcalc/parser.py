@@ -44,6 +44,7 @@ TERMINAL_WORDS = {
     "STAR": "'*'",
     "SLASH": "'/'",
     "AT": "'at'",
+    "_MATMUL": "'@'",
     "POW": "'^'",
     "DOT": "'.'",
     "COLON": "':'",
@@ -56,12 +57,14 @@ TERMINAL_WORDS = {
     "$END": "the end of the input",
 }
 # A word that may be meant as one number: digits, letters, _ and dots, and a sign after an exponent's e.
+# The start rules one parser serves (samples have a parser of their own).
+PROGRAM_STARTS = ("program", "assignments")
 NUMBER_LIKE = re.compile(r"(?:[A-Za-z0-9_.]|(?<=[0-9.][eE])[+-](?=[0-9]))+")
 NUMBER_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.")
 # After a number, a name that does not start like an exponent: "2x" lacks an operator.
 NAME_NOT_EXPONENT = re.compile(r"[A-DF-Za-df-z][A-Za-z0-9_]*")
 EXPRESSION_START = {"NAME", "NUMBER", "LPAR", "LSQB", "MINUS", "PLUS"}
-OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "POW"}
+OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "_MATMUL", "POW"}
 OPENING = {"(": ")", "[": "]"}
 CLOSING = {")": "(", "]": "["}
 
@@ -75,7 +78,7 @@ def grammar_path() -> Path:
     raise FileNotFoundError(f"dcalc's grammar {GRAMMAR_NAME} is missing from {package}")
 
 
-def _cache_file(grammar: str, starts: tuple[str, ...] = ("program", "assignments")) -> str | bool:
+def _cache_file(grammar: str, starts: tuple[str, ...] = PROGRAM_STARTS) -> str | bool:
     """Where Lark keeps the built LALR tables. Lark checks the grammar's hash before
     using them; the hash in the name also gives every grammar its own file, so two
     installed versions of dcalc do not rebuild each other's tables on every run."""
@@ -113,7 +116,7 @@ class BracketNewlines:
 
 
 @lru_cache(maxsize=None)
-def _lark(starts: tuple[str, ...] = ("program", "assignments")):
+def _lark(starts: tuple[str, ...] = PROGRAM_STARTS):
     """The parser for these start rules. Sample files get one of their own, so the
     tables that every other command loads are a third smaller."""
     from lark import Lark
@@ -139,6 +142,8 @@ def max_chars() -> int:
     if not setting.isdigit():
         raise InputError(f"{MAX_CHARS_VARIABLE}={os.environ[MAX_CHARS_VARIABLE]!r} is not a whole number of characters")
     return int(setting)
+
+
 @contextmanager
 def gc_paused():
     """Pause Python's cycle collector. Parsing and building make millions of small
@@ -176,7 +181,7 @@ def parse(text: str, origin: str = "<input>", start: str = "program"):
         )
     try:
         with gc_paused():
-            return _lark(("sample",) if start == "sample" else ("program", "assignments")).parse(text, start=start)
+            return _lark(("sample",) if start == "sample" else PROGRAM_STARTS).parse(text, start=start)
     except UnexpectedInput as error:
         raise _syntax_error(error, text, origin, start) from None
 

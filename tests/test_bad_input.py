@@ -47,6 +47,7 @@ CATALOGUE = {
     "a sign in front of a tuple": Bad(["eval", "-(x, y)", "--at", "x=1,y=2"], ["neg needs values here, not a tuple", "<expression>:1:1"]),
     "a plus sign in front of a tuple": Bad(["eval", "+(x, y)", "--at", "x=1,y=2"], ["+ needs a value here, not a tuple", "<expression>:1:1"]),
     "two operators in a row": Bad(["eval", "2 ** ** 3"], ["unexpected '**': expected an expression", "two operators in a row", "<expression>:1:6"]),
+    "two matrix products in a row": Bad(["eval", "A @ @ B"], ["unexpected '@': expected an expression", "two operators in a row", "<expression>:1:5"]),
     "an operator missing on line 2": Bad(["eval", "-"], ["the line ends too early", "<stdin>:2:8", "b = a +"], stdin="a = 2*x\nb = a +\nc = b\n"),
     "an unknown function": Bad(["eval", "sn(x)", "--at", "x=1"], ["unknown function 'sn'", "did you mean 'sin'?", "<expression>:1:1"]),
     "a misspelt function further in": Bad(["eval", "1 + expp(x)", "--at", "x=1"], ["unknown function 'expp'", "did you mean 'exp'?", "<expression>:1:5"]),
