@@ -244,28 +244,32 @@ def release_buffers() -> None:
 def evaluate(graph: Graph, values: Mapping[str, Any], outputs: Sequence[Node] | None = None, xp=np, batch_ndim: int = 0) -> list:
     """The values of the outputs (the graph's own by default) at the given input values
     (which may carry ``batch_ndim`` trailing batch axes: many points at once)."""
-    if xp is np and not batch_ndim and scalar_point(graph, values):
-        fast = compile_scalar(graph, outputs)
-        if fast is not None:
-            slots = run_scalar(fast, values)
-            return [np.float64(slots[slot]) for slot in fast.output_slots]
-    schedule = compile_graph(graph, outputs, xp, batch_ndim)
-    slots = run_schedule(schedule, values)
-    return [slots[slot] for slot in schedule.output_slots]
+    schedule, slots, floats = _run(graph, values, outputs, xp, batch_ndim)
+    return [np.float64(slots[slot]) if floats else slots[slot] for slot in schedule.output_slots]
 
 
 def evaluate_all(
     graph: Graph, values: Mapping[str, Any], outputs: Sequence[Node] | None = None, xp=np, batch_ndim: int = 0
 ) -> dict[int, Any]:
     """Every needed node's value, keyed by node index (the primal trace)."""
-    if xp is np and not batch_ndim and scalar_point(graph, values):
+    schedule, slots, floats = _run(graph, values, outputs, xp, batch_ndim)
+    return {node.index: np.float64(slots[slot]) if floats else slots[slot] for slot, node in enumerate(schedule.nodes)}
+
+
+def on_floats(graph: Graph, values: Mapping[str, Any], xp, batch_ndim: int) -> bool:
+    """Whether this is one real point on NumPy, which Python floats may carry."""
+    return xp is np and not batch_ndim and scalar_point(graph, values)
+
+
+def _run(graph: Graph, values, outputs, xp, batch_ndim: int) -> tuple[Schedule, list, bool]:
+    """The schedule, every slot's value, and whether those are Python floats (where
+    they can carry the point; the caller makes NumPy scalars of those it returns)."""
+    if on_floats(graph, values, xp, batch_ndim):
         fast = compile_scalar(graph, outputs)
         if fast is not None:
-            slots = run_scalar(fast, values)
-            return {node.index: np.float64(slots[slot]) for slot, node in enumerate(fast.nodes)}
+            return fast, run_scalar(fast, values), True
     schedule = compile_graph(graph, outputs, xp, batch_ndim)
-    slots = run_schedule(schedule, values)
-    return {node.index: slots[slot] for slot, node in enumerate(schedule.nodes)}
+    return schedule, run_schedule(schedule, values), False
 
 
 # ---- inputs -----------------------------------------------------------------------

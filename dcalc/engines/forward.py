@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..evaluate import run_schedule
+from ..evaluate import on_floats, run_schedule
 from ..graph import Graph
 from . import DEFAULT_MEMORY, ITEM_BYTES, Derivatives, all_finite, batch_shape, chunk_size, identity_columns, resolve, split_directions, timed, with_engine_axis
 from . import scalar
@@ -40,7 +40,7 @@ def forward(
     if direction is not None:
         directions = {name: xp.asarray(value, dtype=float)[..., None] for name, value in direction.items()}
     result = None
-    if record is None and scalar.usable(graph, values, xp, batch_ndim):
+    if record is None and on_floats(graph, values, xp, batch_ndim):
         result = scalar.forward(graph, values, outputs, output_names, wrt_nodes, directions)
     if result is None:
         result = _forward(graph, values, outputs, output_names, wrt_nodes, directions, xp, record, batch_ndim, memory, guarded=record is not None)

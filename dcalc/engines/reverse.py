@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..evaluate import run_schedule
+from ..evaluate import on_floats, run_schedule
 from ..graph import Graph
 from . import DEFAULT_MEMORY, ITEM_BYTES, Derivatives, all_finite, batch_shape, chunk_size, identity_columns, resolve, timed, with_engine_axis
 from . import scalar
@@ -42,7 +42,7 @@ def reverse(
     outputs, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     if record is not None:
         return _recorded(graph, values, outputs, output_names, wrt_nodes, xp, record)
-    if into is None and scalar.usable(graph, values, xp, batch_ndim):
+    if into is None and on_floats(graph, values, xp, batch_ndim):
         result = scalar.reverse(graph, values, outputs, output_names, wrt_nodes)
         if result is not None:
             return result

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..evaluate import Schedule, compile_scalar, run_scalar, scalar_point
+from ..evaluate import Schedule, compile_scalar, run_scalar
 from ..graph import Graph, Node
 from . import Derivatives
 from .plan import sweep_edges
@@ -120,10 +120,6 @@ def forward_sweep(tape: Tape, weights: list, seeds: dict[int, float], size: int)
             total = contribution if total is None else total + contribution
         tangent[slot] = total
     return tangent
-
-
-def usable(graph: Graph, values, xp, batch_ndim: int) -> bool:
-    return xp is np and not batch_ndim and scalar_point(graph, values)
 
 
 def _at(graph: Graph, values, outputs, wrt_nodes, engine: str):
