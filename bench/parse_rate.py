@@ -18,13 +18,15 @@ import random
 import sys
 import time
 
+from timing import best_of
+
 from dcalc.engines import run_engine
 from dcalc.parser import parse
 from dcalc.program import build
 
 TARGET_SECONDS = 10.0
 INPUTS = 10
-BINARY = ["+", "-", "*", "/"]
+BINARY = ["+", "-", "*"]
 UNARY = ["sin", "cos", "exp", "tanh", "sqrt", "ln"]
 
 
@@ -46,18 +48,9 @@ def random_program(lines: int, seed: int = 0) -> str:
             argument = f"{operand()}^2 + 1" if function in ("sqrt", "ln") else operand()
             statements.append(f"t{index} = {function}({argument})")
         else:
-            statements.append(f"t{index} = {operand()} {rng.choice(BINARY[:3])} {operand()}")
+            statements.append(f"t{index} = {operand()} {rng.choice(BINARY)} {operand()}")
         names.append(f"t{index}")
     return "\n".join(statements) + "\n"
-
-
-def best_of(function, repeats: int, clock=time.perf_counter):
-    times = []
-    for _ in range(repeats):
-        start = clock()
-        result = function()
-        times.append(clock() - start)
-    return min(times), result
 
 
 # Rows for bench/run.py's closing table: (figure, measured, target, met).
@@ -69,8 +62,9 @@ def main() -> int:
     print(f"{'lines':>7} {'parse':>14} {'build':>14} {'parse + build':>16}")
     for lines, repeats in ((10**4, 5), (10**5, 2)):
         text = random_program(lines)
-        parse_time, tree = best_of(lambda: parse(text, "<bench>"), repeats)
-        build_time, graph = best_of(lambda: build(tree, text, "<bench>"), repeats)
+        tree = parse(text, "<bench>")
+        parse_time = best_of(lambda: parse(text, "<bench>"), repeats)
+        build_time = best_of(lambda: build(tree, text, "<bench>"), repeats)
         total = parse_time + build_time
         print(
             f"{lines:7d} {lines / parse_time:9.0f} l/s {lines / build_time:9.0f} l/s {lines / total:11.0f} l/s"
@@ -83,7 +77,7 @@ def main() -> int:
         return run_engine("reverse", build(parse(text, "<bench>"), text, "<bench>"), values)
 
     start = time.perf_counter()
-    cpu, _ = best_of(whole, 1, clock=time.process_time)
+    cpu = best_of(whole, 1, clock=time.process_time)
     wall = time.perf_counter() - start
     print(f"10^5 lines: parse + build + reverse-mode gradient {cpu:.2f} s CPU, {wall:.2f} s wall   (target < {TARGET_SECONDS:g} s)")
     if cpu >= TARGET_SECONDS:

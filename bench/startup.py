@@ -17,8 +17,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import interleaved
 
 TARGET = 2.0
 EXPRESSION = "ln(x1)+x1*x2-sin(x2)"
@@ -34,10 +35,8 @@ def dcalc_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "dcalc"]
 
 
-def wall_time(command: list[str], environment: dict) -> float:
-    start = time.perf_counter()
+def run(command: list[str], environment: dict) -> None:
     subprocess.run(command, env=environment, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
 
 
 # Rows for bench/run.py's closing table: (figure, measured, target, met).
@@ -51,13 +50,11 @@ def main(runs: int = 20) -> int:
     with tempfile.TemporaryDirectory() as cache:
         environment = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
         environment.update(PYTHONPYCACHEPREFIX=os.path.join(cache, "bytecode"), XDG_CACHE_HOME=cache, COLUMNS="120")
-        best = {"grad": float("inf"), "numpy": float("inf"), "empty": float("inf")}
         commands = {"grad": grad, "numpy": numpy, "empty": empty}
         for command in commands.values():  # fills the bytecode cache
-            wall_time(command, environment)
-        for _ in range(runs):
-            for name, command in commands.items():
-                best[name] = min(best[name], wall_time(command, environment))
+            run(command, environment)
+        runners = [lambda command=command: run(command, environment) for command in commands.values()]
+        best = dict(zip(commands, interleaved(*runners, rounds=runs, repeats=1)))
     ratio = best["grad"] / best["numpy"]
     print(f"best of {runs} fresh processes each")
     print(f'python -c "pass"              {best["empty"] * 1e3:7.1f} ms')

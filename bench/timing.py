@@ -5,21 +5,21 @@ from __future__ import annotations
 import time
 
 
-def best_of(function, repeats: int = 7) -> float:
-    """The shortest of ``repeats`` runs, in seconds."""
+def best_of(function, repeats: int = 7, clock=time.perf_counter) -> float:
+    """The shortest of ``repeats`` runs, in seconds of ``clock``."""
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         function()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times)
 
 
-def interleaved(first, second, rounds: int = 5, repeats: int = 3) -> tuple[float, float]:
-    """The best times of two functions, measured in alternating rounds so that both see
-    the same machine (another process's load falls on both)."""
-    firsts, seconds = [], []
+def interleaved(*functions, rounds: int = 5, repeats: int = 3) -> list[float]:
+    """The best time of each function, measured in alternating rounds so that all see
+    the same machine (another process's load falls on each)."""
+    best = [float("inf")] * len(functions)
     for _ in range(rounds):
-        firsts.append(best_of(first, repeats))
-        seconds.append(best_of(second, repeats))
-    return min(firsts), min(seconds)
+        for position, function in enumerate(functions):
+            best[position] = min(best[position], best_of(function, repeats))
+    return best

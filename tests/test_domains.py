@@ -43,16 +43,21 @@ def test_trouble_is_an_error_with_strict(cli, text, at, message, where):
     assert "Traceback" not in result.output and result.stdout == ""
 
 
-@pytest.mark.parametrize("text, at, message, where", CASES, ids=[f"{case[0]} at {case[1]}" for case in CASES])
+# The cases whose value or gradient has a NaN or infinity (not the ill-conditioned
+# tan, nor atan(exp(x)), whose output survives the overflow).
+NOT_FINITE = [case for case in CASES if "ill-conditioned" not in case[2] and "stays finite" not in case[2]]
+
+
+@pytest.mark.parametrize("text, at, message, where", NOT_FINITE, ids=[f"{case[0]} at {case[1]}" for case in NOT_FINITE])
 def test_no_nan_or_infinity_in_a_gradient_without_the_report(cli, text, at, message, where):
     result = cli("grad", "-", "--at", at, "--json", input=text)
     data = json.loads(result.stdout)
     gradient = np.concatenate([np.ravel(np.array(value, dtype=object)) for value in data["gradient"].values()])
     value = np.ravel(np.array(data["value"], dtype=object))
     strange = [entry for entry in (*gradient, *value) if isinstance(entry, str)]  # "nan", "inf", "-inf"
-    if strange:
-        assert message.split(" (")[0] in data["not_finite"]["message"], data
-        assert data["not_finite"]["line"] == where[0] and data["not_finite"]["expression"] == where[2]
+    assert strange, data
+    assert message.split(" (")[0] in data["not_finite"]["message"], data
+    assert data["not_finite"]["line"] == where[0] and data["not_finite"]["expression"] == where[2]
 
 
 def test_eval_and_check_report_and_strict(cli, tmp_path):

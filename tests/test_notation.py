@@ -159,8 +159,8 @@ def test_latex_and_plain_together_is_an_error(cli):
     assert result.exit_code == 2 and "--latex and --plain" in result.stderr
 
 
-def test_sample_from_standard_input_in_matrix_notation(cli):
-    text = (ROOT / "samples" / "quadratic_form.dcalc").read_text()
+def test_sample_from_standard_input_in_matrix_notation(cli, sample_path):
+    text = sample_path("quadratic_form.dcalc").read_text()
     assert diff(cli, "-", "--wrt", "A", program=text) == ["∂y/∂A = x xᵀ"]
 
 

@@ -22,12 +22,16 @@ COUNT = int(os.environ.get("DCALC_RANDOM_PROGRAMS", "40"))
 SEEDS = [(seed, seed % 3 == 2) for seed in range(COUNT)]  # every third one with arrays
 
 
+def seed_ids(seeds) -> list[str]:
+    return [f"{'array' if arrays else 'scalar'}-{seed}" for seed, arrays in seeds]
+
+
 def load(seed, arrays):
     text, values = random_program(seed, arrays, length=12 if not arrays else 8)
     return text, dcalc.load(text, values)
 
 
-@pytest.mark.parametrize("seed, arrays", SEEDS, ids=[f"{'array' if arrays else 'scalar'}-{seed}" for seed, arrays in SEEDS])
+@pytest.mark.parametrize("seed, arrays", SEEDS, ids=seed_ids(SEEDS))
 def test_engines_agree_on_random_programs(seed, arrays):
     text, problem = load(seed, arrays)
     reverse = run_engine("reverse", problem.graph, problem.values)
@@ -39,7 +43,7 @@ def test_engines_agree_on_random_programs(seed, arrays):
     assert beyond_estimate(reverse, numeric) == 0, text
 
 
-@pytest.mark.parametrize("seed, arrays", SEEDS[: max(COUNT // 2, 1)], ids=[f"{'array' if arrays else 'scalar'}-{seed}" for seed, arrays in SEEDS[: max(COUNT // 2, 1)]])
+@pytest.mark.parametrize("seed, arrays", SEEDS[: max(COUNT // 2, 1)], ids=seed_ids(SEEDS[: max(COUNT // 2, 1)]))
 def test_hessians_of_random_programs_are_symmetric(seed, arrays):
     from dcalc.engines.second import hessian
 
@@ -52,7 +56,7 @@ def test_hessians_of_random_programs_are_symmetric(seed, arrays):
     assert float(np.max(np.abs(matrix - other))) <= 1e-10 * scale, text
 
 
-@pytest.mark.parametrize("seed, arrays", SEEDS, ids=[f"{'array' if arrays else 'scalar'}-{seed}" for seed, arrays in SEEDS])
+@pytest.mark.parametrize("seed, arrays", SEEDS, ids=seed_ids(SEEDS))
 def test_printed_derivatives_of_random_programs_round_trip(seed, arrays):
     from dcalc.engines.symbolic import derivative
     from dcalc.evaluate import evaluate
