@@ -57,14 +57,4 @@ def to_host(value: Any) -> Any:
 
 def result_to_host(result):
     """An engine's Derivatives with every array on the host (in place; returned)."""
-    if result is None:
-        return None
-    result.values = [to_host(value) for value in result.values]
-    result.jacobian = {key: to_host(block) for key, block in result.jacobian.items()}
-    if result.error is not None:
-        result.error = {key: to_host(block) for key, block in result.error.items()}
-    if result.projections is not None:
-        result.projections = {key: to_host(block) for key, block in result.projections.items()}
-    if result.directions is not None:
-        result.directions = {key: to_host(block) for key, block in result.directions.items()}
-    return result
+    return None if result is None else result.map_arrays(to_host)

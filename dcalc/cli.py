@@ -615,11 +615,11 @@ def _save_npz(path: str, result) -> None:
     import numpy as np
 
     from .files import check_target
+    from .render import partial_label
 
     check_target(path, (".npz",), option="--save at one point")
-
     arrays = {name: np.asarray(value) for name, value in zip(result.output_names, result.values)}
-    arrays.update({f"d{output}/d{name}": np.asarray(block) for (output, name), block in result.jacobian.items()})
+    arrays.update({partial_label(output, name, ascii=True): np.asarray(block) for (output, name), block in result.jacobian.items()})
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_output(path, buffer.getvalue())

@@ -537,6 +537,14 @@ def _check_chunk(chunk: dict, source: PointSource, graph: Graph) -> None:
 # ---- writers --------------------------------------------------------------------------------------
 
 
+def partial_column(output: str, name: str, engine: str | None = None) -> str:
+    """How a partial is named in a saved file: "dy/dx", or "forward:dy/dx" for an
+    engine other than the reference."""
+    from .render import partial_label
+
+    return f"{engine + ':' if engine else ''}{partial_label(output, name, ascii=True)}"
+
+
 def _named_arrays(chunk: dict, output_names, wrt_nodes, blocks: list, runs, graph: Graph) -> dict:
     """A chunk's results by column name (points first): the inputs read, the values, the
     reference engine's partials, then each other engine's (NaN where it did not run)."""
@@ -544,14 +552,14 @@ def _named_arrays(chunk: dict, output_names, wrt_nodes, blocks: list, runs, grap
     named.update(zip(output_names, blocks))
     partials = [(output, node.params["name"]) for output in output_names for node in wrt_nodes]
     for (output, name), block in zip(partials, blocks[len(output_names) :]):
-        named[f"d{output}/d{name}"] = block
+        named[partial_column(output, name)] = block
     for run in (runs or [])[1:]:
         for output, name in partials:
-            reference = named[f"d{output}/d{name}"]
+            reference = named[partial_column(output, name)]
             if run.result is None or run.result.projections is not None:
-                named[f"{run.name}:d{output}/d{name}"] = np.full(reference.shape, np.nan)
+                named[partial_column(output, name, run.name)] = np.full(reference.shape, np.nan)
             else:
-                named[f"{run.name}:d{output}/d{name}"] = np.moveaxis(np.asarray(run.result.jacobian[(output, name)]), -1, 0)
+                named[partial_column(output, name, run.name)] = np.moveaxis(np.asarray(run.result.jacobian[(output, name)]), -1, 0)
     return named
 
 
@@ -564,9 +572,8 @@ def result_columns(graph: Graph, source: PointSource, engines, wrt: list[str] | 
     columns = [(name, tuple(shape)) for name, shape in source.shapes.items() if name in graph.input_names]
     columns += [(name, node.shape) for name, node in zip(output_names, outputs)]
     for position, engine in enumerate(engines):
-        prefix = "" if position == 0 else f"{engine}:"
         columns += [
-            (f"{prefix}d{output}/d{node.params['name']}", output_node.shape + node.shape)
+            (partial_column(output, node.params["name"], engine if position else None), output_node.shape + node.shape)
             for output, output_node in zip(output_names, outputs)
             for node in wrt_nodes
         ]

@@ -85,10 +85,19 @@ class Derivatives:
         for value in (*values.values(), *(self.directions or {}).values()):
             if hasattr(value, "shape"):
                 hold(value)
-        self.values = [own(value) for value in self.values]
-        self.jacobian = {key: own(block) for key, block in self.jacobian.items()}
-        if self.projections is not None:
-            self.projections = {key: own(block) for key, block in self.projections.items()}
+        return self.map_arrays(own, estimates=False)
+
+    def map_arrays(self, function, estimates: bool = True) -> "Derivatives":
+        """Itself, with each result array replaced by ``function`` of it: the values, the
+        partials, the projections, and (with ``estimates``) the error estimates and the
+        directions."""
+        self.values = [function(value) for value in self.values]
+        self.jacobian = {key: function(block) for key, block in self.jacobian.items()}
+        fields = ("projections", "error", "directions") if estimates else ("projections",)
+        for field_name in fields:
+            arrays = getattr(self, field_name)
+            if arrays is not None:
+                setattr(self, field_name, {key: function(block) for key, block in arrays.items()})
         return self
 
     def gradient(self, output: str | None = None) -> dict[str, Any]:
