@@ -36,6 +36,10 @@ class Tape:
     groups: list[tuple]
     weights: np.ndarray  # constant partials filled in; the groups fill the rest
     sweep: list[tuple[int, tuple[tuple[int, int], ...]]]  # (slot, ((operand slot, weight index), ...))
+    # The sweep backwards, each node's first two edges spelled out (the loop then
+    # makes no inner loop for them): (slot, operand, weight index, second operand
+    # or -1, its weight index, the other edges).
+    backward: list[tuple]
     wrt_slots: list[int]
 
 
@@ -76,7 +80,8 @@ def _compile(graph: Graph, outputs, wrt, engine: str) -> Tape | None:
         own = np.array([slot for _, slot, _ in members])
         arguments = [np.array([operands[k] for _, _, operands in members]) for k in range(len(members[0][2]))]
         groups.append((prim.partials[position], arguments, own, indices))
-    return Tape(schedule, groups, np.array(constant_weights), sweep, [slot_of.get(node.index, -1) for node in wrt])
+    backward = [(slot, *edges[0], *(edges[1] if len(edges) > 1 else (-1, -1)), edges[2:]) for slot, edges in reversed(sweep)]
+    return Tape(schedule, groups, np.array(constant_weights), sweep, backward, [slot_of.get(node.index, -1) for node in wrt])
 
 
 def _weights(tape: Tape, slots: list) -> list:
@@ -94,14 +99,18 @@ def reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> list:
     """The adjoint of every slot (None: nothing reached it) for d(seed slot)."""
     adjoint: list = [None] * size
     adjoint[seed_slot] = 1.0
-    for slot, edges in reversed(tape.sweep):
+    for slot, first, first_weight, second, second_weight, more in tape.backward:
         cotangent = adjoint[slot]
         if cotangent is None or cotangent == 0.0:
             continue
-        for operand, index in edges:
-            contribution = cotangent * weights[index]
-            previous = adjoint[operand]
-            adjoint[operand] = contribution if previous is None else previous + contribution
+        contribution, previous = cotangent * weights[first_weight], adjoint[first]
+        adjoint[first] = contribution if previous is None else previous + contribution
+        if second >= 0:
+            contribution, previous = cotangent * weights[second_weight], adjoint[second]
+            adjoint[second] = contribution if previous is None else previous + contribution
+            for operand, index in more:
+                contribution, previous = cotangent * weights[index], adjoint[operand]
+                adjoint[operand] = contribution if previous is None else previous + contribution
     return adjoint
 
 
