@@ -47,9 +47,10 @@ def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np, ba
     the inputs' shapes; array constants get as many axes of length 1 to line up."""
     outputs = list(graph.outputs if outputs is None else outputs)
     key = ("schedule", id(xp), batch_ndim, len(graph.nodes), tuple(node.index for node in outputs))
-    cached = graph._cache.get(key)
-    if cached is not None:
-        return cached
+    return graph.cached(key, lambda: _schedule(graph, outputs, xp, batch_ndim))
+
+
+def _schedule(graph: Graph, outputs: list[Node], xp, batch_ndim: int) -> Schedule:
     nodes = graph.ancestors(outputs)
     slot_of = {node.index: slot for slot, node in enumerate(nodes)}
     # Ops that are not elementwise address trailing axes: a number they take needs them too.
@@ -81,9 +82,7 @@ def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np, ba
     for slot in range(len(nodes) - 1, -1, -1):
         if slot in escaping and not nodes[slot].prim.fresh:
             escaping.update(slot_of[operand.index] for operand in nodes[slot].inputs)
-    schedule = Schedule(nodes, steps, input_slots, constants, output_slots, writes_into, writes_into - escaping)
-    graph._cache[key] = schedule
-    return schedule
+    return Schedule(nodes, steps, input_slots, constants, output_slots, writes_into, writes_into - escaping)
 
 
 FLOAT_ERRORS = (ValueError, ZeroDivisionError, OverflowError)  # where math raises and NumPy answers
@@ -106,26 +105,26 @@ def compile_scalar(graph: Graph, outputs: Sequence[Node] | None = None) -> Sched
     """The schedule on Python floats, or None when some needed value is not a scalar."""
     outputs = list(graph.outputs if outputs is None else outputs)
     key = ("scalar-schedule", len(graph.nodes), tuple(node.index for node in outputs))
-    if key in graph._cache:
-        return graph._cache[key]
+    return graph.cached(key, lambda: _scalar_schedule(graph, outputs))
+
+
+def _scalar_schedule(graph: Graph, outputs: list[Node]) -> Schedule | None:
     nodes = graph.ancestors(outputs)
-    schedule = None
-    if all(node.shape == () for node in nodes):
-        slot_of = {node.index: slot for slot, node in enumerate(nodes)}
-        steps, input_slots, constants, fallbacks = [], [], [], {}
-        for slot, node in enumerate(nodes):
-            if node.is_input:
-                input_slots.append((slot, node.params["name"]))
-            elif node.is_const:
-                constants.append((slot, float(node.value)))
-            else:
-                fallback = partial(node.prim.impl, np, **node.params)
-                fast = node.prim.scalar if node.prim.scalar and not node.params else partial(_as_float, fallback)
-                steps.append((slot, fast, tuple(slot_of[operand.index] for operand in node.inputs)))
-                fallbacks[slot] = fallback
-        schedule = Schedule(nodes, steps, input_slots, constants, [slot_of[node.index] for node in outputs], fallbacks=fallbacks)
-    graph._cache[key] = schedule
-    return schedule
+    if any(node.shape != () for node in nodes):
+        return None
+    slot_of = {node.index: slot for slot, node in enumerate(nodes)}
+    steps, input_slots, constants, fallbacks = [], [], [], {}
+    for slot, node in enumerate(nodes):
+        if node.is_input:
+            input_slots.append((slot, node.params["name"]))
+        elif node.is_const:
+            constants.append((slot, float(node.value)))
+        else:
+            fallback = partial(node.prim.impl, np, **node.params)
+            fast = node.prim.scalar if node.prim.scalar and not node.params else partial(_as_float, fallback)
+            steps.append((slot, fast, tuple(slot_of[operand.index] for operand in node.inputs)))
+            fallbacks[slot] = fallback
+    return Schedule(nodes, steps, input_slots, constants, [slot_of[node.index] for node in outputs], fallbacks=fallbacks)
 
 
 def _as_float(function, *args) -> float:

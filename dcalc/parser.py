@@ -8,14 +8,13 @@ does not rebuild them.
 
 from __future__ import annotations
 
-import gc
 import os
 import re
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 from .errors import DcalcSyntaxError, InputError, Span
+from .graph import gc_paused
 
 GRAMMAR_NAME = "dcalc.lark"
 # The front end takes up to 1.3 KB of memory and 30 µs per character, linearly
@@ -142,21 +141,6 @@ def max_chars() -> int:
     if not setting.isdigit():
         raise InputError(f"{MAX_CHARS_VARIABLE}={os.environ[MAX_CHARS_VARIABLE]!r} is not a whole number of characters")
     return int(setting)
-
-
-@contextmanager
-def gc_paused():
-    """Pause Python's cycle collector. Parsing and building make millions of small
-    objects and no garbage cycles, so its passes over the growing heap find nothing
-    to free: on a 10^5-line program they took half of the parse time."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 # A line that starts a sample's function: no program has one, so it tells sample text apart.

@@ -23,8 +23,8 @@ from lark import Token, Tree
 
 from . import primitives
 from .errors import ArityError, DcalcError, DcalcSyntaxError, ShapeError, Span, UnknownNameError, suggest
-from .graph import Graph, Node
-from .parser import gc_paused, parse
+from .graph import Graph, Node, gc_paused
+from .parser import parse
 
 NUMBER_LITERAL = re.compile(r"-\s*[0-9.][0-9_.eE+-]*")
 # NumPy broadcasts at most 32 axes. The engines add trailing axes and a Jacobian

@@ -68,9 +68,10 @@ def compile_plan(
     """The plan for d outputs / d wrt in ``mode`` ("forward" or "reverse"); arrays
     carry ``batch_ndim`` trailing axes (points, then the engine's direction axis)."""
     key = ("plan", mode, id(xp), batch_ndim, guarded, len(graph.nodes), tuple(n.index for n in outputs), tuple(n.index for n in wrt))
-    cached = graph._cache.get(key)
-    if cached is not None:
-        return cached
+    return graph.cached(key, lambda: _plan(graph, outputs, wrt, mode, xp, batch_ndim, guarded))
+
+
+def _plan(graph: Graph, outputs: Sequence[Node], wrt: Sequence[Node], mode: str, xp, batch_ndim: int, guarded: bool) -> Plan:
     schedule = compile_graph(graph, outputs, xp, batch_ndim)
     bind = tangent_rule if mode == "forward" else cotangent_rule
 
@@ -80,9 +81,7 @@ def compile_plan(
 
     slot_of, sweep = sweep_edges(schedule.nodes, wrt, edge)
     swept = sum(schedule.nodes[slot].size for slot, _, _ in sweep)
-    plan = Plan(schedule, sweep, [slot_of.get(node.index, -1) for node in wrt], list(schedule.output_slots), swept)
-    graph._cache[key] = plan
-    return plan
+    return Plan(schedule, sweep, [slot_of.get(node.index, -1) for node in wrt], list(schedule.output_slots), swept)
 
 
 def push_tangents(plan: Plan, primal: list, seeds: dict[int, object]) -> list:

@@ -47,11 +47,7 @@ def compile_tape(graph: Graph, outputs: list[Node], wrt: list[Node], engine: str
     """The tape for d outputs / d wrt, or None when the program is not all scalars of
     elementwise operations."""
     key = ("tape", len(graph.nodes), tuple(node.index for node in outputs), tuple(node.index for node in wrt))
-    if key in graph._cache:
-        return graph._cache[key]
-    tape = _compile(graph, outputs, wrt, engine)
-    graph._cache[key] = tape
-    return tape
+    return graph.cached(key, lambda: _compile(graph, outputs, wrt, engine))
 
 
 def _compile(graph: Graph, outputs, wrt, engine: str) -> Tape | None:

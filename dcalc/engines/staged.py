@@ -32,9 +32,10 @@ class Stage:
 def stage(graph: Graph, output: Node, wrt: list[Node]) -> Stage:
     """The reverse sweep for a scalar output, recorded as nodes (cached on the graph)."""
     key = ("stage", len(graph.nodes), output.index, tuple(node.index for node in wrt))
-    cached = graph._cache.get(key)
-    if cached is not None:
-        return cached
+    return graph.cached(key, lambda: _stage(graph, output, wrt))
+
+
+def _stage(graph: Graph, output: Node, wrt: list[Node]) -> Stage:
     copy = Graph(simplify=False)
     # The output's ancestors, and the inputs asked for that it does not depend on.
     needed = graph.ancestors([output])
@@ -48,9 +49,7 @@ def stage(graph: Graph, output: Node, wrt: list[Node]) -> Stage:
     # A derivative the sweep never turned into a node (1, or ones spread by a sum) is a constant.
     gradient = [_as_node(copy, adjoint.get(variable.index, 0.0)) for variable in variables]
     exact, mapping = _exactly_simpler(copy, [top, *gradient])
-    result = Stage(exact, [mapping[top.index]], [mapping[node.index] for node in gradient])
-    graph._cache[key] = result
-    return result
+    return Stage(exact, [mapping[top.index]], [mapping[node.index] for node in gradient])
 
 
 def _number(node: Node, value: float) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import DerivativeError
 from ..evaluate import evaluate
-from ..graph import Graph, Node
+from ..graph import Graph, Node, gc_paused
 from . import Derivatives, batch_shape, resolve, timed
 from .rules import backward, depends_on
 
@@ -37,7 +37,8 @@ def derivative_graph(graph: Graph) -> tuple[Graph, dict[int, Node]]:
         graph._cache["symbolic-copy"] = (graph, mapping, len(graph.nodes))
         return graph, mapping
     copy = Graph(simplify=True)
-    mapping = graph.copy_nodes(graph.nodes, copy)
+    with gc_paused():  # no cycles to collect among the nodes (Graph.cached)
+        mapping = graph.copy_nodes(graph.nodes, copy)
     for node in graph.nodes:  # the user's names, so derivatives can be written with them
         name = graph.names.get(node.index)
         if name is not None:
@@ -104,9 +105,7 @@ def _jacobian_rows(graph: Graph, outputs: list[Node], wrt_nodes: list[Node]):
         copy, mapping = derivative_graph(graph)
         variables = [copy.input_named(node.params["name"]) for node in wrt_nodes]
         key = ("jacobian-rows", tuple(mapping[node.index].index for node in outputs), tuple(node.index for node in variables))
-        rows_of = copy._cache.get(key)
-        if rows_of is None:
-            rows_of = copy._cache[key] = [jacobian_nodes(mapping[node.index], variables) for node in outputs]
+        rows_of = copy.cached(key, lambda: [jacobian_nodes(mapping[node.index], variables) for node in outputs])
     return copy, variables, rows_of
 
 
