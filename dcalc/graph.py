@@ -15,6 +15,7 @@ symbolic engine (nodes in, nodes out).
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 from contextlib import contextmanager
@@ -165,6 +166,16 @@ def _const_shape(shapes, params):
 # given values and from the params.
 INPUT = Primitive("input", None, 0, shape_rule=_input_shape, elementwise=False)
 CONST = Primitive("const", None, 0, shape_rule=_const_shape, elementwise=False)
+# Every primitive by name: primitives.py fills it (as primitives.TABLE).
+TABLE: dict[str, Primitive] = {"input": INPUT, "const": CONST}
+
+
+@functools.cache
+def _simplifier() -> Callable:
+    """simplify.simplify, imported once (that module imports this one)."""
+    from .simplify import simplify
+
+    return simplify
 
 
 def _const_key(value) -> tuple:
@@ -221,9 +232,7 @@ class Node:
 
     # Arithmetic builds nodes, so derivative rules read like maths.
     def _apply(self, name, *args):
-        from . import primitives
-
-        return self.graph.apply(primitives.TABLE[name], args, {})
+        return self.graph.apply(TABLE[name], args, {})
 
     def __add__(self, other):
         return self._apply("add", self, other)
@@ -323,9 +332,7 @@ class Graph:
         if prim.prepare is not None:
             params = prim.prepare([node.shape for node in inputs], params)
         if self.simplify:
-            from .simplify import simplify
-
-            simpler = simplify(self, prim, inputs, params)
+            simpler = _simplifier()(self, prim, inputs, params)
             if simpler is not None:
                 return simpler
         operands = tuple([node.index for node in inputs])

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ShapeError
-from .graph import CONST, INPUT, PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, Primitive
+from .graph import CONST, PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, TABLE, Node, Primitive
 from .printer import TRANSPARENT, Form
 
-TABLE: dict[str, Primitive] = {"input": INPUT, "const": CONST}
 # User-facing function names (names and aliases) -> primitive.
 FUNCTIONS: dict[str, Primitive] = {}
 
@@ -247,8 +246,6 @@ def d_log10(x, out):  # d/dx log10 x = 1/(x ln 10)
 
 def _as_operand(like, value):
     """A constant in the form ``like`` has: a node of its graph, or a plain number."""
-    from .graph import Node
-
     return like.graph.const(value) if isinstance(like, Node) else value
 
 
@@ -1311,12 +1308,10 @@ concat = define(
 
 def diag_of(x):
     """diag(v): the matrix with v on its diagonal; diag(A): A's diagonal."""
-    import numpy as _np
-
     if len(x.shape) == 1:
-        return reshape(x, shape=x.shape + (1,)) * x.graph.const(_np.eye(x.shape[0]))
+        return reshape(x, shape=x.shape + (1,)) * x.graph.const(np.eye(x.shape[0]))
     if len(x.shape) == 2 and x.shape[0] == x.shape[1]:
-        return sum_(x * x.graph.const(_np.eye(x.shape[0])), axis=1)
+        return sum_(x * x.graph.const(np.eye(x.shape[0])), axis=1)
     raise ShapeError(f"diag takes a vector or a square matrix, not shape {x.shape}")
 
 

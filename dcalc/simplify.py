@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import primitives as P
 from .graph import Graph, Node
+from .printer import _constant_name
 
 
 def _const(node: Node, value) -> bool:
@@ -50,8 +52,6 @@ STRUCTURAL = {"broadcast_to", "sum_to", "reshape", "transpose", "index", "uninde
 def _foldable(prim, inputs, params) -> bool:
     """Arithmetic on constants folds; a function of a constant (ln(2), sqrt(2*pi))
     folds only to an integer (exp(0) is 1), so derivatives print ln(2), not 0.693..."""
-    from .printer import _constant_name
-
     if any(_constant_name(node) for node in inputs):
         return False  # 2*pi and e - 1 stay as written
     if prim.name in ARITHMETIC or prim.name in STRUCTURAL:
@@ -63,8 +63,6 @@ def _foldable(prim, inputs, params) -> bool:
 
 def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
     """A simpler node equal to ``prim(*inputs)``, or None to build it as it is."""
-    from . import primitives as P
-
     if not inputs:
         return None
     if all(node.is_const for node in inputs) and prim.impl is not None and _foldable(prim, inputs, params):

@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DerivativeError
-from ..graph import Node
+from ..graph import Node, array_namespace
 from ..primitives import broadcast_to, sum_to
 
 Rule = Callable[[object, list, object], object]
@@ -65,8 +65,6 @@ def _scaled(value, factor):
         return value * factor
     product = value * factor
     if np.ndim(product):
-        from ..graph import array_namespace
-
         xp = array_namespace((product,))
         if not bool(xp.all(xp.isfinite(factor))):
             product = xp.where(value == 0, 0.0, product)
