@@ -47,10 +47,12 @@ def main(runs: int = 20) -> int:
     grad = [*dcalc_command(), "grad", EXPRESSION, "--at", POINT]
     numpy = [sys.executable, "-c", "import numpy"]
     empty = [sys.executable, "-c", "pass"]
+    # The libraries dcalc is built on, imported and nothing else: the floor under dcalc's own time.
+    libraries = [sys.executable, "-c", "import numpy, lark, typer, rich.console, rich.table"]
     with tempfile.TemporaryDirectory() as cache:
         environment = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
         environment.update(PYTHONPYCACHEPREFIX=os.path.join(cache, "bytecode"), XDG_CACHE_HOME=cache, COLUMNS="120")
-        commands = {"grad": grad, "numpy": numpy, "empty": empty}
+        commands = {"grad": grad, "numpy": numpy, "empty": empty, "libraries": libraries}
         for command in commands.values():  # fills the bytecode cache
             run(command, environment)
         runners = [lambda command=command: run(command, environment) for command in commands.values()]
@@ -59,6 +61,7 @@ def main(runs: int = 20) -> int:
     print(f"best of {runs} fresh processes each")
     print(f'python -c "pass"              {best["empty"] * 1e3:7.1f} ms')
     print(f'python -c "import numpy"      {best["numpy"] * 1e3:7.1f} ms')
+    print(f'import numpy, lark, typer, rich   {best["libraries"] * 1e3:7.1f} ms   ({best["libraries"] / best["numpy"]:.2f} x import numpy: the floor)')
     print(f'dcalc grad "{EXPRESSION}" --at {POINT}  {best["grad"] * 1e3:7.1f} ms')
     print(f"ratio dcalc grad / import numpy  {ratio:5.2f}   (target <= {TARGET})")
     SUMMARY.append(("one-shot dcalc grad / import numpy", f"{ratio:.2f}", f"<= {TARGET}", ratio <= TARGET))
