@@ -529,8 +529,9 @@ def grad_command(
     backend: BackendOption = "numpy",
     strict: StrictOption = False,
 ) -> None:
-    """The value and the gradient (the Jacobian for several outputs) of INPUT at a point
-    (or, with --points, at many: a summary, and every point with --save)."""
+    """The value and the gradient (the Jacobian for several outputs) of INPUT at a point, or at many.
+
+    With --points: a summary over the points, and every point's with --save."""
     from .backend import array_module, to_device
 
     from .compare import run_engines
@@ -815,6 +816,7 @@ def diff_command(
     save: Annotated[Optional[str], typer.Option("--save", metavar="FILE", help="Write the whole derivative to FILE; print only its size.")] = None,
 ) -> None:
     """The symbolic derivative of INPUT, simplified; large ones name their shared parts.
+
     Derivatives of array programs print in matrix notation (A x, Aᵀ, ⊙, Σ₁) with the
     program's own names for its values; --plain prints text that parses back. One too
     long to read is summarised (--full prints it, --save writes it)."""
@@ -1040,8 +1042,9 @@ def check_command(
     allow_outside: Annotated[bool, typer.Option("--allow-outside", help="Let samples read data files outside their own folder.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="A point where a value or derivative is not finite fails, rather than being reported apart.")] = False,
 ) -> None:
-    """Run every check of the sample files: engines agree, goldens, claims. Exit 0 all
-    pass, 1 a check failed, 2 a file could not be read."""
+    """Run every check of the sample files: engines agree, goldens, claims.
+
+    Exit status: 0 all pass, 1 a check failed, 2 a file could not be read."""
     from .checking import exit_status, find_samples, summary
     from .render import check_details, check_json, check_table, github_annotations, junit_xml
 
