@@ -1,6 +1,7 @@
 """The command line as a user meets it: values, JSON, tables, and every error kind
 answered with a message and exit status 2, never a traceback."""
 
+import inspect
 import json
 import math
 import subprocess
@@ -226,3 +227,12 @@ def test_broken_sample_is_a_syntax_error_with_its_line(cli, tmp_path):
     broken.write_text("function: x^2\nat p: x=\n")
     result = cli("eval", str(broken))
     assert result.exit_code == 2 and "broken.dcalc:2" in result.stderr and "Traceback" not in result.output
+
+
+def test_each_command_summary_is_one_paragraph_without_line_breaks():
+    # The overview lists each command's first paragraph with its line breaks kept.
+    from dcalc.cli import app
+
+    for command in app.registered_commands:
+        summary = inspect.cleandoc(command.callback.__doc__).split("\n\n")[0]
+        assert "\n" not in summary, command.name
