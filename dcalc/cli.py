@@ -316,12 +316,18 @@ def load_batch(source: str, at, seed: int, at_file: str | None, points_path: str
             raise InputError(f"{name!r} is given a value twice (in --at and in {points_path})")
     shaped = {**values, **{name: np.zeros(shape) for name, shape in points.shapes.items()}}
     graph, given = build_input(source, shaped)
+    inputs_named = ", ".join(graph.input_names) or "none"
+    unused = [name for name in points.shapes if name not in graph.input_names]
+    if graph.input_names and len(unused) == len(points.shapes):
+        raise InputError(
+            f"{points_path} gives none of the inputs of this function ({inputs_named}): its columns are {', '.join(unused)}",
+            hint="name the columns after the inputs in a header line, or name them in order with --inputs",
+        )
+    for name in unused:
+        warn(f"{points_path} has a column {name!r}, which is not an input of this function (inputs: {inputs_named})")
     _, warnings = check_inputs(graph, {name: value for name, value in given.items() if name not in points.shapes or name in graph.input_names})
     for message in warnings:
         warn(message)
-    for name in points.shapes:
-        if name not in graph.input_names:
-            warn(f"{points_path} has a column {name!r}, which is not an input of this function (inputs: {', '.join(graph.input_names) or 'none'})")
     shared = {name: given[name] for name in graph.input_names if name not in points.shapes}
     return graph, points, shared
 

@@ -476,12 +476,14 @@ def run_batch(
         if runs is not None:
             reference = runs[0].result
             values = reference.values
+        # Points first; a value or partial that is the same at every point (no input
+        # read from the file reaches it) is spread over them.
         blocks = [np.moveaxis(np.broadcast_to(value, node.shape + (points,)), -1, 0) for node, value in zip(outputs, values)]
         if runs is not None:
-            for output in output_names:
+            for output, output_node in zip(output_names, outputs):
                 for node in wrt_nodes:
                     block = runs[0].result.jacobian[(output, node.params["name"])]
-                    blocks.append(np.moveaxis(np.asarray(block), -1, 0))
+                    blocks.append(np.moveaxis(np.broadcast_to(block, output_node.shape + node.shape + (points,)), -1, 0))
         finite = np.ones(points, dtype=bool)
         for position, (quantity, block) in enumerate(zip(report.quantities, blocks)):
             if position == len(output_names):

@@ -142,6 +142,27 @@ def test_a_value_given_twice_and_a_column_that_is_no_input(cli, tmp_path):
     assert result.exit_code == 0 and "has a column 'z', which is not an input" in result.stderr
 
 
+def test_a_file_that_gives_none_of_the_inputs_is_refused(cli, csv_points):
+    path = csv_points[0]
+    result = cli("grad", "x^2", "--at", "x=1", "--points", str(path))
+    assert result.exit_code == 2
+    assert "gives none of the inputs of this function (x): its columns are x1, x2" in result.stderr
+    assert "Traceback" not in result.output and "internal error" not in result.stderr
+
+
+def test_values_and_partials_that_no_point_reaches_are_spread_over_the_points(csv_points):
+    # The command line refuses such a file (above); the library takes it, x from the shared values.
+    from dcalc.points import read_points, run_batch
+
+    path, x1, _ = csv_points
+    graph = dcalc.parse_program("x^2")
+    report = run_batch(graph, read_points(str(path)), {"x": np.float64(3.0)}, engines=("reverse", "forward", "numeric"))
+    value, partial = report.quantities
+    assert (value.count, value.minimum, value.maximum) == (len(x1), 9.0, 9.0)
+    assert (partial.count, partial.minimum, partial.maximum) == (len(x1), 6.0, 6.0)
+    assert all(tally.disagreeing == 0 and tally.failure is None for tally in report.engines)
+
+
 def test_disagreement_at_some_points_is_reported_with_the_points():
     """An op whose forward rule is wrong for negative arguments: reverse and forward part
     there, and the report names those points."""
