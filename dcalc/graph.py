@@ -118,6 +118,9 @@ class Primitive:
     domain: tuple = ()
     reference: Callable | None = None
     complex_analytic: bool = True
+    # A sum of terms (sum, mean, sum_to, matmul): it rounds like its terms, which may be
+    # far larger than it is; the op on its operands' absolute values bounds them.
+    sums: bool = False
     # How to evaluate it on Python floats (math.sin, operator.mul), for the fast path
     # of scalar programs at one point; it may raise where IEEE arithmetic gives
     # inf or NaN (math.log(0)), and NumPy's impl then answers instead.

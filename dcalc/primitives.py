@@ -564,7 +564,15 @@ broadcast_to = define(
 )
 sum_to = define(
     Primitive(
-        "sum_to", _sum_to, 1, shape_rule=_target_shape, elementwise=False, jvp=(sum_to_jvp,), vjp=(sum_to_vjp,), text_form=_sum_to_text
+        "sum_to",
+        _sum_to,
+        1,
+        shape_rule=_target_shape,
+        elementwise=False,
+        jvp=(sum_to_jvp,),
+        vjp=(sum_to_vjp,),
+        text_form=_sum_to_text,
+        sums=True,
     ),
     function=False,
 )
@@ -648,6 +656,7 @@ matmul = define(
         latex_form="{0} {1}",
         complex_analytic=True,
         reference=np.matmul,
+        sums=True,
     ),
     function=False,
 )
@@ -860,8 +869,8 @@ def mean_vjp(cotangent, x, out=None, node=None):  # d mean(x)/dx_i = 1/n
     return _spread(cotangent, node) / _count(node)
 
 
-sum_ = over_axes("sum", _sum, sum_jvp, sum_vjp, latex=r"\sum")
-mean = over_axes("mean", _mean, mean_jvp, mean_vjp, latex=r"\operatorname{mean}")
+sum_ = over_axes("sum", _sum, sum_jvp, sum_vjp, latex=r"\sum", sums=True)
+mean = over_axes("mean", _mean, mean_jvp, mean_vjp, latex=r"\operatorname{mean}", sums=True)
 
 
 # Matrix products: d(A @ B) = dA @ B + A @ dB. Cotangents go back through the

@@ -183,3 +183,18 @@ def test_disagreement_at_some_points_is_reported_with_the_points():
     graph._cache.clear()
     report = run_batch(graph, source, {}, ("reverse", "forward"))
     assert not report.agrees and report.engines[0].disagreeing == 2 and report.engines[0].first_disagreeing == [1, 3]
+
+
+def test_numeric_estimate_covers_the_rounding_of_a_sum_that_cancels(tmp_path):
+    # dot(w, x) near 0 rounds like its terms w_i x_i: its error estimate must say so
+    # (it had been sized by the result, and 0.3% of random points "disagreed").
+    from dcalc.points import read_points, run_batch
+
+    rng = np.random.default_rng(7)
+    path = tmp_path / "wx.npz"
+    np.savez(path, w=rng.standard_normal((20_000, 3)), x=rng.standard_normal((20_000, 3)))
+    for text in ("dot(w, x)", "sum(w * x)", "w @ x"):
+        graph = dcalc.parse_program(text, given=["w", "x"], shapes={"w": (3,), "x": (3,)})
+        report = run_batch(graph, read_points(str(path)), {}, engines=("reverse", "numeric"))
+        (numeric,) = report.engines
+        assert numeric.disagreeing == 0, (text, numeric.first_disagreeing)

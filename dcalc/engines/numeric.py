@@ -268,11 +268,17 @@ def _rounding_scales(graph: Graph, values, outputs, batch: tuple, xp=np) -> list
 
 def _magnitudes(graph: Graph, output, trace: dict, xp, part=None):
     """For each operation ``output`` depends on (inputs and constants left out), its
-    largest finite |value| (or |part(value)|) at each point."""
+    largest finite |value| (or |part(value)|) at each point. For a sum of terms
+    (``Primitive.sums``: dot(w, x) near 0 while its terms are not) that is the size of
+    its terms: the op on its operands' absolute values."""
     for node in graph.ancestors([output]):
         if node.is_input or node.is_const or node.size == 0:
             continue
-        value = xp.asarray(trace[node.index])
+        if part is None and node.prim.sums:
+            with np.errstate(all="ignore"):
+                value = node.prim.impl(xp, *[xp.abs(xp.asarray(trace[operand.index])) for operand in node.inputs], **node.params)
+        else:
+            value = xp.asarray(trace[node.index])
         magnitude = xp.abs(value if part is None else part(value))
         magnitude = xp.where(xp.isfinite(magnitude), magnitude, 0.0)
         yield xp.max(magnitude, axis=tuple(range(len(node.shape)))) if node.shape else magnitude
