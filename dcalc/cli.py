@@ -181,8 +181,12 @@ def command(name: str, **options):
             except RecursionError:
                 _stderr().print("error: the input is nested too deeply", style="red", markup=False)
                 raise typer.Exit(EXIT_BAD_INPUT) from None
-            except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            except (typer.Exit, typer.Abort, KeyboardInterrupt, BrokenPipeError):
                 raise
+            except OSError as error:  # the system's, not dcalc's: a full disk, a failing device
+                where = f" ({error.filename})" if error.filename else " (writing the output)"
+                _stderr().print(f"error: {error.strerror or error}{where}", style="red", markup=False)
+                raise typer.Exit(EXIT_BAD_INPUT) from None
             except Exception as error:  # a bug in dcalc: say so plainly, without a traceback
                 if os.environ.get("DCALC_DEBUG"):
                     raise

@@ -4,6 +4,7 @@ answered with a message and exit status 2, never a traceback."""
 import inspect
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -236,3 +237,11 @@ def test_each_command_summary_is_one_paragraph_without_line_breaks():
     for command in app.registered_commands:
         summary = inspect.cleandoc(command.callback.__doc__).split("\n\n")[0]
         assert "\n" not in summary, command.name
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_a_full_disk_is_reported_as_such_not_as_a_bug():
+    with open("/dev/full", "w") as full:
+        completed = subprocess.run([sys.executable, "-m", "dcalc", "grad", "x^2", "--at", "x=1"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert completed.returncode == 2
+    assert "No space left on device" in completed.stderr and "bug" not in completed.stderr and "Traceback" not in completed.stderr
