@@ -340,7 +340,7 @@ def run_points(graph, points, shared, engines, names, method: str, memory: int, 
     """Every engine at every point, with a progress bar on a terminal, written to --save."""
     from .points import Writer, result_columns, run_batch
 
-    writer = Writer(save, result_columns(graph, points, engines, names), points.count) if save else None
+    writer = Writer(save, result_columns(graph, points, engines, names), points.count) if save is not None else None
     try:
         with progress_bar(f"{points.count} points", points.count, sys.stderr.isatty()) as advance:
             report = run_batch(graph, points, shared, engines, names, method, memory, writer=writer, progress=advance, xp=xp)
@@ -440,7 +440,7 @@ def eval_command(
         graph, source_points, shared = load_batch(source, at, seed, at_file, many, inputs)
         print_batch(run_points(graph, source_points, shared, (), None, "richardson", parse_memory(memory), save, xp), as_json, False, strict)
         return
-    if save:
+    if save is not None:
         raise InputError("eval --save writes the values at many points: give them with --points")
     problem = load_problem(source, at, seed, at_file)
     found = report_problem(problem, strict, derivatives=False)
@@ -570,7 +570,7 @@ def grad_command(
     graph = problem.graph
     names = _names(wrt, graph)
     if direction:
-        if save:
+        if save is not None:
             raise InputError("--save writes the value and every partial; --dir prints one directional derivative: give one of them")
         report_problem(problem, strict, wrt=names)
         _directional(problem, names, direction, as_json)
@@ -586,7 +586,7 @@ def grad_command(
         for run in runs[1:]:
             run.agrees = None
     disagreeing = [run.name for run in runs[1:] if run.result is not None and run.agrees is False]
-    if save:
+    if save is not None:
         _save_npz(save, runs[0].result)
     if as_json:
         print_json({**gradient_json(runs), **({"not_finite": problem_json(found)} if found else {})})

@@ -25,6 +25,18 @@ def note_read(path: str | Path) -> None:
     _read.append(Path(path))
 
 
+def file_to_read(path: str | Path, span=None) -> Path:
+    """``path`` as a Path, once it names a file (a folder, or nothing there, is refused
+    by name), noted as read (note_read)."""
+    file = Path(path)
+    if file.is_dir():
+        raise InputError(f"{path} is a folder, not a file", span)
+    if not file.is_file():
+        raise InputError(f"no such file: {path}", span)
+    note_read(file)
+    return file
+
+
 def forget_reads() -> None:
     _read.clear()
 
@@ -35,6 +47,10 @@ def check_target(path: str | Path, suffixes: tuple[str, ...] = (), option: str =
     ``rewriting`` one on purpose, as check --update does), and (when ``suffixes``
     are given) named with one of them."""
     target = Path(path)
+    if not str(path).strip():
+        raise InputError(f"{option} needs a file name")
+    if target.is_dir():
+        raise InputError(f"{path} is a folder; give a file name")
     if suffixes and target.suffix.lower() not in suffixes:
         found = f"{target.suffix!r}" if target.suffix else "a name without a suffix"
         raise InputError(f"{option} writes {' or '.join(suffixes)} files, not {found}", hint=f"name it {target.stem or 'result'}{suffixes[0]}")
@@ -43,8 +59,6 @@ def check_target(path: str | Path, suffixes: tuple[str, ...] = (), option: str =
             f"{path} is a symbolic link (to {os.readlink(target)}); dcalc writes only to plain files",
             hint="remove the link, or name the file it points to",
         )
-    if target.is_dir():
-        raise InputError(f"{path} is a folder; give a file name")
     for source in () if rewriting else _read:
         try:
             same = target.exists() and os.path.samefile(target, source)

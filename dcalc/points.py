@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .errors import DcalcError, InputError
-from .files import note_read
+from .files import file_to_read
 from .graph import Graph
 from .values import bad_row, numbered_lines, real_numbers
 
@@ -65,10 +65,7 @@ class PointSource:
 def read_points(path: str, inputs: list[str] | None = None) -> PointSource:
     """The points in ``path`` (.csv, .npy or .npz); ``inputs`` names the columns of a
     .csv without a header line or of a .npy, in order."""
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(f"no such file: {path}")
-    note_read(file)
+    file = file_to_read(path)
     suffix = file.suffix.lower()
     if suffix == ".csv":
         return _csv_points(file, path, inputs)

@@ -18,7 +18,7 @@ import numpy as np
 from lark import Token
 
 from .errors import DcalcError, InputError, Span
-from .files import note_read
+from .files import file_to_read
 from .parser import parse_values
 
 VALUE_CONSTANTS = {"inf": math.inf, "nan": math.nan}
@@ -152,11 +152,7 @@ def load_file(reference: str, span: Span | None = None, base_dir: Path | None = 
                 span,
                 hint="run dcalc check with --allow-outside to permit it",
             )
-    if path.is_dir():
-        raise InputError(f"{reference} is a folder, not a data file", span)
-    if not path.is_file():
-        raise InputError(f"no such file: {reference}", span)
-    note_read(path)
+    file_to_read(path, span)
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
@@ -247,10 +243,7 @@ def load_point_file(reference: str) -> dict[str, np.ndarray]:
     import json
     import re
 
-    path = Path(reference)
-    if not path.is_file():
-        raise InputError(f"no such file: {reference}")
-    note_read(path)
+    path = file_to_read(reference)
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":

@@ -92,7 +92,11 @@ CATALOGUE = {
     "a truncated .npy file": Bad(["eval", "x", "--at", "x=@{tmp}/cut.npy"], ["cannot read", "cut.npy"], files={"cut.npy": truncated_npy}),
     "an empty .npy file": Bad(["eval", "x", "--at", "x=@{tmp}/empty.npy"], ["cannot read", "empty.npy"], files={"empty.npy": b""}),
     "a .json file holding no array": Bad(["eval", "x", "--at", "x=@{tmp}/v.json"], ["cannot read", "v.json"], files={"v.json": b'{"a": 1}'}),
-    "a folder named like a data file": Bad(["eval", "x", "--at", "x=@{tmp}"], ["is a folder, not a data file"]),
+    "a folder named like a data file": Bad(["eval", "x", "--at", "x=@{tmp}"], ["is a folder, not a file"]),
+    "a folder for --at-file": Bad(["eval", "x", "--at-file", "{tmp}"], ["is a folder, not a file"]),
+    "a folder for --points": Bad(["grad", "x", "--points", "{tmp}"], ["is a folder, not a file"]),
+    "--save with no file name": Bad(["grad", "x", "--at", "x=1", "--save", ""], ["--save at one point needs a file name"]),
+    "--save naming a folder without a suffix": Bad(["grad", "x", "--at", "x=1", "--save", "{tmp}"], ["is a folder; give a file name"]),
     "a pickled .npy file": Bad(["eval", "x", "--at", "x=@{tmp}/objects.npy"], ["holds pickled objects, which dcalc refuses to load"], files={"objects.npy": pickled_npy}),
     "a data file of an unknown kind": Bad(["eval", "x", "--at", "x=@{tmp}/w.xlsx"], ["use .npy, .npz, .csv, .txt or .json"], files={"w.xlsx": b"PK"}),
 }
