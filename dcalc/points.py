@@ -120,6 +120,8 @@ def _csv_points(file: Path, origin: str, inputs: list[str] | None) -> PointSourc
         except ValueError:
             header = True
     if header:
+        # Spreadsheets and R quote the names: "x1","x2".
+        cells = [cell[1:-1].strip() if len(cell) >= 2 and cell[0] == cell[-1] == '"' else cell for cell in cells]
         if inputs is not None and inputs != cells:
             raise InputError(f"{origin} names its columns in its header ({', '.join(cells)}); --inputs is for files without one")
         _check_names(cells, origin)

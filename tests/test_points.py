@@ -114,6 +114,15 @@ def test_npy_columns_are_named_with_inputs(cli, tmp_path):
     assert json.loads(result.stdout)["points"] == 100
 
 
+def test_quoted_column_names_in_a_csv_header(cli, tmp_path):
+    path = tmp_path / "quoted.csv"
+    path.write_text('"x1", "x2"\n2,5\n1,0\n')
+    result = cli("grad", LECTURE, "--points", str(path), "--engine", "reverse", "--save", str(tmp_path / "out.npz"))
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "out.npz") as saved:
+        np.testing.assert_allclose(saved["dy/dx1"], [1 / 2 + 5, 1 + 0], rtol=1e-15)
+
+
 @pytest.mark.parametrize(
     "content, options, message",
     [
