@@ -96,7 +96,7 @@ def parse_memory(text: str) -> int:
 def _stderr():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+    return Console(stderr=True, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 # Output going to a file or a pipe is not squeezed into 80 columns (rich's default
@@ -110,7 +110,7 @@ def _stdout():
     width = None
     if "COLUMNS" not in os.environ and not sys.stdout.isatty():
         width = PIPED_WIDTH
-    return Console(highlight=False, emoji=False, soft_wrap=True, width=width)
+    return Console(markup=False, highlight=False, emoji=False, soft_wrap=True, width=width)
 
 
 def report_error(error: DcalcError) -> None:

@@ -245,3 +245,14 @@ def test_a_full_disk_is_reported_as_such_not_as_a_bug():
         completed = subprocess.run([sys.executable, "-m", "dcalc", "grad", "x^2", "--at", "x=1"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
     assert completed.returncode == 2
     assert "No space left on device" in completed.stderr and "bug" not in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_array_values_starting_with_nan_or_inf_are_shown_in_tables(cli):
+    # rich read "[nan, 2]" as a markup tag and printed nothing in its place.
+    result = cli("grad", "sum(x*x)", "--at", "x=[nan,1]")
+    assert result.exit_code == 0, result.output
+    assert "[nan, 2]" in result.stdout
+    result = cli("show", "exp(x)", "--at", "x=[inf,1]")
+    assert result.exit_code == 0 and "[inf, 1]" in result.stdout and "[inf, 2.71828]" in result.stdout
+    result = cli("trace", "sum(exp(x))", "--at", "x=[inf,1]")
+    assert result.exit_code == 0 and "[inf, 2.718" in result.stdout
