@@ -464,7 +464,7 @@ def show_command(
 ) -> None:
     """Print INPUT's Wengert list: v₋₁, v₀ for the inputs, v₁ … v_N for the operations."""
     from .evaluate import evaluate_all
-    from .render import output_lines, show_table
+    from .render import output_lines, print_table, show_table
 
     if at:
         problem = load_problem(source, at)
@@ -472,7 +472,7 @@ def show_command(
     else:
         graph, values = load_function(source, None)[0], None
     console = _stdout()
-    console.print(show_table(graph, values, ascii=ascii_, full=full))
+    print_table(console, show_table(graph, values, ascii=ascii_, full=full))
     for line in output_lines(graph, ascii=ascii_):
         console.print(line, markup=False)
 
@@ -929,7 +929,7 @@ def trace_command(
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Which output to trace (the first by default).")] = None,
 ) -> None:
     """The primal, tangent and adjoint trace tables of AD lectures, from the engines' own passes."""
-    from .render import trace_json, trace_latex, trace_markdown, trace_tables
+    from .render import print_table, trace_json, trace_latex, trace_markdown, trace_tables
     from .trace import forward_trace, reverse_trace
 
     problem = load_problem(source, at, 0, at_file)
@@ -960,7 +960,7 @@ def trace_command(
         for index, table in enumerate(trace_tables(traces, notation, digits=precision, full=full)):
             if index:
                 console.print()
-            console.print(table)
+            print_table(console, table)
 
 
 def write_output(path: str, data: bytes | str) -> None:

@@ -7,6 +7,7 @@ v_1 ... v_N in evaluation order. Constants are written inline, not numbered.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Iterable
 
@@ -65,6 +66,53 @@ def unclipped(table):
     for column in table.columns:
         column.overflow = "fold"
     return table
+
+
+# Rows beyond which print_table lays out a table's rows itself.
+LONG_TABLE = 200
+
+
+def print_table(console, table) -> None:
+    """Print a rich Table (built with show_edge=False, pad_edge=False, as ours are).
+    rich lays out about 2,500 rows a second, so the Wengert list of a 10^5-line
+    program took 40 s. A longer table whose cells are one-line plain text that fits
+    the console without folding has its title, header and first row laid out by rich
+    (its columns pinned to the widths the rows need) and the other rows here, as rich
+    lays them out (test_render compares the two)."""
+    from rich.cells import cell_len
+
+    rows = list(zip(*[list(column.cells) for column in table.columns]))
+    plain = all(isinstance(cell, str) and "\n" not in cell for row in rows for cell in row)
+    if len(rows) <= LONG_TABLE or not plain or table.show_edge or table.pad_edge or table.show_lines:
+        console.print(table)
+        return
+    lengths = [[cell_len(cell) for cell in row] for row in rows]
+    widths = [max(cell_len(str(column.header)) if table.show_header else 0, *column_lengths) for column, column_lengths in zip(table.columns, zip(*lengths))]
+    rule = table.box.mid_vertical if table.box is not None else ""
+    if sum(widths) + (2 + len(rule)) * (len(widths) - 1) > console.width:
+        console.print(table)
+        return
+    head = copy.copy(table)
+    head.columns = [column.copy() for column in table.columns]  # copies without cells
+    for column, width, cell in zip(head.columns, widths, rows[0]):
+        column._cells = [cell]
+        column.min_width = width
+    head.rows = table.rows[:1]
+    console.print(head)
+    # Cells padded by one space, but not at the table's edges; rules between them.
+    right = [column.justify == "right" for column in table.columns]
+    before = [""] + [" "] * (len(widths) - 1)
+    after = [" "] * (len(widths) - 1) + [""]
+
+    def line(row, row_lengths) -> str:
+        return rule.join(
+            start + (" " * (width - length) + cell if flush else cell + " " * (width - length)) + end
+            for cell, length, width, flush, start, end in zip(row, row_lengths, widths, right, before, after)
+        )
+
+    write = console.file.write
+    for start in range(1, len(rows), 1000):
+        write("".join(line(row, row_lengths) + "\n" for row, row_lengths in zip(rows[start : start + 1000], lengths[start : start + 1000])))
 
 
 def describe_shape(shape: tuple, ascii: bool = False) -> str:

@@ -86,3 +86,36 @@ def test_trace_errors(cli):
     assert result.exit_code == 2 and "--wrt x1 or --wrt x2" in result.stderr
     result = cli("trace", LECTURE, "--at", "x1=2,x2=5", "--mode", "sideways")
     assert result.exit_code == 2 and "unknown mode" in result.stderr
+
+
+LONG_PROGRAM = "\n".join(["t0 = x*y"] + [f"t{i} = sin(x) * t{i - 1} + {i}" for i in range(1, 300)])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show", "{program}"],
+        ["show", "{program}", "--ascii", "--at", "x=0.5,y=2"],
+        ["trace", "{program}", "--at", "x=0.5,y=2", "--mode", "reverse"],
+        ["trace", "{program}", "--at", "x=0.5,y=2", "--mode", "forward", "--wrt", "y", "--ascii"],
+    ],
+)
+@pytest.mark.parametrize("columns", [None, "60"])
+def test_long_tables_are_laid_out_as_rich_lays_them_out(cli, tmp_path, monkeypatch, args, columns):
+    # print_table lays out the rows of a long table itself (rich is slow on them); the
+    # text must be rich's own, and a table too wide for the console is left to rich.
+    from dcalc import render
+
+    program = tmp_path / "long.txt"
+    program.write_text(LONG_PROGRAM)
+    args = [argument.replace("{program}", str(program)) for argument in args]
+    if columns:
+        monkeypatch.setenv("COLUMNS", columns)
+    outputs = []
+    for threshold in (10**9, 10):
+        monkeypatch.setattr(render, "LONG_TABLE", threshold)
+        result = cli(*args)
+        assert result.exit_code == 0, result.output[-2000:]
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1]
+    assert outputs[0].count("\n") > 300
