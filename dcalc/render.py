@@ -253,11 +253,12 @@ def engines_table(runs, ascii: bool = False, full: bool = False):
             if run is runs[0]:
                 row += ["reference", "", format_seconds(run.result.seconds, ascii)]
             else:
-                if run.agrees is None:
-                    mark = "n/a"
+                if run.agrees is None:  # no finite value to compare
+                    difference, mark = "n/a", "n/a"
                 else:
+                    difference = format_number(run.max_rel_diff, digits=2)
                     mark = ("yes" if ascii else "✓") if run.agrees else ("NO" if ascii else "✗ NO")
-                row += [format_number(run.max_rel_diff, digits=2), mark, format_seconds(run.result.seconds, ascii)]
+                row += [difference, mark, format_seconds(run.result.seconds, ascii)]
             table.add_row(*row)
     return unclipped(table)
 

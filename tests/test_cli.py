@@ -256,3 +256,12 @@ def test_array_values_starting_with_nan_or_inf_are_shown_in_tables(cli):
     assert result.exit_code == 0 and "[inf, 1]" in result.stdout and "[inf, 2.71828]" in result.stdout
     result = cli("trace", "sum(exp(x))", "--at", "x=[inf,1]")
     assert result.exit_code == 0 and "[inf, 2.718" in result.stdout
+
+
+def test_engines_table_has_no_difference_to_show_where_nothing_is_finite(cli):
+    result = cli("grad", "sqrt(x)", "--at", "x=-1")
+    rows = [line for line in result.stdout.splitlines() if line.startswith(("forward", "symbolic", "numeric"))]
+    assert len(rows) == 3
+    for row in rows:
+        cells = [cell.strip() for cell in row.replace("┃", "│").split("│")]
+        assert cells[2:4] == ["n/a", "n/a"], row
