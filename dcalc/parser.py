@@ -347,6 +347,11 @@ def _syntax_error(error, text: str, origin: str, start: str = "program") -> Dcal
             hint = "two operators in a row: an operand must come between them"
         elif token.type == "EQUAL":
             hint = "each value is NAME=VALUE, as in x=2" if start == "assignments" else "an assignment needs a plain name on its left, alone on its line"
+        opened = _unclosed_bracket(text, position)
+        if hint is None and opened is not None and "\n" in text[opened:position]:
+            # Line breaks inside brackets are dropped, so the next line read on as the bracket's.
+            where = Span.at_offset(text, opened, origin=origin)
+            hint = f"the {text[opened]!r} at line {where.line}, column {where.column} is never closed"
     else:  # pragma: no cover - Lark raises only the kinds above
         message = str(error)
     span = Span.at_offset(text, position, origin=origin)

@@ -49,6 +49,12 @@ CATALOGUE = {
     "two operators in a row": Bad(["eval", "2 ** ** 3"], ["unexpected '**': expected an expression", "two operators in a row", "<expression>:1:6"]),
     "two matrix products in a row": Bad(["eval", "A @ @ B"], ["unexpected '@': expected an expression", "two operators in a row", "<expression>:1:5"]),
     "an operator missing on line 2": Bad(["eval", "-"], ["the line ends too early", "<stdin>:2:8", "b = a +"], stdin="a = 2*x\nb = a +\nc = b\n"),
+    "a bracket left open before the next line": Bad(
+        ["eval", "-"], ["unexpected 'z'", "<stdin>:2:1", "the '(' at line 1, column 8 is never closed"], stdin="y = sin(x\nz = y + 1\n"
+    ),
+    "a sample's function with a bracket left open": Bad(
+        ["check", "{tmp}/open.dcalc"], ["unexpected 'at'", "open.dcalc:3:1", "the '(' at line 1, column 13 is never closed"], files={"open.dcalc": b"function: ln(x1\n\nat a: x1=2\nd/dx1 = 0.5\n"}
+    ),
     "an unknown function": Bad(["eval", "sn(x)", "--at", "x=1"], ["unknown function 'sn'", "did you mean 'sin'?", "<expression>:1:1"]),
     "a misspelt function further in": Bad(["eval", "1 + expp(x)", "--at", "x=1"], ["unknown function 'expp'", "did you mean 'exp'?", "<expression>:1:5"]),
     "too few arguments": Bad(["eval", "atan2(x)", "--at", "x=1"], ["atan2 takes 2 arguments, but got 1"]),
