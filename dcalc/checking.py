@@ -145,6 +145,10 @@ def parse_sample(text: str, origin: str, base: Path, allow_outside: bool = False
             _, name, *items = directive.children
             from .values import Constructors, values_from_items
 
+            earlier = next((point for point in sample.points if name is not None and point.name == str(name)), None)
+            if earlier is not None:  # results and --update name points: two of a name would be confused
+                raise DcalcError(f"the point {str(name)!r} is named twice (first on line {earlier.line})", where, hint="give each point its own name")
+
             # randn(...) in a sample draws from a generator seeded per point, so files check the same way every time.
             constructors = Constructors(len(sample.points))
             values = values_from_items(items, text, origin, base_dir=base, allow_outside=allow_outside, constructors=constructors)

@@ -52,6 +52,9 @@ CATALOGUE = {
     "a bracket left open before the next line": Bad(
         ["eval", "-"], ["unexpected 'z'", "<stdin>:2:1", "the '(' at line 1, column 8 is never closed"], stdin="y = sin(x\nz = y + 1\n"
     ),
+    "a sample naming two points alike": Bad(
+        ["check", "{tmp}/twice.dcalc"], ["the point 'a' is named twice (first on line 3)", "twice.dcalc:6:1"], files={"twice.dcalc": b"function: ln(x1)\n\nat a: x1=2\nd/dx1 = 0.5\n\nat a: x1=4\nd/dx1 = 0.25\n"}
+    ),
     "a sample's function with a bracket left open": Bad(
         ["check", "{tmp}/open.dcalc"], ["unexpected 'at'", "open.dcalc:3:1", "the '(' at line 1, column 13 is never closed"], files={"open.dcalc": b"function: ln(x1\n\nat a: x1=2\nd/dx1 = 0.5\n"}
     ),
