@@ -721,7 +721,8 @@ def hessian_command(
     wrt: WrtOption = None,
     direction: Annotated[Optional[List[str]], typer.Option("--dir", metavar="NAME=VALUE,...", help="Print the Hessian-vector product H v instead of H.")] = None,
     as_json: JsonOption = False,
-    full: Annotated[bool, typer.Option("--full", help="Show whole matrices.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Show whole matrices, every digit.")] = False,
+    ascii_: AsciiOption = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for randn(...) and rand(...) in --at values.")] = 0,
     backend: BackendOption = "numpy",
     strict: StrictOption = False,
@@ -730,7 +731,9 @@ def hessian_command(
     from .backend import array_module, to_device
     from .compare import check_direction
     from .engines.second import hessian, hessian_vector
-    from .render import array_table, format_value, hessian_json, to_json
+    import numpy as np
+
+    from .render import array_table, describe_shape, format_value, hessian_json, labelled_matrix, to_json
     from .values import parse_at
 
     problem = load_problem(source, at, seed, at_file)
@@ -757,15 +760,25 @@ def hessian_command(
         print_json(hessian_json(result, result.value))
         return
     console = _stdout()
-    console.print(f"{graph.output_names[0]} = {format_value(result.value)}", markup=False)
-    console.print(f"engine: {result.engine}", markup=False)
-    for first in names:
-        for second in names:
-            block = result.blocks[(first, second)]
-            console.print(array_table(block, digits=None if full else 6, full=full, title=f"∂²/∂{first}∂{second}  (shape {block.shape})"))
+    output = graph.output_names[0]
+    console.print(f"{output} = {format_value(result.value, ascii=ascii_)}")
+    console.print(f"engine: {result.engine}")
+    second_order = "d2" if ascii_ else "∂²"
+    if all(np.shape(block) == () for block in result.blocks.values()):  # scalar inputs: one matrix
+        entries = [[result.blocks[(first, second)] for second in names] for first in names]
+        title = f"{second_order}{output}/d(row) d(column)" if ascii_ else f"∂²{output}/∂(row) ∂(column)"
+        console.print(labelled_matrix(entries, names, digits=None if full else 10, title=title, ascii=ascii_))
+    else:
+        for first in names:
+            for second in names:
+                block = result.blocks[(first, second)]
+                mark = "d" if ascii_ else "∂"
+                title = f"{second_order}{output}/{mark}{first} {mark}{second}  (shape {describe_shape(np.shape(block), ascii_)})"
+                console.print(array_table(block, digits=None if full else 6, full=full, title=title, ascii=ascii_))
     asymmetry = result.asymmetry()
     verdict = "symmetric to rounding" if asymmetry <= 1e-12 else "NOT symmetric"
-    console.print(f"{verdict}: largest |H - Hᵀ| is {asymmetry:.2g} of the largest entry", markup=False)
+    transposed = "H - H^T" if ascii_ else "H - Hᵀ"
+    console.print(f"{verdict}: largest |{transposed}| is {asymmetry:.2g} of the largest entry")
 
 
 def load_function(source: str, at):

@@ -537,6 +537,22 @@ ARRAY_LIMIT = 8  # rows shown before an ellipsis
 COLUMN_LIMIT = 6  # columns: six numbers of 6 digits fit an 80-column terminal
 
 
+def labelled_matrix(entries: list[list], names: list[str], digits: int | None = 10, title: str | None = None, ascii: bool = False):
+    """A matrix of numbers whose rows and columns are named (the Hessian over scalar
+    inputs), as a rich Table."""
+    from rich.table import Table
+
+    from rich import box
+
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, box=box.ASCII if ascii else box.HEAVY_HEAD)
+    table.add_column("", no_wrap=True)
+    for name in names:
+        table.add_column(name, justify="right", no_wrap=True)
+    for name, row in zip(names, entries):
+        table.add_row(name, *[format_number(float(entry), digits) for entry in row])
+    return unclipped(table)
+
+
 def array_table(value, digits: int | None = 10, full: bool = False, title: str | None = None, ascii: bool = False):
     """A vector or matrix as an aligned rich Table (higher ranks: the last two axes
     of each leading index), truncated with ellipses beyond ARRAY_LIMIT unless full."""

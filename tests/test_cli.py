@@ -265,3 +265,15 @@ def test_engines_table_has_no_difference_to_show_where_nothing_is_finite(cli):
     for row in rows:
         cells = [cell.strip() for cell in row.replace("┃", "│").split("│")]
         assert cells[2:4] == ["n/a", "n/a"], row
+
+
+def test_hessian_over_scalar_inputs_is_one_labelled_matrix(cli):
+    result = cli("hessian", LECTURE, "--at", "x1=2,x2=5", "--full")
+    assert result.exit_code == 0, result.output
+    rows = {cells[0]: cells[1:] for cells in ([cell.strip() for cell in line.split("│")] for line in result.stdout.splitlines() if "│" in line)}
+    assert [float(value) for value in rows["x1"]] == [-1 / 4, 1.0]
+    assert float(rows["x2"][0]) == 1.0 and abs(float(rows["x2"][1]) - math.sin(5)) <= 1e-15
+    assert "symmetric to rounding" in result.stdout
+    ascii_ = cli("hessian", "sum(x*x)*y", "--at", "x=[1,2],y=3", "--ascii")
+    assert ascii_.exit_code == 0 and ascii_.stdout.isascii()
+    assert "d2f/dx dy  (shape 2)" in ascii_.stdout and "|H - H^T|" in ascii_.stdout
