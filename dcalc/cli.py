@@ -668,6 +668,7 @@ def jacobian_command(
     wrt: WrtOption = None,
     as_json: JsonOption = False,
     full: Annotated[bool, typer.Option("--full", help="Show whole matrices.")] = False,
+    ascii_: AsciiOption = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for randn(...) and rand(...) in --at values.")] = 0,
     memory: MemoryOption = "512M",
     backend: BackendOption = "numpy",
@@ -675,8 +676,10 @@ def jacobian_command(
 ) -> None:
     """The Jacobian of INPUT's outputs, by the cheaper AD mode for its shape."""
     from .backend import array_module, result_to_host, to_device
+    import numpy as np
+
     from .engines import ENGINE_NAMES, run_engine
-    from .render import array_table, partial_label, to_json
+    from .render import array_table, describe_shape, partial_label, to_json
 
     problem = load_problem(source, at, seed, at_file)
     graph = problem.graph
@@ -709,7 +712,8 @@ def jacobian_command(
     for out in result.output_names:
         for name in result.input_names:
             block = result.jacobian[(out, name)]
-            console.print(array_table(block, digits=None if full else 6, full=full, title=f"{partial_label(out, name)}  (shape {block.shape})"))
+            title = f"{partial_label(out, name, ascii_)}  (shape {describe_shape(np.shape(block), ascii_)})"
+            console.print(array_table(block, digits=None if full else 6, full=full, title=title, ascii=ascii_))
 
 
 @command("hessian")

@@ -554,11 +554,13 @@ def labelled_matrix(entries: list[list], names: list[str], digits: int | None = 
 
 
 def array_table(value, digits: int | None = 10, full: bool = False, title: str | None = None, ascii: bool = False):
-    """A vector or matrix as an aligned rich Table (higher ranks: the last two axes
-    of each leading index), truncated with ellipses beyond ARRAY_LIMIT unless full."""
+    """A vector or matrix as an aligned rich Table (higher ranks: the matrix of the
+    last two axes for each leading index, labelled [i, j] on its first row),
+    truncated with ellipses beyond ARRAY_LIMIT unless full."""
     from rich.table import Table
 
     array = np.asarray(value, dtype=float)
+    leading = array.shape[:-2]  # each index of these labels a block of array.shape[-2] rows
     if array.ndim == 0:
         array = array.reshape(1, 1)
     elif array.ndim == 1:
@@ -566,6 +568,15 @@ def array_table(value, digits: int | None = 10, full: bool = False, title: str |
     elif array.ndim > 2:
         array = array.reshape(-1, array.shape[-1])
     rows, columns = array.shape
+    block_rows = rows // max(math.prod(leading), 1)
+
+    def label(row: int, previous: int | None) -> list[str]:
+        """The leading index, on a block's first row shown (none below rank 3)."""
+        if not leading:
+            return []
+        block = row // block_rows
+        first = previous is None or previous // block_rows != block
+        return ["[" + ", ".join(str(int(index)) for index in np.unravel_index(block, leading)) + "]" if first else ""]
 
     def shown(count, limit):
         if full:
@@ -577,13 +588,17 @@ def array_table(value, digits: int | None = 10, full: bool = False, title: str |
 
     table = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
     column_indices = shown(columns, COLUMN_LIMIT)
+    if leading:
+        table.add_column(no_wrap=True)
     for _ in column_indices:
         table.add_column(justify="right", no_wrap=True)
+    previous = None
     for row in shown(rows, ARRAY_LIMIT):
         if row is None:
-            table.add_row(*[(":" if ascii else "⋮") if column is not None else ("." if ascii else "⋱") for column in column_indices])
+            table.add_row(*[""] * len(leading[:1]), *[(":" if ascii else "⋮") if column is not None else ("." if ascii else "⋱") for column in column_indices])
             continue
-        table.add_row(*[("..." if ascii else "…") if column is None else format_number(array[row, column], digits) for column in column_indices])
+        table.add_row(*label(row, previous), *[("..." if ascii else "…") if column is None else format_number(array[row, column], digits) for column in column_indices])
+        previous = row
     return unclipped(table)
 
 

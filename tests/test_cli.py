@@ -277,3 +277,11 @@ def test_hessian_over_scalar_inputs_is_one_labelled_matrix(cli):
     ascii_ = cli("hessian", "sum(x*x)*y", "--at", "x=[1,2],y=3", "--ascii")
     assert ascii_.exit_code == 0 and ascii_.stdout.isascii()
     assert "d2f/dx dy  (shape 2)" in ascii_.stdout and "|H - H^T|" in ascii_.stdout
+
+
+def test_jacobian_blocks_of_rank_three_and_more_are_labelled_by_leading_index(cli):
+    result = cli("jacobian", "A @ x", "--at", "A=[[1,2],[3,4]],x=[1,1]", "--ascii")
+    assert result.exit_code == 0 and result.stdout.isascii()
+    lines = result.stdout.splitlines()
+    start = lines.index("dy/dA  (shape 2x2x2)")
+    assert [line.split() for line in lines[start + 1 : start + 5]] == [["[0]", "1", "1"], ["0", "0"], ["[1]", "0", "0"], ["1", "1"]]
