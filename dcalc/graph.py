@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import gc
 import math
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -173,6 +174,20 @@ CONST = Primitive("const", None, 0, shape_rule=_const_shape, elementwise=False)
 TABLE: dict[str, Primitive] = {"input": INPUT, "const": CONST}
 
 
+# One thread compiles or builds derivative nodes at a time (Graph.cached, the symbolic
+# engine's shared derivative graphs): what it made is then every thread's.
+COMPILING = threading.RLock()
+_MISSING = object()
+
+
+@functools.cache
+def _primitives() -> dict:
+    """primitives.py's table, filled (that module imports this one)."""
+    from . import primitives
+
+    return primitives.TABLE
+
+
 @functools.cache
 def _simplifier() -> Callable:
     """simplify.simplify, imported once (that module imports this one)."""
@@ -301,6 +316,9 @@ class Graph:
     _table: dict = field(default_factory=dict, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        _primitives()  # Node arithmetic (x + y) finds the primitives in TABLE
+
     # ---- building -----------------------------------------------------------
 
     def input(self, name: str, shape: Shape = (), span: Span | None = None) -> Node:
@@ -378,13 +396,16 @@ class Graph:
     def cached(self, key, make: Callable[[], Any]):
         """``make()``, made once per key and kept: the graph's compiled forms (schedules,
         plans, tapes, staged sweeps). A key names the node count, so nodes added later
-        make another. Compiling runs with the cycle collector paused (gc_paused)."""
-        try:
-            return self._cache[key]
-        except KeyError:
-            with gc_paused():
-                made = self._cache[key] = make()
-            return made
+        make another. One thread compiles at a time (COMPILING), with the cycle
+        collector paused (gc_paused)."""
+        made = self._cache.get(key, _MISSING)
+        if made is _MISSING:
+            with COMPILING:
+                made = self._cache.get(key, _MISSING)
+                if made is _MISSING:  # not made by another thread meanwhile
+                    with gc_paused():
+                        made = self._cache[key] = make()
+        return made
 
     def _operands_key(self, node: Node) -> tuple:
         operands = tuple([operand.index for operand in node.inputs])

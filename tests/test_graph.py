@@ -1,7 +1,14 @@
 """The graph: hash-consing, lecture order, source positions, and no recursion limits."""
 
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
+import dcalc
 from dcalc import parse_program
 from dcalc.evaluate import evaluate
 from dcalc.render import lecture_numbers
@@ -108,3 +115,30 @@ def test_hash_consing_holds_after_reordering():
     assert y.index == 0 and product.index == 2
     assert derivative.apply(TABLE["mul"], (y, x)) is product and x * y is product
     assert len(derivative.nodes) == 3
+
+
+def test_node_arithmetic_works_on_a_fresh_graph_in_a_fresh_process():
+    # The primitive table is filled when primitives.py loads: a Graph sees to it.
+    code = "import dcalc; g = dcalc.Graph(); x = g.input('x', ()); print((x + x * 2).op)"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "add"
+
+
+def test_cached_makes_once_per_key_when_threads_race():
+    graph = dcalc.parse_program("sin(x) * y")
+    made = []
+    barrier = threading.Barrier(4)
+
+    def make():
+        made.append(1)
+        time.sleep(0.05)  # long enough for the other threads to miss the cache too
+        return object()
+
+    def race():
+        barrier.wait()
+        return graph.cached(("test", 1), make)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: race(), range(4)))
+    assert len(made) == 1 and all(result is results[0] for result in results)

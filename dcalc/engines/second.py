@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DerivativeError
-from ..graph import Graph
-from .symbolic import BUILDING, derivative_graph, gradient_nodes, jacobian_nodes
+from ..graph import COMPILING, Graph
+from .symbolic import derivative_graph, gradient_nodes, jacobian_nodes
 
 HESSIAN_ENGINES = ("forward", "symbolic", "numeric")
 
@@ -54,7 +54,7 @@ def _gradient(graph: Graph, output, wrt):
     output = output or graph.outputs[0]
     if output.shape != ():
         raise DerivativeError(f"a Hessian is of a scalar output; this one has shape {output.shape}", output.span)
-    with BUILDING:
+    with COMPILING:
         copy, mapping = derivative_graph(graph)
         variables = [copy.input_named(name) for name in wrt]
         return copy, mapping[output.index], gradient_nodes(mapping[output.index], variables)
@@ -76,7 +76,7 @@ def hessian(graph: Graph, values, wrt: list[str] | None = None, engine: str = "f
     if engine == "symbolic":
         variables = [copy.input_named(name) for name in wrt]
         for first, node in zip(wrt, gradient):
-            with BUILDING:
+            with COMPILING:
                 rows = jacobian_nodes(node, variables)
             computed = iter(map(to_host, evaluate(copy, values, outputs=[target for row in rows for target in row], xp=xp)))
             stacked = [[] for _ in variables]

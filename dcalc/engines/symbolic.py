@@ -10,20 +10,18 @@ graph as the function, so it can be differentiated again (``--order 2``).
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from ..errors import DerivativeError
 from ..evaluate import evaluate
-from ..graph import Graph, Node, gc_paused
+from ..graph import COMPILING, Graph, Node, gc_paused
 from . import Derivatives, batch_shape, resolve, timed
 from .rules import backward, depends_on
 
 
 # Derivative nodes are built into a graph shared by every thread (the copy cached on
-# the user's graph): one thread builds at a time, and what it built is cached.
-BUILDING = threading.RLock()
+# the user's graph): one thread builds at a time (graph.COMPILING, the lock compiling
+# takes too, so the two never wait on each other), and what it built is cached.
 
 
 def derivative_graph(graph: Graph) -> tuple[Graph, dict[int, Node]]:
@@ -89,7 +87,7 @@ def jacobian_nodes(output: Node, wrt: list[Node]) -> list[list[Node]]:
 
 def derivative(graph: Graph, wrt: str, order: int = 1, output: Node | None = None) -> Node:
     """The ``order``-th derivative of an output (the first by default) with respect to ``wrt``."""
-    with BUILDING:
+    with COMPILING:
         copy, mapping = derivative_graph(graph)
         node = mapping[(output or graph.outputs[0]).index]
         variable = copy.input_named(wrt)
@@ -101,7 +99,7 @@ def derivative(graph: Graph, wrt: str, order: int = 1, output: Node | None = Non
 def _jacobian_rows(graph: Graph, outputs: list[Node], wrt_nodes: list[Node]):
     """The copy, its variables, and per output the rows of jacobian_nodes: built once
     (under the lock) and cached on the copy."""
-    with BUILDING:
+    with COMPILING:
         copy, mapping = derivative_graph(graph)
         variables = [copy.input_named(node.params["name"]) for node in wrt_nodes]
         key = ("jacobian-rows", tuple(mapping[node.index].index for node in outputs), tuple(node.index for node in variables))
