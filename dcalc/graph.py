@@ -119,8 +119,8 @@ class Primitive:
     domain: tuple = ()
     reference: Callable | None = None
     complex_analytic: bool = True
-    # A sum of terms (sum, mean, sum_to, matmul): it rounds like its terms, which may be
-    # far larger than it is; the op on its operands' absolute values bounds them.
+    # A sum of terms (sum, mean, sum_to, matmul, logsumexp): it rounds like its terms,
+    # which may be far larger than it is; the op on its operands' absolute values bounds them.
     sums: bool = False
     # How to evaluate it on Python floats (math.sin, operator.mul), for the fast path
     # of scalar programs at one point; it may raise where IEEE arithmetic gives

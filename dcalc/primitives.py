@@ -981,7 +981,8 @@ def softmax_vjp(cotangent, x, out=None, node=None):
     return _softmax_linear(cotangent, out, node)
 
 
-logsumexp = over_axes("logsumexp", _logsumexp, logsumexp_jvp, logsumexp_vjp)
+# m + ln Σ exp(x - m) may cancel to near 0 while m does not; logsumexp(|x|) >= |m| bounds it.
+logsumexp = over_axes("logsumexp", _logsumexp, logsumexp_jvp, logsumexp_vjp, sums=True)
 softmax = over_axes("softmax", _softmax, softmax_jvp, softmax_vjp, keeps_shape=True)
 
 

@@ -202,7 +202,7 @@ def test_numeric_estimate_covers_the_rounding_of_a_sum_that_cancels(tmp_path):
     rng = np.random.default_rng(7)
     path = tmp_path / "wx.npz"
     np.savez(path, w=rng.standard_normal((20_000, 3)), x=rng.standard_normal((20_000, 3)))
-    for text in ("dot(w, x)", "sum(w * x)", "w @ x"):
+    for text in ("dot(w, x)", "sum(w * x)", "w @ x", "logsumexp(w) + 0*x", "logsumexp(w + x)"):
         graph = dcalc.parse_program(text, given=["w", "x"], shapes={"w": (3,), "x": (3,)})
         report = run_batch(graph, read_points(str(path)), {}, engines=("reverse", "numeric"))
         (numeric,) = report.engines

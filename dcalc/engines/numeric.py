@@ -274,12 +274,12 @@ def _magnitudes(graph: Graph, output, trace: dict, xp, part=None):
     for node in graph.ancestors([output]):
         if node.is_input or node.is_const or node.size == 0:
             continue
+        value = xp.asarray(trace[node.index])
+        magnitude = xp.abs(value if part is None else part(value))
         if part is None and node.prim.sums:
             with np.errstate(all="ignore"):
-                value = node.prim.impl(xp, *[xp.abs(xp.asarray(trace[operand.index])) for operand in node.inputs], **node.params)
-        else:
-            value = xp.asarray(trace[node.index])
-        magnitude = xp.abs(value if part is None else part(value))
+                terms = xp.abs(node.prim.impl(xp, *[xp.abs(xp.asarray(trace[operand.index])) for operand in node.inputs], **node.params))
+            magnitude = xp.where(xp.isfinite(terms), xp.maximum(terms, magnitude), magnitude)  # terms that overflow: the value alone
         magnitude = xp.where(xp.isfinite(magnitude), magnitude, 0.0)
         yield xp.max(magnitude, axis=tuple(range(len(node.shape)))) if node.shape else magnitude
 
