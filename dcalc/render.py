@@ -78,12 +78,12 @@ def print_table(console, table) -> None:
     program took 40 s. A longer table whose cells are one-line plain text that fits
     the console without folding has its title, header and first row laid out by rich
     (its columns pinned to the widths the rows need) and the other rows here, as rich
-    lays them out (test_render compares the two)."""
+    lays them out (tests/test_trace.py compares the two). Tables with settings this
+    layout does not follow are left to rich."""
     from rich.cells import cell_len
 
     rows = list(zip(*[list(column.cells) for column in table.columns]))
-    plain = all(isinstance(cell, str) and "\n" not in cell for row in rows for cell in row)
-    if len(rows) <= LONG_TABLE or not plain or table.show_edge or table.pad_edge or table.show_lines:
+    if len(rows) <= LONG_TABLE or not _simply_laid_out(table) or not all(isinstance(cell, str) and cell.isprintable() for row in rows for cell in row):
         console.print(table)
         return
     lengths = [[cell_len(cell) for cell in row] for row in rows]
@@ -113,6 +113,20 @@ def print_table(console, table) -> None:
     write = console.file.write
     for start in range(1, len(rows), 1000):
         write("".join(line(row, row_lengths) + "\n" for row, row_lengths in zip(rows[start : start + 1000], lengths[start : start + 1000])))
+
+
+def _simply_laid_out(table) -> bool:
+    """Whether print_table's layout is rich's for this table: no edge, no edge
+    padding, one space of padding, no lines, leading, caption, footer or expansion,
+    rows of no style or section, columns justified left or right with no style or
+    set width."""
+    settings = (table.show_edge, table.pad_edge, table.show_lines, table.leading, table.caption, table.show_footer, table.expand, table.width, table.row_styles)
+    columns = all(
+        column.justify in ("left", "right") and not column.style and column.width is None and column.ratio is None and column.max_width is None
+        for column in table.columns
+    )
+    rows = all(not row.end_section and not row.style for row in table.rows)
+    return not any(settings) and tuple(table.padding) == (0, 1, 0, 1) and columns and rows
 
 
 def describe_shape(shape: tuple, ascii: bool = False) -> str:

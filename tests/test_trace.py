@@ -88,13 +88,14 @@ def test_trace_errors(cli):
     assert result.exit_code == 2 and "unknown mode" in result.stderr
 
 
-LONG_PROGRAM = "\n".join(["t0 = x*y"] + [f"t{i} = sin(x) * t{i - 1} + {i}" for i in range(1, 300)])
+LONG_PROGRAM = "\n".join(["t0 = x*\ty"] + [f"t{i} = sin(x) * t{i - 1} + {i}" for i in range(1, 300)])
 
 
 @pytest.mark.parametrize(
     "args",
     [
         ["show", "{program}"],
+        ["show", "{program}", "--full"],  # the tab in the first line is in a cell
         ["show", "{program}", "--ascii", "--at", "x=0.5,y=2"],
         ["trace", "{program}", "--at", "x=0.5,y=2", "--mode", "reverse"],
         ["trace", "{program}", "--at", "x=0.5,y=2", "--mode", "forward", "--wrt", "y", "--ascii"],
