@@ -10,6 +10,7 @@ heavy modules are imported inside the commands that use them. There is no
 """
 
 import contextlib
+import errno
 import functools
 import gc
 import os
@@ -33,6 +34,9 @@ app = typer.Typer(
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+# I/O errors of the system, not of dcalc (a full disk, a failing or read-only device):
+# said as such, exit 2. Any other OSError is taken for a bug.
+SYSTEM_ERRORS = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EIO", "EFBIG", "EROFS") if hasattr(errno, name))
 PROGRAM_SUFFIXES = re.compile(r"[\w./\\-]+\.(?:txt|wl|dcalc|prog)")
 
 InputArgument = Annotated[
@@ -183,13 +187,13 @@ def command(name: str, **options):
                 raise typer.Exit(EXIT_BAD_INPUT) from None
             except (typer.Exit, typer.Abort, KeyboardInterrupt, BrokenPipeError):
                 raise
-            except OSError as error:  # the system's, not dcalc's: a full disk, a failing device
-                where = f" ({error.filename})" if error.filename else " (writing the output)"
-                _stderr().print(f"error: {error.strerror or error}{where}", style="red", markup=False)
-                raise typer.Exit(EXIT_BAD_INPUT) from None
             except Exception as error:  # a bug in dcalc: say so plainly, without a traceback
                 if os.environ.get("DCALC_DEBUG"):
                     raise
+                if isinstance(error, OSError) and error.errno in SYSTEM_ERRORS:  # not a bug: the system's trouble
+                    where = f" ({error.filename})" if error.filename else ""
+                    _stderr().print(f"error: {error.strerror}{where}", style="red", markup=False)
+                    raise typer.Exit(EXIT_BAD_INPUT) from None
                 _stderr().print(
                     f"internal error: {type(error).__name__}: {error}\n"
                     "This is a bug in dcalc; run again with DCALC_DEBUG=1 for the traceback.",

@@ -247,6 +247,19 @@ def test_a_full_disk_is_reported_as_such_not_as_a_bug():
     assert "No space left on device" in completed.stderr and "bug" not in completed.stderr and "Traceback" not in completed.stderr
 
 
+def test_an_os_error_that_is_no_trouble_of_the_system_is_still_a_bug(cli, monkeypatch):
+    import io
+
+    from dcalc import render
+
+    def broken(*args, **kwargs):
+        raise io.UnsupportedOperation("not readable")  # an OSError with no errno: dcalc's mistake
+
+    monkeypatch.setattr(render, "show_table", broken)
+    result = cli("show", "x^2")
+    assert result.exit_code == 3 and "internal error: UnsupportedOperation" in result.stderr
+
+
 def test_array_values_starting_with_nan_or_inf_are_shown_in_tables(cli):
     # rich read "[nan, 2]" as a markup tag and printed nothing in its place.
     result = cli("grad", "sum(x*x)", "--at", "x=[nan,1]")
