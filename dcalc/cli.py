@@ -772,17 +772,22 @@ def hessian_command(
     console.print(f"{output} = {format_value(result.value, ascii=ascii_)}")
     console.print(f"engine: {result.engine}")
     second_order = "d2" if ascii_ else "∂²"
-    if all(np.shape(block) == () for block in result.blocks.values()):  # scalar inputs: one matrix
+    matrix = None
+    if all(np.shape(block) == () for block in result.blocks.values()):  # scalar inputs: one matrix, if it fits
         entries = [[result.blocks[(first, second)] for second in names] for first in names]
         title = f"{second_order}{output}/d(row) d(column)" if ascii_ else f"∂²{output}/∂(row) ∂(column)"
-        console.print(labelled_matrix(entries, names, digits=None if full else 10, title=title, ascii=ascii_))
+        matrix = labelled_matrix(entries, names, digits=None if full else 10, title=title, ascii=ascii_)
+        if console.measure(matrix, options=console.options.update_width(10**6)).maximum > console.width:
+            matrix = None  # squeezed, its numbers would lose digits: an entry at a time instead
+    if matrix is not None:
+        console.print(matrix)
     else:
         for first in names:
             for second in names:
                 block = result.blocks[(first, second)]
                 mark = "d" if ascii_ else "∂"
                 title = f"{second_order}{output}/{mark}{first} {mark}{second}  (shape {describe_shape(np.shape(block), ascii_)})"
-                console.print(array_table(block, digits=None if full else 6, full=full, title=title, ascii=ascii_))
+                console.print(array_table(block, digits=None if full else (10 if np.shape(block) == () else 6), full=full, title=title, ascii=ascii_))
     asymmetry = result.asymmetry()
     verdict = "symmetric to rounding" if asymmetry <= 1e-12 else "NOT symmetric"
     transposed = "H - H^T" if ascii_ else "H - Hᵀ"

@@ -298,3 +298,12 @@ def test_jacobian_blocks_of_rank_three_and_more_are_labelled_by_leading_index(cl
     lines = result.stdout.splitlines()
     start = lines.index("dy/dA  (shape 2x2x2)")
     assert [line.split() for line in lines[start + 1 : start + 5]] == [["[0]", "1", "1"], ["0", "0"], ["[1]", "0", "0"], ["1", "1"]]
+
+
+def test_a_hessian_matrix_too_wide_for_the_console_is_printed_an_entry_at_a_time(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    result = cli("hessian", "sin(a*b)*exp(c-d)*cos(e+f)/3", "--at", "a=.3,b=.7,c=.1,d=.2,e=.5,f=.9")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    entry = lines[lines.index("∂²y/∂a ∂c  (shape scalar)") + 1]
+    assert entry.strip() == "0.03509658771"  # ten digits, none lost to a squeezed column
