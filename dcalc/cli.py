@@ -329,7 +329,9 @@ def load_batch(source: str, at, seed: int, at_file: str | None, points_path: str
     if graph.input_names and len(unused) == len(points.shapes):
         raise InputError(
             f"{points_path} gives none of the inputs of this function ({inputs_named}): its columns are {', '.join(unused)}",
-            hint="name the columns after the inputs in a header line, or name them in order with --inputs",
+            hint="name its arrays after the inputs"
+            if points_path.lower().endswith(".npz")
+            else "name the columns after the inputs in a header line, or name them in order with --inputs",
         )
     for name in unused:
         warn(f"{points_path} has a column {name!r}, which is not an input of this function (inputs: {inputs_named})")

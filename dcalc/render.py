@@ -585,12 +585,15 @@ def array_table(value, digits: int | None = 10, full: bool = False, title: str |
     block_rows = rows // max(math.prod(leading), 1)
 
     def label(row: int, previous: int | None) -> list[str]:
-        """The leading index, on a block's first row shown (none below rank 3)."""
+        """The leading index, on a block's first row shown, and which row that is when
+        an ellipsis left out the ones above it (none below rank 3)."""
         if not leading:
             return []
-        block = row // block_rows
-        first = previous is None or previous // block_rows != block
-        return ["[" + ", ".join(str(int(index)) for index in np.unravel_index(block, leading)) + "]" if first else ""]
+        block, within = divmod(row, block_rows)
+        if previous is not None and previous // block_rows == block:
+            return [""]
+        index = "[" + ", ".join(str(int(index)) for index in np.unravel_index(block, leading)) + "]"
+        return [index + (f" row {within}" if within else "")]
 
     def shown(count, limit):
         if full:
