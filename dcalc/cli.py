@@ -326,15 +326,15 @@ def load_batch(source: str, at, seed: int, at_file: str | None, points_path: str
     graph, given = build_input(source, shaped)
     inputs_named = ", ".join(graph.input_names) or "none"
     unused = [name for name in points.shapes if name not in graph.input_names]
+    arrays = points_path.lower().endswith(".npz")  # named arrays; other files have columns
+    kind = "array" if arrays else "column"
     if graph.input_names and len(unused) == len(points.shapes):
         raise InputError(
-            f"{points_path} gives none of the inputs of this function ({inputs_named}): its columns are {', '.join(unused)}",
-            hint="name its arrays after the inputs"
-            if points_path.lower().endswith(".npz")
-            else "name the columns after the inputs in a header line, or name them in order with --inputs",
+            f"{points_path} gives none of the inputs of this function ({inputs_named}): its {kind}s are {', '.join(unused)}",
+            hint="name its arrays after the inputs" if arrays else "name the columns after the inputs in a header line, or name them in order with --inputs",
         )
     for name in unused:
-        warn(f"{points_path} has a column {name!r}, which is not an input of this function (inputs: {inputs_named})")
+        warn(f"{points_path} has a{'n' * arrays} {kind} {name!r}, which is not an input of this function (inputs: {inputs_named})")
     _, warnings = check_inputs(graph, {name: value for name, value in given.items() if name not in points.shapes or name in graph.input_names})
     for message in warnings:
         warn(message)
