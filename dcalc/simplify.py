@@ -7,9 +7,12 @@ and hash-consing then shares what the rules produce.
 
 Rules: constant folding; ``x+0``, ``x-0``, ``0-x``, ``x-x``, ``x*1``, ``x*0``,
 ``x*(-1)``, ``x/1``, ``0/x``, ``--x``, ``x^1``, ``x^0``; merged constants
-(``2*(3*x)`` is ``6*x``); signs pulled out (``(-a)*b`` is ``-(a*b)``,
-``a + (-b)`` is ``a - b``); ``a*(1/b)`` is ``a/b``; constants written first in
-products (``2*x``). Rules that would change a node's shape are not applied.
+(``2*(3*x)`` and ``2*((3*x)*y)`` are ``6*x`` and ``(6*x)*y``); like terms with
+whole coefficients gathered from the new term and the two below it (``2q + q``
+is ``3q``, ``(p + q) + q`` is ``p + 2q``, ``(p - q) + q`` is ``p``); signs
+pulled out (``(-a)*b`` is ``-(a*b)``, ``a + (-b)`` is ``a - b``); ``a*(1/b)`` is
+``a/b``; constants written first in products (``2*x``). Rules that would change
+a node's shape are not applied.
 """
 
 from __future__ import annotations
@@ -42,6 +45,48 @@ def _negated(graph: Graph, node: Node) -> Node:
 
 def _zeros(graph: Graph, shape) -> Node:
     return graph.const(np.zeros(shape) if shape else 0.0)
+
+
+def _term(node: Node) -> tuple[float, Node]:
+    """A term as (coefficient, base): 3*q is (3, q), -q is (-1, q), q is (1, q), and
+    pi*q is (1, pi*q): a named constant is no coefficient (2*pi stays as written)."""
+    if node.op == "mul" and _number(node.inputs[0]) and not _constant_name(node.inputs[0]):
+        return float(node.inputs[0].value), node.inputs[1]
+    if node.op == "neg":
+        return -1.0, node.inputs[0]
+    return 1.0, node
+
+
+def _scaled(graph: Graph, coefficient: float, base: Node, shape) -> Node:
+    if coefficient == 0:
+        return _zeros(graph, shape)
+    if coefficient == 1:
+        return base
+    if coefficient == -1:
+        return graph.apply(P.neg, (base,))
+    return graph.apply(P.mul, (graph.const(coefficient), base))
+
+
+def _like_terms(graph: Graph, x: Node, y: Node, sign: float, shape) -> Node | None:
+    """x + sign*y with like terms gathered: 2q + q is 3q, and (p ± q) + q is p + 2q or p
+    (the terms of a second derivative's product rule come in pairs). Only whole
+    coefficients gather: 0.1q + 0.2q would print 0.30000000000000004*q."""
+    new = _term(y)
+    if new[1].shape != shape or not new[0].is_integer():
+        return None
+    old = _term(x)
+    if old[1] is new[1] and old[0].is_integer():
+        return _scaled(graph, old[0] + sign * new[0], new[1], shape)
+    if x.op in ("add", "sub"):
+        second = 1.0 if x.op == "add" else -1.0
+        for (keep, kept_sign), (term, term_sign) in (((x.inputs[0], 1.0), (x.inputs[1], second)), ((x.inputs[1], second), (x.inputs[0], 1.0))):
+            old = _term(term)
+            if old[1] is not new[1] or not old[0].is_integer() or keep.shape != shape:
+                continue
+            gathered = _scaled(graph, term_sign * old[0] + sign * new[0], new[1], shape)
+            # p + gathered, or gathered - p where p was subtracted
+            return graph.apply(P.add, (keep, gathered)) if kept_sign > 0 else graph.apply(P.sub, (gathered, keep))
+    return None
 
 
 ARITHMETIC = {"add", "sub", "mul", "div", "neg", "pow"}
@@ -115,9 +160,7 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
             return graph.apply(P.sub, (x, _negated(graph, y)))
         if _negative(x):  # (-a) + b = b - a
             return graph.apply(P.sub, (y, _negated(graph, x)))
-        if x is y:  # x + x = 2x
-            return graph.apply(P.mul, (graph.const(2.0), x))
-        return None
+        return _like_terms(graph, x, y, 1.0, shape)  # x + x = 2x, (p + q) + q = p + 2q
     if name == "sub":
         if _const(y, 0):
             return same(x)
@@ -127,7 +170,7 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
             return _zeros(graph, shape)
         if _negative(y):  # a - (-b) = a + b
             return graph.apply(P.add, (x, _negated(graph, y)))
-        return None
+        return _like_terms(graph, x, y, -1.0, shape)  # 3q - q = 2q, (p + 2q) - q = p + q
     if name == "mul":
         for a, b in ((x, y), (y, x)):
             if _const(a, 1):
@@ -140,6 +183,10 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
             return graph.apply(P.mul, (y, x))
         if _number(x) and y.op == "mul" and _number(y.inputs[0]) and _foldable(P.mul, (x, y.inputs[0]), {}):  # c1*(c2*z) = (c1 c2)*z
             return graph.apply(P.mul, (graph.const(x.value * y.inputs[0].value), y.inputs[1]))
+        if _number(x) and y.op == "mul" and y.inputs[0].op == "mul" and _number(y.inputs[0].inputs[0]) and _foldable(P.mul, (x, y.inputs[0].inputs[0]), {}):
+            # c1*((c2*a)*b) = ((c1 c2)*a)*b: the constant of a product written first stays first
+            inner = y.inputs[0]
+            return same(graph.apply(P.mul, (graph.apply(P.mul, (graph.const(x.value * inner.inputs[0].value), inner.inputs[1])), y.inputs[1])))
         if x.op == "neg" or y.op == "neg":  # (-a)*b = -(a*b)
             a = x.inputs[0] if x.op == "neg" else x
             b = y.inputs[0] if y.op == "neg" else y

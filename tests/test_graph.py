@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
 import dcalc
 from dcalc import parse_program
@@ -142,3 +143,37 @@ def test_cached_makes_once_per_key_when_threads_race():
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: race(), range(4)))
     assert len(made) == 1 and all(result is results[0] for result in results)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("x + x", "2*x"),
+        ("2*x + x", "3*x"),
+        ("(y + x) + x", "y + 2*x"),
+        ("(y - x) + x", "y"),
+        ("(x - y) + x", "2*x - y"),
+        ("(y + 3*x) - x", "y + 2*x"),
+        ("x + x - 2*x + y", "y"),
+        ("pi*x + pi*x", "2*(pi*x)"),  # a named constant stays as written
+        ("0.1*x + 0.2*x", "0.1*x + 0.2*x"),  # 0.30000000000000004 would be no simpler
+    ],
+)
+def test_like_terms_are_gathered(text, expected):
+    from dcalc.graph import Graph
+    from dcalc.printer import to_infix
+
+    user = parse_program(text)
+    graph = Graph(simplify=True)
+    node = user.copy_nodes(user.nodes, graph)[user.outputs[0].index]
+    assert to_infix(node) == expected
+
+
+def test_second_derivative_of_a_product_gathers_its_pair_of_terms(cli):
+    result = cli("diff", "x^3*sin(x)", "--wrt", "x", "--order", "2")
+    assert result.exit_code == 0, result.output
+    text = result.stdout.strip()
+    assert text.count("cos(x)") == 1 and "6*x^2*cos(x)" in text
+    (value,) = evaluate(parse_program(text), {"x": 0.7})
+    exact = 6 * 0.7 * np.sin(0.7) + 6 * 0.7**2 * np.cos(0.7) - 0.7**3 * np.sin(0.7)
+    assert abs(value - exact) <= 1e-15 * abs(exact) * 8
