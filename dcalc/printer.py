@@ -39,7 +39,7 @@ def format_number(value, digits: int | None = None) -> str:
             return format_number(value.item(), digits)
         body = ", ".join(format_number(item, digits) for item in value)
         return f"[{body}]"
-    value = complex(value) if np.iscomplexobj(value) else float(value)
+    value = complex(value) if isinstance(value, (complex, np.complexfloating)) else float(value)
     if isinstance(value, complex):
         return f"({format_number(value.real, digits)}{'+' if value.imag >= 0 else '-'}{format_number(abs(value.imag), digits)}j)"
     if math.isnan(value):

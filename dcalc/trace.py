@@ -12,8 +12,9 @@ Numbering as in the lectures: inputs v_{1-n} ... v_0, then v_1 ... v_N; y = v_N.
 from __future__ import annotations
 
 import unicodedata
+from functools import partial
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -25,19 +26,36 @@ from .render import SUBSCRIPTS, lecture_numbers
 NOTATIONS = ("unicode", "ascii", "latex")
 
 
-@dataclass
 class Text:
-    """One piece of trace text in the three notations."""
+    """One piece of trace text in the three notations. Each may be given as a function
+    that writes it, called the first time that notation is asked for: a table shows
+    one, and a long program's trace has a few pieces for every operation."""
 
-    unicode: str
-    ascii: str
-    latex: str
+    __slots__ = ("_forms",)
+
+    def __init__(self, unicode: str | Callable[[], str], ascii: str | Callable[[], str], latex: str | Callable[[], str]):
+        self._forms = {"unicode": unicode, "ascii": ascii, "latex": latex}
 
     def in_notation(self, notation: str) -> str:
-        return getattr(self, notation)
+        form = self._forms[notation]
+        if callable(form):
+            form = self._forms[notation] = form()
+        return form
+
+    unicode = property(lambda self: self.in_notation("unicode"))
+    ascii = property(lambda self: self.in_notation("ascii"))
+    latex = property(lambda self: self.in_notation("latex"))
 
     def __add__(self, other: "Text") -> "Text":
-        return Text(self.unicode + other.unicode, self.ascii + other.ascii, self.latex + other.latex)
+        forms = [(self._forms[notation], other._forms[notation]) for notation in NOTATIONS]
+        return Text(*[first + second if isinstance(first, str) and isinstance(second, str) else partial(_joined, self, other, notation) for (first, second), notation in zip(forms, NOTATIONS)])
+
+    def __repr__(self) -> str:
+        return f"Text({self.unicode!r}, {self.ascii!r}, {self.latex!r})"
+
+
+def _joined(first: Text, second: Text, notation: str) -> str:
+    return first.in_notation(notation) + second.in_notation(notation)
 
 
 def plain(text: str) -> Text:
@@ -116,9 +134,9 @@ class _Placeholders:
             return lambda node: names[node.index].in_notation(notation) if node.index in names else None
 
         return Text(
-            to_infix(expression, leaf("unicode"), LECTURE),
-            to_infix(expression, leaf("ascii"), PLAIN),
-            to_latex(expression, leaf("latex")),
+            partial(to_infix, expression, leaf("unicode"), LECTURE),
+            partial(to_infix, expression, leaf("ascii"), PLAIN),
+            partial(to_latex, expression, leaf("latex")),
         )
 
 
