@@ -180,6 +180,32 @@ def derivative_problem(graph: Graph, values: Mapping, outputs=None, wrt=None) ->
             detail = _operands(node, lambda operand: primal[operand.index], _first(~np.isfinite(np.asarray(found)), node.shape))
             what = "an infinite derivative" if _kind(found) == "infinite" else "no finite derivative (NaN)"
             return DomainError(f"the derivative is not finite: {node.op} has {what} here{detail}", node.span)
+    # Forward mode keeps a zero tangent zero against an infinite slope, so its tangents
+    # may all be finite where reverse mode meets inf * 0 (sqrt(x^2 + y^2) at 0): then
+    # the first operation whose own slope is not finite is where the derivative fails.
+    return _slope_problem(outputs, primal)
+
+
+def _slope_problem(outputs, primal: dict) -> DomainError | None:
+    """The first elementwise operation, its value and operands finite, whose partial
+    derivative with respect to an operand is not (sqrt at 0)."""
+    graph = outputs[0].graph
+    for node in graph.ancestors(outputs):
+        partials = node.prim.partials
+        if node.is_input or node.is_const or not partials or not _finite(primal[node.index]):
+            continue
+        args = [primal[operand.index] for operand in node.inputs]
+        if not all(_finite(arg) for arg in args):
+            continue
+        for operand, partial in zip(node.inputs, partials):
+            if operand.is_const or partial is None or isinstance(partial, (int, float)):
+                continue
+            with np.errstate(all="ignore"):
+                slope = partial(*args, primal[node.index])
+            if not _finite(slope):
+                detail = _operands(node, lambda operand: primal[operand.index], _first(~np.isfinite(np.asarray(slope)), node.shape))
+                what = "an infinite derivative" if _kind(slope) == "infinite" else "no finite derivative (NaN)"
+                return DomainError(f"the derivative is not finite: {node.op} has {what} here{detail}", node.span)
     return None
 
 

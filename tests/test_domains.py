@@ -24,6 +24,8 @@ CASES = [
     ("sqrt(x) + y", "x=0,y=1", "the derivative is not finite: sqrt has an infinite derivative here (at x=0)", (1, 1, "sqrt(x)")),
     ("z = x - 2\nw = 3 * ln(z)", "x=1", "ln gives a value that is not finite here (at x - 2 = -1)", (2, 9, "ln(z)")),
     ("sum(sqrt(A))", "A=[[1,0],[4,9]]", "sqrt has an infinite derivative here (at A[0, 1]=0)", (1, 5, "sqrt(A)")),
+    # forward mode's zero tangent stays zero against sqrt's infinite slope; reverse meets inf * 0
+    ("sqrt(x^2+y^2)", "x=0,y=0", "the derivative is not finite: sqrt has an infinite derivative here (at x^2+y^2 = 0)", (1, 1, "sqrt(x^2+y^2)")),
 ]
 
 
