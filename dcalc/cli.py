@@ -730,6 +730,7 @@ def hessian_command(
     engine: Annotated[str, typer.Option("--engine", "-e", help="forward (forward-over-reverse, the default), symbolic, or numeric (finite differences of the gradient).")] = "forward",
     wrt: WrtOption = None,
     direction: Annotated[Optional[List[str]], typer.Option("--dir", metavar="NAME=VALUE,...", help="Print the Hessian-vector product H v instead of H.")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Which output (the first by default).")] = None,
     as_json: JsonOption = False,
     full: Annotated[bool, typer.Option("--full", help="Show whole matrices, every digit.")] = False,
     ascii_: AsciiOption = False,
@@ -750,27 +751,27 @@ def hessian_command(
     graph = problem.graph
     names = _names(wrt, graph) or graph.input_names
     report_problem(problem, strict, wrt=names)
+    target, output = chosen_output(graph, output, "differentiates")
     xp = array_module(backend)
     if direction:
         vector = parse_at(direction, origin="--dir", seed=seed)
         check_direction(graph, vector, names, origin="--dir")
-        product = hessian_vector(graph, to_device(problem.values, xp), vector, names, xp=xp)
+        product = hessian_vector(graph, to_device(problem.values, xp), vector, names, output=target, xp=xp)
+        value = problem.evaluate()[graph.outputs.index(target)]
         if as_json:
-            print_json({"value": to_json(problem.evaluate()[0]), "hessian_vector_product": {name: to_json(value) for name, value in product.items()}})
+            print_json({"value": to_json(value), "engine": "forward-over-reverse", "hessian_vector_product": {name: to_json(value) for name, value in product.items()}})
             return
         console = _stdout()
-        output = graph.output_names[0]
-        console.print(f"{output} = {format_value(problem.evaluate()[0])}", markup=False)
+        console.print(f"{output} = {format_value(value)}", markup=False)
         console.print(f"H v, the Hessian of {output} times the direction v given by --dir:", markup=False)
         for name, value in product.items():
             console.print(f"  (H v) for {name} = {format_value(value, limit=10**9 if full else 8)}", markup=False)
         return
-    result = hessian(graph, to_device(problem.values, xp), names, engine, xp=xp)
+    result = hessian(graph, to_device(problem.values, xp), names, engine, output=target, xp=xp)
     if as_json:
         print_json(hessian_json(result, result.value))
         return
     console = _stdout()
-    output = graph.output_names[0]
     console.print(f"{output} = {format_value(result.value, ascii=ascii_)}")
     console.print(f"engine: {result.engine}")
     second_order = "d2" if ascii_ else "∂²"
@@ -839,6 +840,17 @@ def output_node(graph, output: str | None):
     return graph.outputs[graph.output_names.index(output)]
 
 
+def chosen_output(graph, output: str | None, doing: str, option: str = "--output picks another"):
+    """The output --output names, or the first, with a note naming the others when
+    there are several ("this traces the output a; --output picks another (b)"), and its name."""
+    node = output_node(graph, output)
+    if node is None:
+        node = graph.outputs[0]
+        if len(graph.outputs) > 1:
+            note(f"this {doing} the output {graph.output_names[0]}; {option} ({', '.join(graph.output_names[1:])})")
+    return node, graph.output_names[graph.outputs.index(node)]
+
+
 @command("diff")
 def diff_command(
     source: InputArgument,
@@ -867,7 +879,7 @@ def diff_command(
     # --at is optional here: values give the inputs' shapes and may shadow pi and e.
     graph, _ = load_function(source, at)
     names = _names(wrt, graph) or [one_input(graph, None, "differentiate with respect to which input")]
-    target = output_node(graph, output)
+    target, output_name = chosen_output(graph, output, "differentiates")
     for name in names:
         shape = graph.input_named(name).shape
         if order > 1 and shape != ():
@@ -876,14 +888,13 @@ def diff_command(
                 hint="dcalc hessian gives every second derivative of a scalar function of arrays",
             )
     nodes = [derivative(graph, name, order, target) for name in names]
-    function = target or graph.outputs[0]
+    function = target
     lines: list[str] = []
     matrix = not plain and any(node.shape != () for node in graph.ancestors([function]))
     if matrix and not (latex or _unicode_ok()):
         note("standard output takes no Unicode, so this is plain text (--plain) rather than matrix notation")
         matrix = False
     if matrix:
-        output_name = graph.output_names[graph.outputs.index(function)]
         labels = [partial_label(output_name, name, order=order, latex=latex) for name in names]
         lines = list(matrix_lines(nodes, labels, latex=latex))
     else:
@@ -966,9 +977,7 @@ def trace_command(
         raise InputError(f"unknown mode {mode!r}: use forward or reverse")
     if output_format not in ("table", "markdown", "latex", "json"):
         raise InputError(f"unknown format {output_format!r}: use table, markdown, latex or json")
-    target = output_node(graph, output)
-    if target is None and len(graph.outputs) > 1:
-        note(f"this traces the output {graph.output_names[0]}; --output picks another ({', '.join(graph.output_names[1:])})")
+    target, _ = chosen_output(graph, output, "traces")
     if mode == "forward":
         name = one_input(graph, wrt, "a forward trace follows one input's tangent")
         if graph.input_named(name).shape != ():
@@ -1059,7 +1068,8 @@ def plot_command(
     missing = [other for other in graph.input_names if other not in given and other != name]
     if missing:
         raise InputError(f"no value for the input {missing[0]!r}", hint="give the other inputs with --at")
-    data = sample(graph, given, name, low, high, points=max(2 * width, 400))
+    target, _ = chosen_output(graph, None, "plots", option="the others are not drawn")
+    data = sample(graph, given, name, low, high, points=max(2 * width, 400), output=target)
     if output_file is not None:
         save_png(data, output_file)
         _stderr().print(f"wrote {output_file}", markup=False)

@@ -157,24 +157,25 @@ class PlotData:
     output: str
 
 
-def sample(graph: Graph, values, wrt: str, low: float, high: float, points: int = 400) -> PlotData:
-    """f and f′ on an even grid, the whole grid in one evaluation of each."""
+def sample(graph: Graph, values, wrt: str, low: float, high: float, points: int = 400, output=None) -> PlotData:
+    """f and f′ on an even grid, the whole grid in one evaluation of each (f: ``output``,
+    the first by default)."""
     from .engines.symbolic import derivative
     from .evaluate import evaluate
 
-    output = graph.outputs[0]
+    output = graph.outputs[0] if output is None else output
     if output.shape != () or graph.input_named(wrt).shape != ():
         raise InputError("plot draws a scalar function of a scalar input")
     grid = np.linspace(low, high, points)
     at = {name: value for name, value in values.items() if name != wrt}
     at[wrt] = grid
-    (f,) = evaluate(graph, at)
-    slope = derivative(graph, wrt)
+    (f,) = evaluate(graph, at, outputs=[output])
+    slope = derivative(graph, wrt, output=output)
     (df,) = evaluate(slope.graph, at, outputs=[slope])
     f = np.broadcast_to(np.asarray(f, dtype=float), grid.shape).copy()
     df = np.broadcast_to(np.asarray(df, dtype=float), grid.shape).copy()
     df[~np.isfinite(f)] = np.nan  # no slope where there is no function (ln(x) at x < 0)
-    return PlotData(grid, f, df, wrt, graph.output_names[0])
+    return PlotData(grid, f, df, wrt, graph.output_names[graph.outputs.index(output)])
 
 
 BRAILLE_BASE = 0x2800

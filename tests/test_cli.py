@@ -307,3 +307,17 @@ def test_a_hessian_matrix_too_wide_for_the_console_is_printed_an_entry_at_a_time
     lines = result.stdout.splitlines()
     entry = lines[lines.index("∂²y/∂a ∂c  (shape scalar)") + 1]
     assert entry.strip() == "0.03509658771"  # ten digits, none lost to a squeezed column
+
+
+def test_commands_that_take_one_output_say_which_of_several(cli, tmp_path):
+    program = tmp_path / "two.txt"
+    program.write_text("a = x*y\nb = sin(x) + y^2\nreturn a, b\n")
+    plotted = cli("plot", str(program), "--wrt", "x", "--at", "y=1", "--width", "20", "--height", "5")
+    assert plotted.exit_code == 0 and "note: this plots the output a; the others are not drawn (b)" in plotted.stderr
+    differentiated = cli("diff", str(program), "--wrt", "x")
+    assert differentiated.stdout.strip() == "y" and "--output picks another (b)" in differentiated.stderr
+    assert cli("diff", str(program), "--wrt", "x", "--output", "b").stdout.strip() == "cos(x)"
+    second = cli("hessian", str(program), "--at", "x=1,y=2", "--output", "b", "--json")
+    assert second.exit_code == 0, second.output
+    hessian = json.loads(second.stdout)["hessian"]
+    assert hessian["x"]["x"] == -math.sin(1.0) and hessian["y"]["y"] == 2.0 and hessian["x"]["y"] == 0.0
