@@ -126,6 +126,9 @@ def warn(message: str) -> None:
 
 
 LONG_OPTION = re.compile(r"--[A-Za-z][A-Za-z0-9-]+(?:=.*)?", re.DOTALL)
+# What a short option cluster never holds and an expression after a minus often does
+# ("-sinh(x)", "-a*x"): click would read -s -i -n -h, and -h is --help.
+EXPRESSION_CHARACTERS = frozenset("()[]^*/+-,. ")
 
 
 class Command(typer.core.TyperCommand):
@@ -140,25 +143,33 @@ class Command(typer.core.TyperCommand):
             if param.param_type_name == "option":
                 for name in (*param.opts, *param.secondary_opts):
                     takes_value[name] = not (param.is_flag or param.count)
-        unknown, positional = [], 0
+        unknown, positional, kept, expressions = [], 0, [], []
         tokens = iter(args)
         for token in tokens:
             if token == "--":
-                positional += sum(1 for _ in tokens)
+                rest = list(tokens)
+                positional += len(rest)
+                kept += [token, *rest]
                 break
             name = token.split("=", 1)[0]
             if name in takes_value:
+                kept.append(token)
                 if takes_value[name] and "=" not in token:
-                    next(tokens, None)  # its value, whatever it looks like
+                    kept += [value for value in [next(tokens, None)] if value is not None]  # its value, whatever it looks like
             elif LONG_OPTION.fullmatch(token):
                 unknown.append(name)
+                kept.append(token)
             else:
                 positional += 1
+                negated = token[:1] == "-" and token[1:2] != "-" and "=" not in token and not EXPRESSION_CHARACTERS.isdisjoint(token[1:])
+                (expressions if negated else kept).append(token)
         if unknown and positional:  # INPUT is given elsewhere: these are meant as options
             from difflib import get_close_matches
 
             close = get_close_matches(unknown[0], [known for known in takes_value if known.startswith("--")], n=3, cutoff=0.6)
             ctx.fail(f"no such option: {unknown[0]}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+        if expressions:  # after "--", where nothing is read as an option
+            args = kept + ([] if "--" in kept else ["--"]) + expressions
         return super().parse_args(ctx, args)
 
 

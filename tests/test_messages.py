@@ -30,6 +30,12 @@ def test_an_option_a_command_lacks_is_refused_by_name(cli):
         (("--at=x=3", "-x^2"), "-9"),
         (("--x1", "--at", "x1=2"), "2"),  # an expression that looks like a long option
         (("--x-y", "--at", "x=1,y=2"), "-1"),
+        # a minus before letters that are short options: -h is --help, -a is --at, -e is --engine
+        (("-sinh(x)", "--at", "x=0"), "-0"),
+        (("--at", "x=0", "-hypot(x,1)"), "-1"),
+        (("-tanh(x)", "--at", "x=0"), "-0"),
+        (("-a*x", "--at", "x=2,a=3"), "-6"),
+        (("-exp(x)", "-a", "x=0"), "-1"),
     ],
 )
 def test_input_and_values_that_start_with_a_dash_are_still_taken(cli, args, value):
