@@ -232,20 +232,22 @@ def kink_status(graph, values) -> str | None:
     from .evaluate import evaluate_all
 
     trace = evaluate_all(graph, values)
+    kinks = []
     for index in trace:
         node = graph.nodes[index]
         if node.prim.kink is None:
             continue
         with np.errstate(all="ignore"):
-            at_kink = node.prim.kink(*[trace[operand.index] for operand in node.inputs])
+            at_kink = node.prim.kink(*[trace[operand.index] for operand in node.inputs], **node.params)
         if np.any(at_kink):
-            sides = one_sided(graph, values)
-            described = "; ".join(
-                f"d{output}/d{name}: right {_one_sided(right)}, left {_one_sided(left)}" for (output, name), (right, left) in sides.items()
-            )
             where = f" ({node.span.snippet} at line {node.span.line})" if node.span is not None else ""
-            return f"{node.op} is at its kink{where}; one-sided derivatives: {described}"
-    return None
+            kinks.append(f"{node.op}{where}")
+    if not kinks:
+        return None
+    sides = one_sided(graph, values)
+    described = "; ".join(f"d{output}/d{name}: right {_one_sided(right)}, left {_one_sided(left)}" for (output, name), (right, left) in sides.items())
+    at = f"{kinks[0]} is at its kink" if len(kinks) == 1 else f"{', '.join(kinks[:-1])} and {kinks[-1]} are at their kinks"
+    return f"{at}; one-sided derivatives: {described}"
 
 
 def _one_sided(value) -> str:

@@ -126,8 +126,8 @@ class Primitive:
     # of scalar programs at one point; it may raise where IEEE arithmetic gives
     # inf or NaN (math.log(0)), and NumPy's impl then answers instead.
     scalar: Callable[..., float] | None = None
-    # Where the op is not differentiable: ``kink(*args) -> bool array`` (abs at 0,
-    # max at a tie), so checks can report such points instead of judging them.
+    # Where the op is not differentiable: ``kink(*args, **params) -> bool array`` (abs
+    # at 0, max at a tie), so checks can report such points instead of judging them.
     kink: Callable | None = None
 
     def __repr__(self) -> str:

@@ -307,6 +307,16 @@ def at_tie(x, y):
     return x == y
 
 
+def at_extreme_tie(x, axes, source):
+    """The kink of max(x) and min(x) over axes: two entries share the extreme (the
+    derivative then splits between them)."""
+    if not axes:
+        return np.zeros(np.shape(x), dtype=bool)
+    top = np.max(x, axis=axes, keepdims=True)
+    bottom = np.min(x, axis=axes, keepdims=True)
+    return (np.sum(x == top, axis=axes) > 1) | (np.sum(x == bottom, axis=axes) > 1)
+
+
 absolute = unary(
     "abs", "absolute", domain=AWAY_FROM_ZERO, complex_analytic=False, latex_form=r"\left|{0}\right|", latex_bare=(0,), partials=(d_abs,), kink=at_zero
 )
@@ -1193,8 +1203,8 @@ def _extreme_text(name):
     return form
 
 
-amax = over_axes("amax", _amax, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("max"), latex=r"\max")
-amin = over_axes("amin", _amin, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("min"), latex=r"\min")
+amax = over_axes("amax", _amax, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("max"), latex=r"\max", kink=at_extreme_tie)
+amin = over_axes("amin", _amin, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("min"), latex=r"\min", kink=at_extreme_tie)
 # One argument (or an axis): the reduction; two arguments: elementwise.
 REDUCING_FORMS = {"max": amax, "min": amin, "maximum": amax, "minimum": amin}
 

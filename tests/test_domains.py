@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+import dcalc
 from dcalc.checking import FAIL
 
 # (program, point, what the report says, where: (line, column, sub-expression))
@@ -95,12 +96,25 @@ def test_many_points_name_the_first_troubled_one(cli, tmp_path):
         ("max(x, y)", "x=1,y=1", "df/dx: right 1, left 0", "df/dy: right 1, left 0"),
         ("min(x, y)", "x=1,y=1", "df/dx: right 0, left 1", "df/dy: right 0, left 1"),
         ("sign(x)", "x=0", "right none (a jump)", "left none (a jump)"),
+        # a reduction's tie: the largest entry is shared, raising either one moves the max
+        ("max(x)", "x=[1,3,3]", "right [0. 1. 1.]", "left [0. 0. 0.]"),
+        ("min(x)", "x=[2,1,1]", "right [0. 0. 0.]", "left [0. 1. 1.]"),
     ],
 )
 def test_kinks_give_one_sided_derivatives(cli, text, at, right, left):
     result = cli("grad", text, "--at", at)
     assert result.exit_code == 0, result.output
     assert "not differentiable here" in result.stderr and right in result.stderr and left in result.stderr
+
+
+def test_every_op_at_its_kink_is_named():
+    from dcalc.diagnose import kink_status
+
+    graph = dcalc.parse_program("abs(x) + relu(y) + max(x, y) + max([x, 1])")
+    status = kink_status(graph, {"x": 0.0, "y": 0.0})
+    assert status.startswith("abs (abs(x) at line 1), relu (relu(y) at line 1) and max (max(x, y) at line 1) are at their kinks")
+    assert kink_status(graph, {"x": 1.0, "y": 2.0}) is not None  # max([x, 1]): x ties with 1
+    assert kink_status(graph, {"x": 3.0, "y": 2.0}) is None
 
 
 def test_a_derivative_too_long_to_read_is_summarised(cli, tmp_path):
