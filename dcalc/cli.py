@@ -993,8 +993,10 @@ def trace_command(
         name = one_input(graph, wrt, "a forward trace follows one input's tangent")
         if graph.input_named(name).shape != ():
             note(f"{name} is an array: its tangent is seeded with ones, so the trace follows the derivative along all of its components at once (dcalc grad gives each partial)")
+        report_problem(problem, False, wrt=[name])
         traces = forward_trace(graph, problem.values, name, target)
     else:
+        report_problem(problem, False)
         traces = reverse_trace(graph, problem.values, target)
     notation = "ascii" if ascii_ or not _unicode_ok() else "unicode"
     if output_format == "json":

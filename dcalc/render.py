@@ -598,7 +598,7 @@ def array_table(value, digits: int | None = 10, full: bool = False, title: str |
     def shown(count, limit):
         if full:
             return list(range(count))
-        if count <= limit:
+        if count <= limit + 1:  # an ellipsis for one row would hide it and save no line
             return list(range(count))
         half = limit // 2
         return list(range(half)) + [None] + list(range(count - half, count))

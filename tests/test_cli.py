@@ -321,3 +321,17 @@ def test_commands_that_take_one_output_say_which_of_several(cli, tmp_path):
     assert second.exit_code == 0, second.output
     hessian = json.loads(second.stdout)["hessian"]
     assert hessian["x"]["x"] == -math.sin(1.0) and hessian["y"]["y"] == 2.0 and hessian["x"]["y"] == 0.0
+
+
+def test_an_ellipsis_never_hides_a_single_row(cli):
+    result = cli("jacobian", "A @ x", "--at", "A=[[1,2],[3,4],[5,6]],x=[1,1]", "--ascii")
+    lines = result.stdout.splitlines()
+    start = lines.index("dy/dA  (shape 3x3x2)")
+    block = lines[start + 1 : start + 10]
+    assert not any(":" in line for line in block)
+    assert [line.split() for line in block[3:5]] == [["[1]", "0", "0"], ["1", "1"]]  # the row an ellipsis had hidden
+
+
+def test_a_trace_reports_a_value_that_is_not_finite(cli):
+    result = cli("trace", "ln(x)", "--at", "x=-1", "--mode", "reverse")
+    assert result.exit_code == 0 and "warning: ln gives a value that is not finite here (at x=-1)" in result.stderr
