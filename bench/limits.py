@@ -48,7 +48,7 @@ SHAPES = {
 
 def measure(shape: str, chars: int) -> dict:
     """In this process: the stages' seconds and the peak memory above the start."""
-    from dcalc.evaluate import evaluate
+    from dcalc.evaluation import evaluate
     from dcalc.parser import parse
     from dcalc.printer import to_infix
     from dcalc.program import build

@@ -23,7 +23,7 @@ from timing import best_of
 
 import dcalc
 from dcalc.engines import run_engine
-from dcalc.evaluate import evaluate
+from dcalc.evaluation import evaluate
 
 TARGET = 3.0
 INPUTS = 8

@@ -20,7 +20,7 @@ _EXPORTS = {
     "Problem": "dcalc.api",
     "parse_program": "dcalc.program",
     "parse_at": "dcalc.values",
-    "evaluate": "dcalc.evaluate",
+    "evaluate": "dcalc.evaluation",
     "Graph": "dcalc.graph",
     "Node": "dcalc.graph",
     "to_infix": "dcalc.printer",

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import DomainError
-from .evaluate import check_inputs, evaluate
+from .evaluation import check_inputs, evaluate
 from .graph import Graph
 from .program import parse_program
 from .values import parse_at

@@ -249,7 +249,7 @@ def function_graph(sample: Sample, values: dict):
 
 
 def _graph_for(sample: Sample, point: Point):
-    from .evaluate import check_inputs
+    from .evaluation import check_inputs
 
     graph = function_graph(sample, point.values)
     values, warnings = check_inputs(graph, point.values)
@@ -416,7 +416,7 @@ def _claim_node(sample: Sample, claim: Claim, graph):
 
 
 def _judge_claim(sample: Sample, claim: Claim, graph, values, reference, rel: float):
-    from .evaluate import evaluate
+    from .evaluation import evaluate
 
     claim_graph, node = _claim_node(sample, claim, graph)
     (claimed,) = evaluate(claim_graph, {name: values[name] for name in claim_graph.input_names}, outputs=[node])

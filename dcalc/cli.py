@@ -324,7 +324,7 @@ def load_batch(source: str, at, seed: int, at_file: str | None, points_path: str
     """INPUT's graph, the file of points, and the values every point shares."""
     import numpy as np
 
-    from .evaluate import check_inputs
+    from .evaluation import check_inputs
     from .points import read_points
 
     values = given_values(at, seed, at_file if at_file != points_path else None, one_point=False)
@@ -448,7 +448,7 @@ def eval_command(
 ) -> None:
     """Evaluate INPUT at a point (or, with --points, at many)."""
     from .backend import array_module, to_device, to_host
-    from .evaluate import evaluate
+    from .evaluation import evaluate
     from .render import format_value, to_json
 
     xp = array_module(backend)
@@ -480,7 +480,7 @@ def show_command(
     full: Annotated[bool, typer.Option("--full", help="Do not shorten long sub-expressions or values.")] = False,
 ) -> None:
     """Print INPUT's Wengert list: v₋₁, v₀ for the inputs, v₁ … v_N for the operations."""
-    from .evaluate import evaluate_all
+    from .evaluation import evaluate_all
     from .render import output_lines, print_table, show_table
 
     if at:

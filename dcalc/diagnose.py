@@ -87,7 +87,7 @@ def _operands(node: Node, value_of, index: tuple = ()) -> str:
 
 
 def _trace(graph: Graph, values: Mapping, outputs) -> dict:
-    from .evaluate import evaluate_all
+    from .evaluation import evaluate_all
 
     return evaluate_all(graph, values, outputs)
 
@@ -229,7 +229,7 @@ def kink_status(graph, values) -> str | None:
     if all(node.prim.kink is None for node in graph.nodes):
         return None
     from .engines.numeric import one_sided
-    from .evaluate import evaluate_all
+    from .evaluation import evaluate_all
 
     trace = evaluate_all(graph, values)
     kinks = []

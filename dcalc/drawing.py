@@ -49,7 +49,7 @@ def node_labels(graph: Graph, values=None, ascii: bool = False, digits: int = 4)
             reverse(graph, values, outputs=[output], record=record)
             adjoints[output.index] = 1.0
         else:
-            from .evaluate import evaluate_all
+            from .evaluation import evaluate_all
 
             record = [("primal", graph.nodes[index], value) for index, value in evaluate_all(graph, values).items()]
         for entry in record:
@@ -161,7 +161,7 @@ def sample(graph: Graph, values, wrt: str, low: float, high: float, points: int 
     """f and f′ on an even grid, the whole grid in one evaluation of each (f: ``output``,
     the first by default)."""
     from .engines.symbolic import derivative
-    from .evaluate import evaluate
+    from .evaluation import evaluate
 
     output = graph.outputs[0] if output is None else output
     if output.shape != () or graph.input_named(wrt).shape != ():

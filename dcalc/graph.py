@@ -427,7 +427,10 @@ class Graph:
         for node in self.inputs:
             if node.params["name"] == name:
                 return node
-        raise KeyError(name)
+        from .errors import UnknownNameError, suggest
+
+        names = self.input_names
+        raise UnknownNameError(f"{name!r} is not an input of this function (inputs: {', '.join(names) or 'none'})", hint=suggest(name, names))
 
     def copy_nodes(self, nodes: Iterable[Node], into: Graph, rewrite: Callable | None = None) -> dict[int, Node]:
         """Build ``nodes`` (in topological order) again in the graph ``into``; returns the

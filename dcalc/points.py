@@ -449,7 +449,7 @@ def run_batch(
     from .backend import to_device, to_host
     from .compare import run_engines
     from .engines import resolve
-    from .evaluate import evaluate
+    from .evaluation import evaluate
 
     outputs, output_names, wrt_nodes = resolve(graph, None, wrt)
     size, workers, engine_memory = chunking(graph, engines, wrt_nodes, outputs, memory, workers, xp, method)

@@ -448,7 +448,7 @@ hypot = binary_function(
 )
 FUNCTIONS["pow"] = power
 
-# Forms on Python floats for the fast path of scalar programs (evaluate.compile_scalar).
+# Forms on Python floats for the fast path of scalar programs (evaluation.compile_scalar).
 # Each gives what the NumPy impl gives, NaN and signed zeros included.
 
 

@@ -107,7 +107,7 @@ def value_of(
     value_tree, text: str, origin: str, base_dir: Path | None = None, allow_outside: bool = True, constructors: Constructors | None = None
 ) -> np.ndarray:
     """One value: a constant expression evaluated by dcalc, or @file."""
-    from .evaluate import evaluate
+    from .evaluation import evaluate
     from .program import _ProgramBuilder
 
     if isinstance(value_tree, Token) and value_tree.type == "FILE_REF":

@@ -14,7 +14,7 @@ import re
 import numpy as np
 
 from dcalc import parse_program, primitives
-from dcalc.evaluate import evaluate
+from dcalc.evaluation import evaluate
 
 # Every elementwise primitive a program can name (functions and infix arithmetic).
 ELEMENTWISE = sorted(

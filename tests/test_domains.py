@@ -120,7 +120,7 @@ def test_every_op_at_its_kink_is_named():
 def test_a_derivative_too_long_to_read_is_summarised(cli, tmp_path):
     import dcalc
     from dcalc.engines import run_engine
-    from dcalc.evaluate import evaluate
+    from dcalc.evaluation import evaluate
 
     program = "\n".join(["a0 = x"] + [f"a{k} = sin(a{k - 1}) * a{k - 1} + x" for k in range(1, 800)])
     result = cli("diff", "-", "--wrt", "x", input=program)

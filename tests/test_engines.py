@@ -3,6 +3,8 @@ with the references' worked examples."""
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from dcalc.engines.forward import forward
 from dcalc.engines.reverse import reverse
 from dcalc.engines.symbolic import derivative, derivative_graph
 from dcalc.errors import DerivativeError
-from dcalc.evaluate import evaluate
+from dcalc.evaluation import evaluate
 from dcalc.printer import to_infix
 
 LECTURE = "ln(x1)+x1*x2-sin(x2)"
@@ -325,3 +327,24 @@ def test_diff_names_shared_parts_of_large_derivatives(cli):
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "t1 = sin(x)"
     assert all(len(line) < 400 for line in lines)
+
+
+def test_library_misuse_gets_dcalc_errors_that_name_the_mistake():
+    from dcalc.engines import run_engine
+    from dcalc.errors import InputError, UnknownNameError
+
+    graph = dcalc.parse_program("x*y")
+    with pytest.raises(InputError, match="unknown engine 'bogus'"):
+        run_engine("bogus", graph, {"x": 1.0, "y": 2.0})
+    for engine in ("reverse", "forward", "symbolic", "numeric"):
+        with pytest.raises(InputError, match="no value for the input 'y'"):
+            run_engine(engine, graph, {"x": 1.0})
+    with pytest.raises(UnknownNameError, match="'q' is not an input of this function"):
+        graph.input_named("q")
+
+
+def test_the_package_evaluate_is_the_function_whatever_was_imported_first():
+    code = "import dcalc.evaluation, dcalc; g = dcalc.parse_program('x^2'); print(float(dcalc.evaluate(g, {'x': 3.0})[0]))"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "9.0"

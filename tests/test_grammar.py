@@ -6,7 +6,7 @@ import pytest
 
 from dcalc import parse_program
 from dcalc.errors import DcalcSyntaxError
-from dcalc.evaluate import evaluate
+from dcalc.evaluation import evaluate
 
 
 def value(text, **inputs):

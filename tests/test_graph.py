@@ -11,7 +11,7 @@ import pytest
 
 import dcalc
 from dcalc import parse_program
-from dcalc.evaluate import evaluate
+from dcalc.evaluation import evaluate
 from dcalc.render import lecture_numbers
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from dcalc import parse_program
 from dcalc.errors import InputError
-from dcalc.evaluate import evaluate
+from dcalc.evaluation import evaluate
 from dcalc.parser import DEFAULT_MAX_CHARS, parse
 from dcalc.printer import LECTURE, to_infix, to_latex
 

@@ -9,7 +9,7 @@ import pytest
 
 import dcalc
 from dcalc.engines import run_engine
-from dcalc.evaluate import evaluate
+from dcalc.evaluation import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 

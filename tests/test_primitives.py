@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dcalc import parse_program, primitives
-from dcalc.evaluate import evaluate
+from dcalc.evaluation import evaluate
 
 # Elementwise primitives, tested on points of their domain; the tensor primitives
 # are driven over shapes in tests/test_tensors.py.
@@ -67,12 +67,12 @@ SPECIAL = [0.0, -0.0, 1.0, -1.0, 1e300, -1e300, 1000.0, -1000.0, float("inf"), f
 
 @pytest.mark.parametrize("prim", SCALAR_FORMS, ids=lambda prim: prim.name)
 def test_scalar_forms_give_what_the_array_impl_gives(prim):
-    """The float fast path (evaluate.compile_scalar) must not change a value: on the
+    """The float fast path (evaluation.compile_scalar) must not change a value: on the
     domain and at special values (where math raises and NumPy's impl answers), the
     float form and the impl agree, NaN and infinities included."""
     from itertools import product
 
-    from dcalc.evaluate import scalar_step
+    from dcalc.evaluation import scalar_step
 
     rng = np.random.default_rng(7)
     sampled = zip(*primitives.sample_arguments(prim, rng, 32))

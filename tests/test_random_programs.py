@@ -59,7 +59,7 @@ def test_hessians_of_random_programs_are_symmetric(seed, arrays):
 @pytest.mark.parametrize("seed, arrays", SEEDS, ids=seed_ids(SEEDS))
 def test_printed_derivatives_of_random_programs_round_trip(seed, arrays):
     from dcalc.engines.symbolic import derivative
-    from dcalc.evaluate import evaluate
+    from dcalc.evaluation import evaluate
     from dcalc.printer import with_lets
 
     text, problem = load(seed, arrays)

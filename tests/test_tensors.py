@@ -283,7 +283,7 @@ def test_logsumexp_and_softmax_do_not_overflow():
 
 
 def test_printed_tensor_expressions_parse_back():
-    from dcalc.evaluate import evaluate
+    from dcalc.evaluation import evaluate
     from dcalc.printer import to_infix
 
     shapes = {"A": (3, 4), "x": (4,)}
@@ -355,7 +355,7 @@ def test_hessian_of_prod_of_a_vector_is_the_product_of_the_other_two():
 def test_prod_has_derivatives_of_every_order_at_zero():
     # prod([x, x, x, y]) = x^3 y: at x = 0 the derivatives in x are 0, 0, 6y, then 0.
     from dcalc.engines.symbolic import derivative
-    from dcalc.evaluate import evaluate
+    from dcalc.evaluation import evaluate
 
     graph = dcalc.parse_program("prod([x, x, x, y])")
     at = {"x": 0.0, "y": 1.5}
@@ -375,7 +375,7 @@ def test_prod_goes_through_the_complex_step():
 
 
 def test_prod_prints_and_parses_back():
-    from dcalc.evaluate import evaluate
+    from dcalc.evaluation import evaluate
     from dcalc.printer import to_infix, to_latex
 
     shapes = {"A": (2, 3, 2)}
@@ -461,7 +461,7 @@ CLI_PRINTED_CASES = [
 
 @pytest.mark.parametrize("program, at, wrt", CLI_PRINTED_CASES, ids=[case[0].split("\n")[0] for case in CLI_PRINTED_CASES])
 def test_symbolic_tensor_derivatives_read_like_maths_and_parse_back(cli, program, at, wrt):
-    from dcalc.evaluate import evaluate
+    from dcalc.evaluation import evaluate
 
     problem = dcalc.load(program, at)
     gradient = run_engine("reverse", problem.graph, problem.values).gradient()
@@ -509,7 +509,7 @@ PRINTED_CASES = [
 @pytest.mark.parametrize("text, shapes", PRINTED_CASES, ids=[case[0].split("\n")[-1] for case in PRINTED_CASES])
 def test_printed_derivatives_are_the_language_and_parse_back(text, shapes):
     from dcalc.engines.symbolic import derivative
-    from dcalc.evaluate import evaluate
+    from dcalc.evaluation import evaluate
     from dcalc.printer import with_lets
 
     values = point(shapes, seed=3)

@@ -224,7 +224,16 @@ def all_finite(arrays) -> bool:
 
 
 def run_engine(name: str, graph: Graph, values, outputs=None, wrt=None, **options) -> Derivatives:
+    from ..errors import InputError
     from . import forward, numeric, reverse, symbolic
 
-    engine = {"forward": forward.forward, "reverse": reverse.reverse, "symbolic": symbolic.symbolic, "numeric": numeric.numeric}[name]
-    return engine(graph, values, outputs=outputs, wrt=wrt, **options)
+    engines = {"forward": forward.forward, "reverse": reverse.reverse, "symbolic": symbolic.symbolic, "numeric": numeric.numeric}
+    if name not in engines:
+        raise InputError(f"unknown engine {name!r}: use {', '.join(ENGINE_NAMES)}")
+    try:
+        return engines[name](graph, values, outputs=outputs, wrt=wrt, **options)
+    except KeyError as error:  # a value the caller left out, found missing on the way
+        missing = error.args[0] if error.args else None
+        if isinstance(missing, str) and missing in graph.input_names and missing not in values:
+            raise InputError(f"no value for the input {missing!r}", graph.input_named(missing).span) from None
+        raise

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..evaluate import on_floats, run_schedule
+from ..evaluation import on_floats, run_schedule
 from ..graph import Graph
 from . import DEFAULT_MEMORY, ITEM_BYTES, Derivatives, all_finite, batch_shape, chunk_size, identity_columns, resolve, split_directions, timed, with_engine_axis
 from . import scalar

@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from ..errors import DerivativeError
-from ..evaluate import evaluate, evaluate_all
+from ..evaluation import evaluate, evaluate_all
 from ..graph import Graph, array_namespace
 from . import DEFAULT_MEMORY, Derivatives, batch_shape, chunk_size, resolve, split_directions, timed
 

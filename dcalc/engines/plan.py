@@ -1,6 +1,6 @@
 """Derivative sweeps compiled once per graph: flat lists with every rule bound.
 
-A plan is the primal schedule (dcalc/evaluate.py: slot k holds the k-th needed
+A plan is the primal schedule (dcalc/evaluation.py: slot k holds the k-th needed
 node, each operation a ``(slot, bound impl, operand slots)`` step) plus one sweep
 step per operation that a derivative passes through:
 ``(slot, operand slots, ((operand slot, bound rule), ...))``. Forward mode walks
@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..evaluate import Schedule, compile_graph
+from ..evaluation import Schedule, compile_graph
 from ..graph import Graph, Node
 from .rules import Rule, cotangent_rule, tangent_rule
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..evaluate import Schedule, compile_scalar, run_scalar
+from ..evaluation import Schedule, compile_scalar, run_scalar
 from ..graph import Graph, Node
 from . import Derivatives
 from .plan import sweep_edges

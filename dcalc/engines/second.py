@@ -64,7 +64,7 @@ def hessian(graph: Graph, values, wrt: list[str] | None = None, engine: str = "f
     """The Hessian of a scalar output with respect to ``wrt`` (all inputs by default);
     ``values`` are arrays of ``xp``, the Hessian comes back on the host."""
     from ..backend import to_host
-    from ..evaluate import evaluate
+    from ..evaluation import evaluate
     from . import run_engine
 
     if engine not in HESSIAN_ENGINES:

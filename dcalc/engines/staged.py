@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..evaluate import Schedule, compile_graph
+from ..evaluation import Schedule, compile_graph
 from ..graph import Graph, Node
 from .rules import UNIT, backward, depends_on
 

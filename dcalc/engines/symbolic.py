@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DerivativeError
-from ..evaluate import evaluate
+from ..evaluation import evaluate
 from ..graph import COMPILING, Graph, Node, gc_paused
 from . import Derivatives, batch_shape, resolve, timed
 from .rules import backward, depends_on
