@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import DomainError
+from .errors import DomainError, InputError
 from .evaluation import check_inputs, evaluate
 from .graph import Graph
 from .program import parse_program
@@ -45,12 +45,25 @@ def load(text: str, at: str | list[str] | Mapping[str, Any] = (), origin: str = 
     ``at`` is --at text (``"x1=2,x2=5"``, ``"A=randn(3, 4)"``), a list of such
     texts, or a mapping of names to numbers or arrays; ``seed`` seeds randn/rand.
     """
+    if not isinstance(text, str):
+        raise InputError(f"the function to load is text, such as \"x^2 + 1\", not {type(text).__name__}")
     if isinstance(at, Mapping):
-        values = {name: np.asarray(value, dtype=float) for name, value in at.items()}
+        values = {name: _real_array(name, value) for name, value in at.items()}
     else:
         values = parse_at(at, seed=seed) if at else {}
     graph = parse_program(text, origin, given=values.keys(), shapes={name: value.shape for name, value in values.items()})
     return bind(graph, values)
+
+
+def _real_array(name: str, value) -> np.ndarray:
+    """A value given from Python as a float array, or an error naming what it is instead."""
+    try:
+        array = np.asarray(value)
+        if value is None or array.dtype == object or np.iscomplexobj(array):
+            raise TypeError
+        return array.astype(float)
+    except (TypeError, ValueError):
+        raise InputError(f"the value of {name!r} is not a real number or array of them: {value!r}") from None
 
 
 def bind(graph: Graph, values: Mapping[str, Any]) -> Problem:

@@ -348,3 +348,14 @@ def test_the_package_evaluate_is_the_function_whatever_was_imported_first():
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "9.0"
+
+
+@pytest.mark.parametrize("value", ["abc", None, 1j, np.array([1 + 2j]), {"a": 1}])
+def test_load_refuses_values_that_are_not_real_numbers(value):
+    with pytest.raises(dcalc.DcalcError, match="the value of 'x' is not a real number"):
+        dcalc.load("x^2", {"x": value})
+
+
+def test_load_takes_text():
+    with pytest.raises(dcalc.DcalcError, match="the function to load is text"):
+        dcalc.load(123, "x=1")
