@@ -564,7 +564,7 @@ def grad_command(
     from .compare import run_engines
     from .engines import ENGINE_NAMES
     from .engines.numeric import METHODS
-    from .render import engines_table, format_value, gradient_json, partial_label
+    from .render import describe_shape, engines_table, format_value, gradient_json, partial_label
 
     if engine not in (*ENGINE_NAMES, "all"):
         raise InputError(f"unknown engine {engine!r}: use reverse, forward, symbolic, numeric or all")
@@ -590,7 +590,9 @@ def grad_command(
         if save is not None:
             raise InputError("--save writes the value and every partial; --dir prints one directional derivative: give one of them")
         report_problem(problem, strict, wrt=names)
-        _directional(problem, names, direction, as_json)
+        if engine != "all":
+            note(f"--dir takes forward mode's J v and reverse mode's gradient {'.' if ascii_ else '·'} v; --engine {engine} is not used")
+        _directional(problem, names, direction, as_json, ascii_)
         return
     runs = run_engines(graph, to_device(problem.values, xp), engines, wrt=names, method=method, memory=budget, xp=xp)
     found = report_problem(problem, strict, wrt=names, result=runs[0].result)
@@ -624,7 +626,7 @@ def grad_command(
             if np.ndim(block) == 0:
                 console.print(f"{partial_label(output, name, ascii_)} = {format_value(block, ascii=ascii_)}", markup=False)
             else:  # vectors and matrices as aligned tables
-                console.print(array_table(block, digits=None if full else 6, full=full, title=f"{partial_label(output, name, ascii_)}  (shape {np.shape(block)})", ascii=ascii_))
+                console.print(array_table(block, digits=None if full else 6, full=full, title=f"{partial_label(output, name, ascii_)}  (shape {describe_shape(np.shape(block), ascii_)})", ascii=ascii_))
     if not reference.input_names:
         note("this function has no inputs, so it has no partials to compare")
     elif len(runs) > 1:
@@ -653,7 +655,7 @@ def _save_npz(path: str, result) -> None:
     write_output(path, buffer.getvalue())
 
 
-def _directional(problem, names, direction, as_json) -> None:
+def _directional(problem, names, direction, as_json, ascii_: bool = False) -> None:
     from .compare import directional
     from .render import format_value, to_json
     from .values import parse_at
@@ -672,8 +674,8 @@ def _directional(problem, names, direction, as_json) -> None:
         return
     console = _stdout()
     for output, (along, dotted) in results.items():
-        console.print(f"directional derivative of {output} (forward mode) = {format_value(along)}", markup=False)
-        console.print(f"gradient · direction (reverse mode)  = {format_value(dotted)}", markup=False)
+        console.print(f"directional derivative of {output} (forward mode) = {format_value(along, ascii=ascii_)}", markup=False)
+        console.print(f"gradient {'.' if ascii_ else '·'} direction (reverse mode)  = {format_value(dotted, ascii=ascii_)}", markup=False)
 
 
 @command("jacobian")

@@ -335,3 +335,9 @@ def test_an_ellipsis_never_hides_a_single_row(cli):
 def test_a_trace_reports_a_value_that_is_not_finite(cli):
     result = cli("trace", "ln(x)", "--at", "x=-1", "--mode", "reverse")
     assert result.exit_code == 0 and "warning: ln gives a value that is not finite here (at x=-1)" in result.stderr
+
+
+def test_directional_derivative_in_ascii_and_the_engine_it_does_not_use(cli):
+    result = cli("grad", "x*y", "--at", "x=1,y=2", "--dir", "x=1,y=1", "--ascii", "--engine", "numeric")
+    assert result.exit_code == 0 and result.stdout.isascii() and result.stderr.isascii()
+    assert "gradient . direction (reverse mode)  = 3" in result.stdout and "--engine numeric is not used" in result.stderr

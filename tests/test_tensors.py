@@ -441,7 +441,7 @@ def test_jacobian_picks_the_cheaper_mode(cli):
 def test_grad_saves_arrays_and_shows_tables(cli, tmp_path):
     target = tmp_path / "grads.npz"
     result = cli("grad", "sum(A*A)", "--at", "A=randn(12, 12)", "--engine", "reverse", "--save", str(target))
-    assert result.exit_code == 0 and "⋮" in result.stdout and "(shape (12, 12))" in result.stdout
+    assert result.exit_code == 0 and "⋮" in result.stdout and "(shape 12×12)" in result.stdout
     with np.load(target) as saved:
         assert saved["dy/dA"].shape == (12, 12)
         np.testing.assert_allclose(saved["dy/dA"], 2 * np.random.default_rng(0).standard_normal((12, 12)), rtol=1e-15)
