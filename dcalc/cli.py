@@ -452,10 +452,11 @@ def eval_command(
     from .render import format_value, to_json
 
     xp = array_module(backend)
+    budget = parse_memory(memory)  # checked at one point too, where it is not needed
     many = points_file(points, at_file)
     if many:
         graph, source_points, shared = load_batch(source, at, seed, at_file, many, inputs)
-        print_batch(run_points(graph, source_points, shared, (), None, "richardson", parse_memory(memory), save, xp), as_json, False, strict)
+        print_batch(run_points(graph, source_points, shared, (), None, "richardson", budget, save, xp), as_json, False, strict)
         return
     if save is not None:
         raise InputError("eval --save writes the values at many points: give them with --points")

@@ -103,8 +103,11 @@ def variable(name: str, accent: str = "") -> Text:
     else:
         unicode = f"{name}{mark}"
     base = latex_name(name)
+    if accent:  # the accent on the letter, not on its subscript: \dot{x}_{1}
+        head, underscore, subscript = base.partition("_")
+        base = latex_accent.format(head) + underscore + subscript
     # NFC: ẋ and ẏ have precomposed forms, which terminals draw better.
-    return Text(unicodedata.normalize("NFC", unicode), ascii_prefix + name, latex_accent.format(base) if accent else base)
+    return Text(unicodedata.normalize("NFC", unicode), ascii_prefix + name, base)
 
 
 # ---- local rules in v-notation ---------------------------------------------------------

@@ -157,3 +157,8 @@ def test_the_size_limit_can_be_raised(cli, monkeypatch):
     monkeypatch.setenv("DCALC_MAX_CHARS", "lots")
     refused = cli("eval", "x", "--at", "x=1")
     assert refused.exit_code == 2 and "DCALC_MAX_CHARS='lots' is not a whole number" in refused.stderr
+
+
+def test_eval_at_one_point_checks_memory_too(cli):
+    result = cli("eval", "x", "--at", "x=1", "--memory", "3Q")
+    assert result.exit_code == 2 and "--memory '3Q' is not a size" in result.stderr

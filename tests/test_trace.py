@@ -120,3 +120,11 @@ def test_long_tables_are_laid_out_as_rich_lays_them_out(cli, tmp_path, monkeypat
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1]
     assert outputs[0].count("\n") > 300
+
+
+def test_latex_accents_sit_on_the_letter_not_its_subscript(cli):
+    result = cli("trace", "ln(x1)+x1*x2-sin(x2)", "--at", "x1=2,x2=5", "--wrt", "x1", "--format", "latex")
+    assert result.exit_code == 0, result.output
+    assert r"\dot{x}_{1}" in result.stdout and r"\dot{x_{1}}" not in result.stdout
+    reverse = cli("trace", "ln(x1)+x1*x2-sin(x2)", "--at", "x1=2,x2=5", "--mode", "reverse", "--format", "latex")
+    assert r"\bar{x}_{2}" in reverse.stdout
