@@ -183,38 +183,57 @@ BRAILLE_BASE = 0x2800
 BRAILLE_BITS = [[0x01, 0x02, 0x04, 0x40], [0x08, 0x10, 0x20, 0x80]]
 
 
-def braille_canvas(data: PlotData, width: int = 72, height: int = 20):
-    """Character cells for the two curves: returns (cells, owner, y_low, y_high), where
-    cells[r][c] is a braille bit mask and owner[r][c] is 0 (f), 1 (f′) or -1."""
-    curves = [data.f, data.derivative]
+def y_range(curves) -> tuple[float, float, bool]:
+    """The values the plot spans, and whether some are left out: all finite ones, unless
+    a few (near a pole: 1/x at 0) would squash the rest into a line; then the 2nd to
+    98th percentile, widened by a tenth."""
     finite = np.concatenate([curve[np.isfinite(curve)] for curve in curves])
     if finite.size == 0:
         raise InputError("f and its derivative are not finite anywhere in this range")
-    y_low, y_high = float(finite.min()), float(finite.max())
-    if y_high - y_low < 1e-12 * max(1.0, abs(y_high)):
-        y_low, y_high = y_low - 1.0, y_high + 1.0
+    low, high = float(finite.min()), float(finite.max())
+    inner_low, inner_high = (float(value) for value in np.percentile(finite, [2, 98]))
+    spread = inner_high - inner_low
+    clipped = spread > 0 and high - low > OUTLIER_SPREAD * spread
+    if clipped:
+        low, high = inner_low - spread / 10, inner_high + spread / 10
+    if high - low < 1e-12 * max(1.0, abs(high)):
+        low, high = low - 1.0, high + 1.0
+    return low, high, clipped
+
+
+# Values spread this many times wider than the middle 96% of them are left out of the plot.
+OUTLIER_SPREAD = 10
+
+
+def braille_canvas(data: PlotData, width: int = 72, height: int = 20):
+    """Character cells for the two curves: returns (cells, owner, y_low, y_high, clipped),
+    where cells[r][c] is a braille bit mask and owner[r][c] is 0 (f), 1 (f′) or -1."""
+    curves = [data.f, data.derivative]
+    y_low, y_high, clipped = y_range(curves)
     dots_x, dots_y = width * 2, height * 4
     cells = [[0] * width for _ in range(height)]
     owner = [[-1] * width for _ in range(height)]
     columns = np.clip(((data.x - data.x[0]) / (data.x[-1] - data.x[0]) * (dots_x - 1)).round().astype(int), 0, dots_x - 1)
     for curve_index in (1, 0):  # f last, so it wins cells it shares with f′
         curve = curves[curve_index]
-        rows = np.clip(((y_high - curve) / (y_high - y_low) * (dots_y - 1)).round(), 0, dots_y - 1)
-        for column, row, ok in zip(columns, rows, np.isfinite(curve)):
+        with np.errstate(invalid="ignore"):
+            rows = ((y_high - curve) / (y_high - y_low) * (dots_y - 1)).round()
+            inside = np.isfinite(curve) & (rows >= 0) & (rows <= dots_y - 1)
+        for column, row, ok in zip(columns, rows, inside):
             if not ok:
                 continue
             row = int(row)
             cell_row, cell_column = row // 4, column // 2
             cells[cell_row][cell_column] |= BRAILLE_BITS[column % 2][row % 4]
             owner[cell_row][cell_column] = curve_index
-    return cells, owner, y_low, y_high
+    return cells, owner, y_low, y_high, clipped
 
 
 def terminal_plot(data: PlotData, width: int = 72, height: int = 20):
     """A rich Text with the braille plot, a y scale and a legend."""
     from rich.text import Text
 
-    cells, owner, y_low, y_high = braille_canvas(data, width, height)
+    cells, owner, y_low, y_high, clipped = braille_canvas(data, width, height)
     colours = ["cyan", "magenta"]
     text = Text()
     for row in range(height):
@@ -235,6 +254,11 @@ def terminal_plot(data: PlotData, width: int = 72, height: int = 20):
     text.append(f"{data.output}({data.wrt})   ")
     text.append("⣿ ", style=colours[1])
     text.append(f"d{data.output}/d{data.wrt}\n")
+    undefined = data.x[~np.isfinite(data.f)]
+    if undefined.size:
+        text.append(f"{data.output} is not finite at {undefined.size} of {data.x.size} points, from {data.wrt} = {format_number(undefined[0], 4)} to {format_number(undefined[-1], 4)}\n")
+    if clipped:
+        text.append(f"values beyond {format_number(y_low, 4)} … {format_number(y_high, 4)} are left out, so the rest stays readable\n")
     return text
 
 

@@ -58,8 +58,8 @@ def test_svg_and_png_through_graphviz(cli, tmp_path):
 
 def test_plot_extremes_line_up_with_sin_and_cos():
     data = sample(dcalc.parse_program("sin(x)"), {}, "x", -3.0, 3.0, points=600)
-    cells, owner, low, high = braille_canvas(data, width=60, height=20)
-    assert low == pytest.approx(-1.0, abs=1e-3) and high == pytest.approx(1.0, abs=1e-3)
+    cells, owner, low, high, clipped = braille_canvas(data, width=60, height=20)
+    assert low == pytest.approx(-1.0, abs=1e-3) and high == pytest.approx(1.0, abs=1e-3) and not clipped
 
     def top_column(curve):
         for row in range(len(cells)):
@@ -87,6 +87,16 @@ def test_plot_leaves_gaps_where_not_finite(cli):
     assert np.isnan(data.f[0]) and np.isfinite(data.f[-1])
     result = cli("plot", "ln(x)", "--range", "-1:1")
     assert result.exit_code == 0, result.output
+    assert "y is not finite at " in result.stdout and "from x = -1 to" in result.stdout
+
+
+def test_a_pole_does_not_squash_the_plot():
+    # 1/x and -1/x^2 near 0 reach -160,000: every other value would sit on one line.
+    data = sample(dcalc.parse_program("1/x"), {}, "x", -1.0, 1.0, points=400)
+    _, _, low, high, clipped = braille_canvas(data, width=40, height=10)
+    assert clipped and -1000 < low < -10 and 10 < high < 1000
+    middle = data.f[(np.abs(data.x) > 0.2)]
+    assert np.all((middle > low) & (middle < high))  # away from the pole, all of f is drawn
 
 
 def test_plot_png(cli, tmp_path):
