@@ -1090,7 +1090,8 @@ def plot_command(
         save_png(data, output_file)
         _stderr().print(f"wrote {output_file}", markup=False)
         return
-    _stdout().print(terminal_plot(data, width, height))
+    console = _stdout()
+    console.print(terminal_plot(data, width, height, colour=console.color_system is not None))
 
 
 @command("check")

@@ -229,12 +229,14 @@ def braille_canvas(data: PlotData, width: int = 72, height: int = 20):
     return cells, owner, y_low, y_high, clipped
 
 
-def terminal_plot(data: PlotData, width: int = 72, height: int = 20):
-    """A rich Text with the braille plot, a y scale and a legend."""
+def terminal_plot(data: PlotData, width: int = 72, height: int = 20, colour: bool = True):
+    """A rich Text with the braille plot, a y scale and a legend. Without ``colour``
+    (output to a file or pipe) f′ is drawn in dots (·), which tell it from f's braille."""
     from rich.text import Text
 
     cells, owner, y_low, y_high, clipped = braille_canvas(data, width, height)
     colours = ["cyan", "magenta"]
+    marks = ["⣿", "⣿" if colour else "·"]
     text = Text()
     for row in range(height):
         scale = format_number(y_high, 4) if row == 0 else format_number(y_low, 4) if row == height - 1 else ""
@@ -242,7 +244,8 @@ def terminal_plot(data: PlotData, width: int = 72, height: int = 20):
         for column in range(width):
             mask = cells[row][column]
             if mask:
-                text.append(chr(BRAILLE_BASE + mask), style=colours[owner[row][column]])
+                curve = owner[row][column]
+                text.append(chr(BRAILLE_BASE + mask) if curve == 0 or colour else marks[1], style=colours[curve])
             else:
                 text.append(" ")
         text.append("\n")
@@ -250,9 +253,9 @@ def terminal_plot(data: PlotData, width: int = 72, height: int = 20):
     text.append(" " * 11 + "└" + "─" * width + "\n")
     text.append(" " * 12 + left + " " * max(1, width - len(left) - len(right)) + right + "\n")
     text.append(" " * 12)
-    text.append("⣿ ", style=colours[0])
+    text.append(f"{marks[0]} ", style=colours[0])
     text.append(f"{data.output}({data.wrt})   ")
-    text.append("⣿ ", style=colours[1])
+    text.append(f"{marks[1]} ", style=colours[1])
     text.append(f"d{data.output}/d{data.wrt}\n")
     undefined = data.x[~np.isfinite(data.f)]
     if undefined.size:

@@ -80,6 +80,8 @@ def test_plot_draws_two_labelled_curves(cli):
     assert result.exit_code == 0, result.output
     assert "y(x)" in result.stdout and "dy/dx" in result.stdout
     assert any(0x2800 < ord(char) <= 0x28FF for char in result.stdout)
+    # no colour to tell the curves apart (a pipe): the derivative is drawn in dots
+    assert "· dy/dx" in result.stdout and result.stdout.count("·") > 20
 
 
 def test_plot_leaves_gaps_where_not_finite(cli):
