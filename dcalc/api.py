@@ -59,9 +59,9 @@ def _real_array(name: str, value) -> np.ndarray:
     """A value given from Python as a float array, or an error naming what it is instead."""
     try:
         array = np.asarray(value)
-        if value is None or array.dtype == object or np.iscomplexobj(array):
+        if value is None or array.dtype.kind in "USVc" or np.iscomplexobj(array):  # text, bytes, complex
             raise TypeError
-        return array.astype(float)
+        return array.astype(float)  # numbers of any kind, Decimal and Fraction too
     except (TypeError, ValueError):
         raise InputError(f"the value of {name!r} is not a real number or array of them: {value!r}") from None
 

@@ -129,6 +129,8 @@ LONG_OPTION = re.compile(r"--[A-Za-z][A-Za-z0-9-]+(?:=.*)?", re.DOTALL)
 # What a short option cluster never holds and an expression after a minus often does
 # ("-sinh(x)", "-a*x"): click would read -s -i -n -h, and -h is --help.
 EXPRESSION_CHARACTERS = frozenset("()[]^*/+-,. ")
+# What no value of an option holds: "-exp(x)" is an expression, "-r-1:1" is --range -1:1.
+ONLY_IN_EXPRESSIONS = frozenset("(*^")
 
 
 class Command(typer.core.TyperCommand):
@@ -161,8 +163,7 @@ class Command(typer.core.TyperCommand):
                 kept.append(token)
             else:
                 positional += 1
-                negated = token[:1] == "-" and token[1:2] != "-" and "=" not in token and not EXPRESSION_CHARACTERS.isdisjoint(token[1:])
-                (expressions if negated else kept).append(token)
+                (expressions if _negated_expression(token, takes_value) else kept).append(token)
         if unknown and positional:  # INPUT is given elsewhere: these are meant as options
             from difflib import get_close_matches
 
@@ -171,6 +172,16 @@ class Command(typer.core.TyperCommand):
         if expressions:  # after "--", where nothing is read as an option
             args = kept + ([] if "--" in kept else ["--"]) + expressions
         return super().parse_args(ctx, args)
+
+
+def _negated_expression(token: str, takes_value: dict) -> bool:
+    """Whether a token that starts with one '-' is an expression ("-sinh(x)", "-a*x"), not
+    short options ("-wx,y", "-oout.png", "-r-1:1": an option with its value attached)."""
+    if token[:1] != "-" or token[1:2] == "-" or "=" in token:
+        return False
+    if takes_value.get(token[:2]):
+        return not ONLY_IN_EXPRESSIONS.isdisjoint(token[2:])
+    return not EXPRESSION_CHARACTERS.isdisjoint(token[1:])
 
 
 def command(name: str, **options):
@@ -388,12 +399,12 @@ def print_batch(report, as_json: bool, ascii_: bool, strict: bool = False) -> No
         _stderr().print(found.render("warning", f"at point {report.first_nonfinite[0]}, "), style="yellow", markup=False)
 
 
-def report_problem(problem, strict: bool, derivatives: bool = True, wrt=None, result=None):
+def report_problem(problem, strict: bool, derivatives: bool = True, wrt=None, result=None, outputs=None):
     """The first trouble at the point (a value that is not finite, an ill-conditioned
     operation, with ``derivatives`` a derivative that is not finite; ``result``: an
-    engine's result already at hand): a warning, or with --strict an error (exit 2).
-    Returns it."""
-    found = problem.problem(wrt=wrt, derivatives=result) if derivatives else problem.nonfinite_report()
+    engine's result already at hand; ``outputs``: those looked at, all by default): a
+    warning, or with --strict an error (exit 2). Returns it."""
+    found = problem.problem(outputs, wrt=wrt, derivatives=result) if derivatives else problem.nonfinite_report(outputs)
     if found is not None:
         if strict:
             found.hint = found.hint or "an error because of --strict; without it, a warning"
@@ -764,8 +775,8 @@ def hessian_command(
     problem = load_problem(source, at, seed, at_file)
     graph = problem.graph
     names = _names(wrt, graph) or graph.input_names
-    report_problem(problem, strict, wrt=names)
     target, output = chosen_output(graph, output, "differentiates")
+    report_problem(problem, strict, wrt=names, outputs=[target])
     xp = array_module(backend)
     if direction:
         vector = parse_at(direction, origin="--dir", seed=seed)
@@ -996,10 +1007,10 @@ def trace_command(
         name = one_input(graph, wrt, "a forward trace follows one input's tangent")
         if graph.input_named(name).shape != ():
             note(f"{name} is an array: its tangent is seeded with ones, so the trace follows the derivative along all of its components at once (dcalc grad gives each partial)")
-        report_problem(problem, False, wrt=[name])
+        report_problem(problem, False, wrt=[name], outputs=[target])
         traces = forward_trace(graph, problem.values, name, target)
     else:
-        report_problem(problem, False)
+        report_problem(problem, False, outputs=[target])
         traces = reverse_trace(graph, problem.values, target)
     notation = "ascii" if ascii_ or not _unicode_ok() else "unicode"
     if output_format == "json":

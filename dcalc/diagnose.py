@@ -181,24 +181,34 @@ def derivative_problem(graph: Graph, values: Mapping, outputs=None, wrt=None) ->
             what = "an infinite derivative" if _kind(found) == "infinite" else "no finite derivative (NaN)"
             return DomainError(f"the derivative is not finite: {node.op} has {what} here{detail}", node.span)
     # Forward mode keeps a zero tangent zero against an infinite slope, so its tangents
-    # may all be finite where reverse mode meets inf * 0 (sqrt(x^2 + y^2) at 0): then
-    # the first operation whose own slope is not finite is where the derivative fails.
-    return _slope_problem(outputs, primal)
+    # may all be finite where reverse mode meets inf * 0 (sqrt(x^2 + y^2) at 0): if
+    # reverse mode's partials are not finite either, the first operation on their way
+    # whose own slope is not finite is where they fail.
+    from .engines import run_engine
+
+    partials = run_engine("reverse", graph, values, outputs=outputs, wrt=wrt).jacobian.values()
+    if all(_finite(block) for block in partials):
+        return None
+    return _slope_problem(outputs, primal, [graph.input_named(name) for name in wrt])
 
 
-def _slope_problem(outputs, primal: dict) -> DomainError | None:
-    """The first elementwise operation, its value and operands finite, whose partial
-    derivative with respect to an operand is not (sqrt at 0)."""
+def _slope_problem(outputs, primal: dict, wrt) -> DomainError | None:
+    """The first elementwise operation that depends on ``wrt``, its value and operands
+    finite, whose partial derivative with respect to such an operand is not (sqrt at 0)."""
+    from .engines.rules import depends_on
+
     graph = outputs[0].graph
-    for node in graph.ancestors(outputs):
+    nodes = graph.ancestors(outputs)
+    moving = depends_on(nodes, wrt)
+    for node in nodes:
         partials = node.prim.partials
-        if node.is_input or node.is_const or not partials or not _finite(primal[node.index]):
+        if node.index not in moving or node.is_input or not partials or not _finite(primal[node.index]):
             continue
         args = [primal[operand.index] for operand in node.inputs]
         if not all(_finite(arg) for arg in args):
             continue
         for operand, partial in zip(node.inputs, partials):
-            if operand.is_const or partial is None or isinstance(partial, (int, float)):
+            if operand.index not in moving or partial is None or isinstance(partial, (int, float)):
                 continue
             with np.errstate(all="ignore"):
                 slope = partial(*args, primal[node.index])

@@ -185,15 +185,16 @@ BRAILLE_BITS = [[0x01, 0x02, 0x04, 0x40], [0x08, 0x10, 0x20, 0x80]]
 
 def y_range(curves) -> tuple[float, float, bool]:
     """The values the plot spans, and whether some are left out: all finite ones, unless
-    a few (near a pole: 1/x at 0) would squash the rest into a line; then the 2nd to
-    98th percentile, widened by a tenth."""
+    a pole (1/x at 0: a spike, several times its neighbours) would squash the rest into
+    a line; then the 2nd to 98th percentile, widened by a tenth. A narrow smooth peak
+    (tanh(50x)') is drawn whole."""
     finite = np.concatenate([curve[np.isfinite(curve)] for curve in curves])
     if finite.size == 0:
         raise InputError("f and its derivative are not finite anywhere in this range")
     low, high = float(finite.min()), float(finite.max())
     inner_low, inner_high = (float(value) for value in np.percentile(finite, [2, 98]))
     spread = inner_high - inner_low
-    clipped = spread > 0 and high - low > OUTLIER_SPREAD * spread
+    clipped = spread > 0 and high - low > OUTLIER_SPREAD * spread and any(_spike(curve) for curve in curves)
     if clipped:
         low, high = inner_low - spread / 10, inner_high + spread / 10
     if high - low < 1e-12 * max(1.0, abs(high)):
@@ -201,8 +202,20 @@ def y_range(curves) -> tuple[float, float, bool]:
     return low, high, clipped
 
 
-# Values spread this many times wider than the middle 96% of them are left out of the plot.
+# A pole's values are left out when they spread this many times wider than the middle
+# 96% of all values, and its largest is this many times its neighbours' (1/x^2: 9).
 OUTLIER_SPREAD = 10
+SPIKE = 2.5
+
+
+def _spike(curve) -> bool:
+    """Whether the curve's largest |value| stands far above the samples two steps away,
+    as at a pole (whose two nearest samples, one each side, may be alike: 1/x); a
+    smooth peak's are near it."""
+    magnitude = np.where(np.isfinite(curve), np.abs(curve), 0.0)
+    top = int(np.argmax(magnitude))
+    beside = [magnitude[index] for index in (top - 2, top + 2) if 0 <= index < magnitude.size]
+    return bool(magnitude[top] > SPIKE * max(beside, default=0.0))
 
 
 def braille_canvas(data: PlotData, width: int = 72, height: int = 20):
@@ -257,12 +270,19 @@ def terminal_plot(data: PlotData, width: int = 72, height: int = 20, colour: boo
     text.append(f"{data.output}({data.wrt})   ")
     text.append(f"{marks[1]} ", style=colours[1])
     text.append(f"d{data.output}/d{data.wrt}\n")
-    undefined = data.x[~np.isfinite(data.f)]
-    if undefined.size:
-        text.append(f"{data.output} is not finite at {undefined.size} of {data.x.size} points, from {data.wrt} = {format_number(undefined[0], 4)} to {format_number(undefined[-1], 4)}\n")
+    runs = _runs(data.x, ~np.isfinite(data.f))
+    if runs:
+        where = ", ".join(f"{format_number(low, 4)} … {format_number(high, 4)}" for low, high in runs[:3]) + (" …" if len(runs) > 3 else "")
+        text.append(f"{data.output} is not finite for {data.wrt} in {where}\n")
     if clipped:
         text.append(f"values beyond {format_number(y_low, 4)} … {format_number(y_high, 4)} are left out, so the rest stays readable\n")
     return text
+
+
+def _runs(x, flagged) -> list[tuple[float, float]]:
+    """The stretches of x (first and last point of each) where ``flagged`` holds."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flagged.astype(np.int8), [0]])))
+    return [(float(x[start]), float(x[stop - 1])) for start, stop in zip(edges[::2], edges[1::2])]
 
 
 def save_png(data: PlotData, path: str) -> None:
@@ -278,6 +298,9 @@ def save_png(data: PlotData, path: str) -> None:
     axes.plot(data.x, np.where(np.isfinite(data.f), data.f, np.nan), label=f"{data.output}({data.wrt})")
     axes.plot(data.x, np.where(np.isfinite(data.derivative), data.derivative, np.nan), label=f"d{data.output}/d{data.wrt}")
     axes.axhline(0, color="0.8", linewidth=0.8)
+    low, high, clipped = y_range([data.f, data.derivative])
+    if clipped:  # as the terminal plot: a pole's values would squash the rest
+        axes.set_ylim(low, high)
     axes.set_xlabel(data.wrt)
     axes.legend()
     figure.tight_layout()

@@ -307,14 +307,16 @@ def at_tie(x, y):
     return x == y
 
 
-def at_extreme_tie(x, axes, source):
-    """The kink of max(x) and min(x) over axes: two entries share the extreme (the
-    derivative then splits between them)."""
-    if not axes:
-        return np.zeros(np.shape(x), dtype=bool)
-    top = np.max(x, axis=axes, keepdims=True)
-    bottom = np.min(x, axis=axes, keepdims=True)
-    return (np.sum(x == top, axis=axes) > 1) | (np.sum(x == bottom, axis=axes) > 1)
+def _shared_extreme(extreme):
+    """The kink of max(x) (or min(x)) over axes: two entries share the largest (or
+    smallest) value, and the derivative splits between them."""
+
+    def kink(x, axes, source):
+        if not axes:
+            return np.zeros(np.shape(x), dtype=bool)
+        return np.sum(x == extreme(x, axis=axes, keepdims=True), axis=axes) > 1
+
+    return kink
 
 
 absolute = unary(
@@ -1203,8 +1205,8 @@ def _extreme_text(name):
     return form
 
 
-amax = over_axes("amax", _amax, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("max"), latex=r"\max", kink=at_extreme_tie)
-amin = over_axes("amin", _amin, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("min"), latex=r"\min", kink=at_extreme_tie)
+amax = over_axes("amax", _amax, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("max"), latex=r"\max", kink=_shared_extreme(np.max))
+amin = over_axes("amin", _amin, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("min"), latex=r"\min", kink=_shared_extreme(np.min))
 # One argument (or an axis): the reduction; two arguments: elementwise.
 REDUCING_FORMS = {"max": amax, "min": amin, "maximum": amax, "minimum": amin}
 

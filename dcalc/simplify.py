@@ -32,14 +32,32 @@ def _number(node: Node) -> bool:
     return node.is_const and np.ndim(node.value) == 0
 
 
+def _negative_coefficient(node: Node) -> bool:
+    """(-2)*q or ((-2)*a)*b: a product whose constant, written first, is negative."""
+    first = node
+    while first.op == "mul":
+        first = first.inputs[0]
+    return first is not node and _number(first) and first.value < 0 and not _constant_name(first)
+
+
+def _flipped(graph: Graph, product: Node) -> Node:
+    """A product with a negative constant first, that constant's sign turned: -(-2*a*b)."""
+    left, right = product.inputs
+    if left.op == "mul":
+        return graph.apply(P.mul, (_flipped(graph, left), right))
+    return right if left.value == -1 else graph.apply(P.mul, (graph.const(-left.value), right))
+
+
 def _negative(node: Node) -> bool:
-    return node.op == "neg" or (_number(node) and node.value < 0)
+    return node.op == "neg" or (_number(node) and node.value < 0) or _negative_coefficient(node)
 
 
 def _negated(graph: Graph, node: Node) -> Node:
-    """-node, for a node that is a negation or a negative constant."""
+    """-node, for a node that is a negation, a negative constant or (-c)*q."""
     if node.op == "neg":
         return node.inputs[0]
+    if _negative_coefficient(node):
+        return _flipped(graph, node)
     return graph.const(-node.value)
 
 
@@ -53,11 +71,13 @@ def _term(node: Node) -> tuple[float, Node]:
     if node.op == "mul" and _number(node.inputs[0]) and not _constant_name(node.inputs[0]):
         return float(node.inputs[0].value), node.inputs[1]
     if node.op == "neg":
-        return -1.0, node.inputs[0]
+        coefficient, base = _term(node.inputs[0])
+        return -coefficient, base
     return 1.0, node
 
 
 def _scaled(graph: Graph, coefficient: float, base: Node, shape) -> Node:
+    """coefficient * base: 0, q, -q, or 2*q and -2*q."""
     if coefficient == 0:
         return _zeros(graph, shape)
     if coefficient == 1:
@@ -67,25 +87,34 @@ def _scaled(graph: Graph, coefficient: float, base: Node, shape) -> Node:
     return graph.apply(P.mul, (graph.const(coefficient), base))
 
 
+def _gatherable(first: float, second: float) -> bool:
+    """Whether c1 q and c2 q gather into one term that prints as simply: whole
+    coefficients, or equal ones (0.5q + 0.5q is q; 0.1q + 0.2q would print
+    0.30000000000000004*q)."""
+    return (first.is_integer() and second.is_integer()) or abs(first) == abs(second)
+
+
 def _like_terms(graph: Graph, x: Node, y: Node, sign: float, shape) -> Node | None:
     """x + sign*y with like terms gathered: 2q + q is 3q, and (p ± q) + q is p + 2q or p
-    (the terms of a second derivative's product rule come in pairs). Only whole
-    coefficients gather: 0.1q + 0.2q would print 0.30000000000000004*q."""
+    (the terms of a second derivative's product rule come in pairs)."""
     new = _term(y)
-    if new[1].shape != shape or not new[0].is_integer():
+    if new[1].shape != shape:
         return None
     old = _term(x)
-    if old[1] is new[1] and old[0].is_integer():
+    if old[1] is new[1] and _gatherable(old[0], new[0]):
         return _scaled(graph, old[0] + sign * new[0], new[1], shape)
     if x.op in ("add", "sub"):
         second = 1.0 if x.op == "add" else -1.0
         for (keep, kept_sign), (term, term_sign) in (((x.inputs[0], 1.0), (x.inputs[1], second)), ((x.inputs[1], second), (x.inputs[0], 1.0))):
             old = _term(term)
-            if old[1] is not new[1] or not old[0].is_integer() or keep.shape != shape:
+            if old[1] is not new[1] or not _gatherable(old[0], new[0]) or keep.shape != shape:
                 continue
-            gathered = _scaled(graph, term_sign * old[0] + sign * new[0], new[1], shape)
-            # p + gathered, or gathered - p where p was subtracted
-            return graph.apply(P.add, (keep, gathered)) if kept_sign > 0 else graph.apply(P.sub, (gathered, keep))
+            total = term_sign * old[0] + sign * new[0]
+            if kept_sign < 0:  # c q - p, where p was subtracted
+                return graph.apply(P.sub, (_scaled(graph, total, new[1], shape), keep))
+            if total < 0:  # p - 2 q, not p + -2*q
+                return graph.apply(P.sub, (keep, _scaled(graph, -total, new[1], shape)))
+            return graph.apply(P.add, (keep, _scaled(graph, total, new[1], shape)))
     return None
 
 
@@ -147,6 +176,8 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
             return x.inputs[0]
         if x.op == "sub":  # -(a - b) = b - a
             return graph.apply(P.sub, (x.inputs[1], x.inputs[0]))
+        if _negative_coefficient(x):  # -((-2)*q) = 2*q
+            return same(_negated(graph, x))
         return None
     if len(inputs) != 2:
         return None

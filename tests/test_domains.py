@@ -136,3 +136,18 @@ def test_a_derivative_too_long_to_read_is_summarised(cli, tmp_path):
     (value,) = evaluate(again, {"x": 0.3})
     problem = dcalc.load(program, {"x": 0.3})
     assert float(value) == pytest.approx(float(run_engine("reverse", problem.graph, problem.values).jacobian[("a799", "x")]), rel=1e-12)
+
+
+def test_a_slope_that_is_not_finite_counts_only_on_the_way_of_the_derivatives_asked_for(cli):
+    result = cli("hessian", "y^2 + sqrt(x)", "--at", "x=0,y=1", "--wrt", "y", "--strict")
+    assert result.exit_code == 0 and "not finite" not in result.stderr
+    named = cli("grad", "sqrt(x) + sqrt(y^2)", "--at", "x=0,y=0", "--wrt", "y")
+    assert "sqrt has an infinite derivative here (at y^2 = 0)" in named.stderr
+
+
+def test_a_tie_at_the_other_extreme_is_no_kink():
+    from dcalc.diagnose import kink_status
+
+    graph = dcalc.parse_program("max(x) + min(z)", given=["x", "z"], shapes={"x": (3,), "z": (3,)})
+    assert kink_status(graph, {"x": np.array([1.0, 1.0, 3.0]), "z": np.array([1.0, 3.0, 3.0])}) is None
+    assert kink_status(graph, {"x": np.array([3.0, 1.0, 3.0]), "z": np.array([1.0, 3.0, 3.0])}) is not None

@@ -89,7 +89,7 @@ def test_plot_leaves_gaps_where_not_finite(cli):
     assert np.isnan(data.f[0]) and np.isfinite(data.f[-1])
     result = cli("plot", "ln(x)", "--range", "-1:1")
     assert result.exit_code == 0, result.output
-    assert "y is not finite at " in result.stdout and "from x = -1 to" in result.stdout
+    assert "y is not finite for x in -1 … " in result.stdout
 
 
 def test_a_pole_does_not_squash_the_plot():
@@ -132,3 +132,11 @@ def test_plot_errors(cli):
     assert result.exit_code == 2 and "no value for the input 'y'" in result.stderr
     result = cli("plot", "x*y", "--wrt", "x", "--at", "y=2", "--range", "0:1")
     assert result.exit_code == 0
+
+
+def test_a_narrow_smooth_peak_is_drawn_whole_and_undefined_stretches_are_named(cli):
+    data = sample(dcalc.parse_program("tanh(50*x)"), {}, "x", -1.0, 1.0, points=400)
+    _, _, _, high, clipped = braille_canvas(data, width=40, height=10)
+    assert not clipped and high == pytest.approx(data.derivative.max())  # the peak of 50 is not cut
+    result = cli("plot", "sqrt(1-x^2)", "--range", "-3:3")
+    assert "y is not finite for x in -3 … -1.0" in result.stdout and ", 1.0" in result.stdout

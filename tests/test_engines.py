@@ -350,10 +350,19 @@ def test_the_package_evaluate_is_the_function_whatever_was_imported_first():
     assert completed.stdout.strip() == "9.0"
 
 
-@pytest.mark.parametrize("value", ["abc", None, 1j, np.array([1 + 2j]), {"a": 1}])
+@pytest.mark.parametrize("value", ["abc", "3", ["1", "2"], b"3", None, 1j, np.array([1 + 2j]), {"a": 1}])
 def test_load_refuses_values_that_are_not_real_numbers(value):
     with pytest.raises(dcalc.DcalcError, match="the value of 'x' is not a real number"):
         dcalc.load("x^2", {"x": value})
+
+
+def test_load_takes_numbers_of_any_kind():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    assert float(dcalc.load("x^2", {"x": Decimal("1.5")}).evaluate()[0]) == 2.25
+    assert float(dcalc.load("x^2", {"x": Fraction(1, 2)}).evaluate()[0]) == 0.25
+    assert float(dcalc.load("x + 0", {"x": 2**70}).evaluate()[0]) == 2.0**70
 
 
 def test_load_takes_text():

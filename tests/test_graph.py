@@ -157,6 +157,12 @@ def test_cached_makes_once_per_key_when_threads_race():
         ("x + x - 2*x + y", "y"),
         ("pi*x + pi*x", "2*(pi*x)"),  # a named constant stays as written
         ("0.1*x + 0.2*x", "0.1*x + 0.2*x"),  # 0.30000000000000004 would be no simpler
+        ("0.5*x + 0.5*x", "x"),  # equal coefficients double exactly
+        ("y - x - x", "y - 2*x"),  # not y + -2*x
+        ("y - 3*x + x", "y - 2*x"),
+        ("x - 3*x", "-2*x"),
+        ("y - (x - 3*x)", "y + 2*x"),  # a - (-2*q) is a + 2*q
+        ("y - x*(2*z) + x*(2*z)", "y"),
     ],
 )
 def test_like_terms_are_gathered(text, expected):

@@ -36,6 +36,8 @@ def test_an_option_a_command_lacks_is_refused_by_name(cli):
         (("-tanh(x)", "--at", "x=0"), "-0"),
         (("-a*x", "--at", "x=2,a=3"), "-6"),
         (("-exp(x)", "-a", "x=0"), "-1"),
+        # a short option with its value attached is still that option
+        (("x*y", "-ax=2,y=3"), "6"),
     ],
 )
 def test_input_and_values_that_start_with_a_dash_are_still_taken(cli, args, value):
@@ -249,3 +251,12 @@ def test_a_bad_row_after_a_comment_is_named_by_its_own_line(cli, tmp_path):
 def test_a_directional_derivative_is_not_saved_silently(cli, tmp_path):
     result = cli("grad", "x*y", "--at", "x=1,y=2", "--dir", "x=1,y=0", "--save", str(tmp_path / "d.npz"))
     assert result.exit_code == 2 and "give one of them" in result.stderr
+
+
+def test_short_options_with_their_values_attached(cli, tmp_path):
+    plotted = cli("plot", "x^2", "-r-1:1", "--width", "20", "--height", "4")
+    assert plotted.exit_code == 0 and ["-1", "1"] in [line.split() for line in plotted.stdout.splitlines()]  # the range it was given
+    drawn = cli("graph", "x*y", f"-o{tmp_path / 'g.dot'}")
+    assert drawn.exit_code == 0 and (tmp_path / "g.dot").read_text().startswith("digraph")
+    partial = cli("grad", "x*y*z", "-wx,y", "--at", "x=1,y=2,z=3", "--json")
+    assert partial.exit_code == 0 and set(json.loads(partial.stdout)["gradient"]) == {"x", "y"}
