@@ -8,11 +8,11 @@ and hash-consing then shares what the rules produce.
 Rules: constant folding; ``x+0``, ``x-0``, ``0-x``, ``x-x``, ``x*1``, ``x*0``,
 ``x*(-1)``, ``x/1``, ``0/x``, ``--x``, ``x^1``, ``x^0``; merged constants
 (``2*(3*x)`` and ``2*((3*x)*y)`` are ``6*x`` and ``(6*x)*y``); like terms with
-whole coefficients gathered from the new term and the two below it (``2q + q``
-is ``3q``, ``(p + q) + q`` is ``p + 2q``, ``(p - q) + q`` is ``p``); signs
-pulled out (``(-a)*b`` is ``-(a*b)``, ``a + (-b)`` is ``a - b``); ``a*(1/b)`` is
-``a/b``; constants written first in products (``2*x``). Rules that would change
-a node's shape are not applied.
+whole or equal coefficients gathered from the new term and the two below it
+(``2q + q`` is ``3q``, ``(p + q) + q`` is ``p + 2q``, ``(p - q) + q`` is ``p``);
+signs pulled out (``(-a)*b`` is ``-(a*b)``, ``a + (-b)`` and ``a + (-2)*b`` are
+``a - b`` and ``a - 2*b``); ``a*(1/b)`` is ``a/b``; constants written first in
+products (``2*x``). Rules that would change a node's shape are not applied.
 """
 
 from __future__ import annotations
