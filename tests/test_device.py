@@ -26,19 +26,18 @@ CASES = [
 ]
 
 
-def engine_results(engine, text, values, xp, **options):
+def device_and_host(engine, text, values, xp):
+    """Pairs (key, partial computed on xp's arrays, brought back; the same on NumPy)."""
     problem = dcalc.load(text, values)
-    result = run_engine(engine, problem.graph, to_device(problem.values, xp), xp=xp, **options)
-    return problem, result_to_host(result)
+    on_device = result_to_host(run_engine(engine, problem.graph, to_device(problem.values, xp), xp=xp))
+    on_host = run_engine(engine, problem.graph, problem.values)
+    return [(key, on_device.jacobian[key], block) for key, block in on_host.jacobian.items()]
 
 
 @pytest.mark.parametrize("engine", ENGINE_NAMES)
 @pytest.mark.parametrize("text, values", CASES, ids=[case[0] for case in CASES])
 def test_every_engine_runs_on_device_arrays(engine, text, values):
-    problem, on_device = engine_results(engine, text, values, standin)
-    on_host = run_engine(engine, problem.graph, problem.values)
-    for key, block in on_host.jacobian.items():
-        got = on_device.jacobian[key]
+    for key, got, block in device_and_host(engine, text, values, standin):
         assert isinstance(got, np.ndarray)
         if engine == "numeric":
             np.testing.assert_allclose(got, block, rtol=0, atol=0, equal_nan=True)  # the same steps, the same arithmetic
@@ -119,12 +118,10 @@ on_gpu = pytest.mark.skipif(not _gpu(), reason="CuPy with a usable GPU is needed
 def test_every_engine_on_the_gpu(engine, text, values):
     import cupy
 
-    problem, on_gpu_result = engine_results(engine, text, values, cupy)
-    on_host = run_engine(engine, problem.graph, problem.values)
-    for key, block in on_host.jacobian.items():
+    for key, got, block in device_and_host(engine, text, values, cupy):
         # CUDA's transcendental functions may round differently from the CPU's.
         tolerance = {"numeric": 1e-9}.get(engine, 1e-13)
-        np.testing.assert_allclose(on_gpu_result.jacobian[key], block, rtol=tolerance, atol=tolerance * 1e-2, equal_nan=True)
+        np.testing.assert_allclose(got, block, rtol=tolerance, atol=tolerance * 1e-2, equal_nan=True)
 
 
 @on_gpu
