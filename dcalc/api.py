@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping
 
 import numpy as np
 
 from .errors import DomainError, InputError
-from .evaluation import check_inputs, evaluate
+from .evaluation import check_inputs, evaluate, evaluate_all
 from .graph import Graph
 from .program import parse_program
 from .values import parse_at
@@ -25,6 +26,11 @@ class Problem:
     def evaluate(self) -> list:
         return evaluate(self.graph, self.values)
 
+    @cached_property
+    def trace(self) -> dict:
+        """Every node's value at the point (by node index), worked out once for the checks."""
+        return evaluate_all(self.graph, self.values)
+
     def nonfinite_report(self, outputs=None) -> DomainError | None:
         """Where a NaN or infinity in the outputs first arose, as an error to show."""
         from .diagnose import value_problem
@@ -36,7 +42,7 @@ class Problem:
         operation, or a derivative that is not finite (see dcalc/diagnose.py)."""
         from .diagnose import point_problem
 
-        return point_problem(self.graph, self.values, outputs, wrt, derivatives)
+        return point_problem(self.graph, self.values, outputs, wrt, derivatives, trace=self.trace)
 
 
 def load(text: str, at: str | list[str] | Mapping[str, Any] = (), origin: str = "<expression>", seed: int = 0) -> Problem:

@@ -443,11 +443,13 @@ def point_status(graph, values, derivatives=None) -> tuple[str, str] | None:
     """(status, message) when the point is at a kink or a value (or, unless the
     ``derivatives`` an engine found are all finite, a derivative) is not finite there."""
     from .diagnose import kink_status, point_problem
+    from .evaluation import evaluate_all
 
-    kink = kink_status(graph, values)
+    trace = evaluate_all(graph, values)  # for both checks
+    kink = kink_status(graph, values, trace)
     if kink is not None:
         return KINK, kink
-    problem = point_problem(graph, values, derivatives=derivatives)
+    problem = point_problem(graph, values, derivatives=derivatives, trace=trace)
     if problem is not None:
         where = f" ({problem.span.snippet}, line {problem.span.line})" if problem.span is not None else ""
         return NONFINITE, problem.message + where
@@ -461,6 +463,7 @@ def _check_claim_randomly(sample: Sample, claim: Claim, count: int, seed: int) -
     """The claim at ``count`` seeded random points near the listed ones, inside the
     function's domain (points where the function or its gradient is not finite, or
     that sit at a kink, are drawn again)."""
+    from .engines import all_finite
     from .engines.reverse import reverse
 
     start = time.perf_counter()
@@ -475,7 +478,7 @@ def _check_claim_randomly(sample: Sample, claim: Claim, count: int, seed: int) -
         try:
             graph, bound = _graph_for(sample, Point(base.name, base.line, values))
             reference = reverse(graph, bound)
-            if not all(np.all(np.isfinite(block)) for block in reference.jacobian.values()):
+            if not all_finite(reference.jacobian.values()):
                 continue
             if point_status(graph, bound, derivatives=reference) is not None:
                 continue

@@ -610,7 +610,7 @@ def grad_command(
     found = report_problem(problem, strict, wrt=names, result=runs[0].result)
     from .diagnose import kink_status
 
-    kink = kink_status(graph, problem.values)
+    kink = kink_status(graph, problem.values, problem.trace)
     if kink is not None:
         # Not a disagreement: at a kink there is no derivative to agree on.
         warn(f"not differentiable here: {kink}")

@@ -189,11 +189,11 @@ def run_engines(
     reference = None
     finite = None
     shared: dict = {}
+    nodes, _, wrt_nodes = resolve(graph, outputs, wrt)
     for name in engines:
         options = {"method": method} if name == "numeric" else {}
         if reference is not None:
             if batch_ndim:
-                nodes, _, wrt_nodes = resolve(graph, outputs, wrt)
                 if projected(graph, name, wrt_nodes, nodes, method):
                     components = sum(node.size for node in wrt_nodes)
                     runs.append(EngineRun(name, None, failure=f"not run on many points: {components} input components each (check one point)"))

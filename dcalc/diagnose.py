@@ -161,9 +161,18 @@ def _conditioning_problem(graph: Graph, outputs, trace: dict) -> DomainError | N
 # ---- derivatives --------------------------------------------------------------------------------------
 
 
-def derivative_problem(graph: Graph, values: Mapping, outputs=None, wrt=None) -> DomainError | None:
+def _not_finite(node: Node, slope, value_of) -> DomainError:
+    """The derivative fails at ``node``, whose slope (or tangent) is not finite."""
+    detail = _operands(node, value_of, _first(~np.isfinite(np.asarray(slope)), node.shape))
+    what = "an infinite derivative" if _kind(slope) == "infinite" else "no finite derivative (NaN)"
+    return DomainError(f"the derivative is not finite: {node.op} has {what} here{detail}", node.span)
+
+
+def derivative_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, reverse=None) -> DomainError | None:
     """Where a derivative first stops being finite while every value is finite (None
-    when the derivatives are finite)."""
+    when the derivatives are finite). ``reverse``: reverse mode's result for these
+    outputs and inputs, if one is at hand."""
+    from .engines import all_finite, run_engine
     from .engines.forward import forward
 
     outputs = list(graph.outputs if outputs is None else outputs)
@@ -177,17 +186,13 @@ def derivative_problem(graph: Graph, values: Mapping, outputs=None, wrt=None) ->
         if node.is_input or node.is_const or _finite(found) or not _finite(value):
             continue
         if all(_finite(primal[operand.index]) and _finite(tangent[operand.index]) for operand in node.inputs):
-            detail = _operands(node, lambda operand: primal[operand.index], _first(~np.isfinite(np.asarray(found)), node.shape))
-            what = "an infinite derivative" if _kind(found) == "infinite" else "no finite derivative (NaN)"
-            return DomainError(f"the derivative is not finite: {node.op} has {what} here{detail}", node.span)
+            return _not_finite(node, found, lambda operand: primal[operand.index])
     # Forward mode keeps a zero tangent zero against an infinite slope, so its tangents
     # may all be finite where reverse mode meets inf * 0 (sqrt(x^2 + y^2) at 0): if
     # reverse mode's partials are not finite either, the first operation on their way
     # whose own slope is not finite is where they fail.
-    from .engines import run_engine
-
-    partials = run_engine("reverse", graph, values, outputs=outputs, wrt=wrt).jacobian.values()
-    if all(_finite(block) for block in partials):
+    reverse = reverse or run_engine("reverse", graph, values, outputs=outputs, wrt=wrt)
+    if all_finite(reverse.jacobian.values()):
         return None
     return _slope_problem(outputs, primal, [graph.input_named(name) for name in wrt])
 
@@ -213,35 +218,37 @@ def _slope_problem(outputs, primal: dict, wrt) -> DomainError | None:
             with np.errstate(all="ignore"):
                 slope = partial(*args, primal[node.index])
             if not _finite(slope):
-                detail = _operands(node, lambda operand: primal[operand.index], _first(~np.isfinite(np.asarray(slope)), node.shape))
-                what = "an infinite derivative" if _kind(slope) == "infinite" else "no finite derivative (NaN)"
-                return DomainError(f"the derivative is not finite: {node.op} has {what} here{detail}", node.span)
+                return _not_finite(node, slope, lambda operand: primal[operand.index])
     return None
 
 
-def point_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, derivatives=None) -> DomainError | None:
+def point_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, derivatives=None, trace=None) -> DomainError | None:
     """The first trouble at this point, if any: a value, an ill-conditioned operation, a
     derivative. ``derivatives`` (an engine's result, if one was computed) spares the
-    search for a derivative problem when its partials are all finite."""
+    search for a derivative problem when its partials are all finite; ``trace`` (every
+    node's value here, if at hand) spares evaluating the point again."""
+    from .engines import all_finite
+
     outputs = list(graph.outputs if outputs is None else outputs)
-    trace = _trace(graph, values, outputs)
+    trace = _trace(graph, values, outputs) if trace is None else trace
     problem = _value_problem(graph, outputs, trace, values) or _conditioning_problem(graph, outputs, trace)
     if problem is not None:
         return problem
-    if derivatives is not None and all(_finite(block) for block in derivatives.jacobian.values()):
+    if derivatives is not None and all_finite(derivatives.jacobian.values()):
         return None
-    return derivative_problem(graph, values, outputs, wrt)
+    reverse = derivatives if derivatives is not None and derivatives.engine == "reverse" else None
+    return derivative_problem(graph, values, outputs, wrt, reverse)
 
 
-def kink_status(graph, values) -> str | None:
+def kink_status(graph, values, trace=None) -> str | None:
     """What is at its kink at this point, with the one-sided derivatives (None when
-    nothing is; at once when no op of the graph has a kink)."""
+    nothing is; at once when no op of the graph has a kink). ``trace``: every node's
+    value here, if at hand."""
     if all(node.prim.kink is None for node in graph.nodes):
         return None
     from .engines.numeric import one_sided
-    from .evaluation import evaluate_all
 
-    trace = evaluate_all(graph, values)
+    trace = _trace(graph, values, graph.outputs) if trace is None else trace
     kinks = []
     for index in trace:
         node = graph.nodes[index]

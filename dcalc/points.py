@@ -333,6 +333,7 @@ def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, m
     batch_ndim=1)``, and so does the result. The points go in chunks (cache-sized,
     within ``memory``) on a pool of threads, each chunk's results copied into place."""
     from .engines import resolve, run_engine
+    from .engines.reverse import staged_gradient
 
     nodes, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     count = max(int(np.shape(value)[-1]) if np.ndim(value) else 1 for value in values.values())
@@ -349,7 +350,7 @@ def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, m
     if len(starts) == 1:
         return run(0)[1]
     began = time.perf_counter()
-    if engine == "reverse" and len(nodes) == 1 and nodes[0].shape == ():
+    if engine == "reverse" and staged_gradient(nodes):
         result = _staged_at_points(run, wrt_nodes, count, size, workers, xp)
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -46,7 +46,7 @@ def reverse(
         result = scalar.reverse(graph, values, outputs, output_names, wrt_nodes)
         if result is not None:
             return result
-    if len(outputs) == 1 and outputs[0].shape == ():
+    if staged_gradient(outputs):
         # A gradient: the sweep staged once as a graph (engines/staged.py) and run with
         # the arrays of the last run reused. It is the plain IEEE sweep.
         result = _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, into)
@@ -60,6 +60,12 @@ def reverse(
                 target[...] = value
             result.values, result.jacobian = into[:1], dict(zip(result.jacobian, into[1:]))
     return result.detach(values, xp)
+
+
+def staged_gradient(outputs) -> bool:
+    """Whether reverse mode stages its sweep for these outputs (a gradient: one scalar
+    output), and so takes ``into=``."""
+    return len(outputs) == 1 and outputs[0].shape == ()
 
 
 def _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded) -> Derivatives:
