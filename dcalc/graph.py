@@ -122,6 +122,9 @@ class Primitive:
     # A sum of terms (sum, mean, sum_to, matmul, logsumexp): it rounds like its terms,
     # which may be far larger than it is; the op on its operands' absolute values bounds them.
     sums: bool = False
+    # An op that only reshapes, spreads or sums to a shape (reshape, broadcast_to,
+    # sum_to): to the shape its operand already has, it is that operand.
+    shape_only: bool = False
     # How to evaluate it on Python floats (math.sin, operator.mul), for the fast path
     # of scalar programs at one point; it may raise where IEEE arithmetic gives
     # inf or NaN (math.log(0)), and NumPy's impl then answers instead.

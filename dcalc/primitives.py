@@ -571,6 +571,7 @@ broadcast_to = define(
         jvp=(broadcast_to_jvp,),
         vjp=(broadcast_to_vjp,),
         text_form=_broadcast_to_text,
+        shape_only=True,
     ),
     function=False,
 )
@@ -585,6 +586,7 @@ sum_to = define(
         vjp=(sum_to_vjp,),
         text_form=_sum_to_text,
         sums=True,
+        shape_only=True,
     ),
     function=False,
 )
@@ -792,6 +794,7 @@ reshape = define(
         jvp=(reshape_jvp,),
         vjp=(reshape_vjp,),
         written=lambda params: [str(params["shape"])],
+        shape_only=True,
     )
 )
 

@@ -154,7 +154,7 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
         return node if node.shape == shape else None
 
     name = prim.name
-    if name in ("broadcast_to", "sum_to", "reshape") and inputs[0].shape == shape:
+    if prim.shape_only and inputs[0].shape == shape:
         return inputs[0]  # a shape op that changes nothing
     if prim.elementwise and len(inputs) == 2:
         # An operand spread by broadcast_to needs no spreading when the other one
@@ -215,9 +215,8 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
         if _number(x) and y.op == "mul" and _number(y.inputs[0]) and _foldable(P.mul, (x, y.inputs[0]), {}):  # c1*(c2*z) = (c1 c2)*z
             return graph.apply(P.mul, (graph.const(x.value * y.inputs[0].value), y.inputs[1]))
         if _number(x) and y.op == "mul" and y.inputs[0].op == "mul" and _number(y.inputs[0].inputs[0]) and _foldable(P.mul, (x, y.inputs[0].inputs[0]), {}):
-            # c1*((c2*a)*b) = ((c1 c2)*a)*b: the constant of a product written first stays first
-            inner = y.inputs[0]
-            return same(graph.apply(P.mul, (graph.apply(P.mul, (graph.const(x.value * inner.inputs[0].value), inner.inputs[1])), y.inputs[1])))
+            # c1*((c2*a)*b) = (c1*(c2*a))*b, whose first factor the rule above folds: the constant stays first
+            return same(graph.apply(P.mul, (graph.apply(P.mul, (x, y.inputs[0])), y.inputs[1])))
         if x.op == "neg" or y.op == "neg":  # (-a)*b = -(a*b)
             a = x.inputs[0] if x.op == "neg" else x
             b = y.inputs[0] if y.op == "neg" else y

@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import DerivativeError
 from ..evaluation import evaluate, evaluate_all
 from ..graph import Graph, array_namespace
-from . import DEFAULT_MEMORY, Derivatives, batch_shape, chunk_size, resolve, split_directions, timed
+from . import DEFAULT_MEMORY, Derivatives, batch_shape, chunk_size, resolve, split_directions, timed, with_engine_axis
 
 EPS = float(np.finfo(float).eps)
 METHODS = ("richardson", "central", "forward", "complex")
@@ -135,10 +135,7 @@ class Point:
         Returns arrays shaped output.shape + batch + (P,); with ``every``, also each
         node's value on the way (by node index)."""
         xp = self.xp
-        batched = {}
-        for node in self.graph.inputs:
-            name = node.params["name"]
-            batched[name] = xp.asarray(self.values[name])[..., None]
+        batched = with_engine_axis(self.values, self.graph, xp)
         for node, (start, stop) in zip(self.nodes, self.offsets):
             block = perturbed(start, stop)  # batch + (size, P)
             points = block.shape[-1]
@@ -189,7 +186,7 @@ def numeric(
     batch = batch_shape(graph, values, batch_ndim)
     point = Point(graph, values, wrt_nodes, batch, xp)
     # f at the point itself, through the same (array) evaluation as the perturbed points.
-    at_point = evaluate(graph, {name: xp.asarray(value)[..., None] for name, value in values.items()}, outputs, xp, batch_ndim=len(batch) + 1)
+    at_point = evaluate(graph, with_engine_axis(values, graph, xp), outputs, xp, batch_ndim=len(batch) + 1)
     f0 = [xp.broadcast_to(xp.asarray(value, dtype=float), node.shape + batch + (1,))[..., 0] for node, value in zip(outputs, at_point)]
     along = None
     if directions is not None:

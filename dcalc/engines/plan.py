@@ -109,8 +109,8 @@ def pull_cotangents(plan: Plan, primal: list, seeds: dict[int, object]) -> list:
     """Reverse mode: the cotangents that reach every slot the sweep does not pass
     through (the inputs), from the seeds' (by slot)."""
     adjoint: list = [None] * len(primal)
-    for slot, seed in seeds.items():
-        adjoint[slot] = seed if adjoint[slot] is None else adjoint[slot] + seed
+    for slot, seed in seeds.items():  # one per slot (the caller sums seeds that meet)
+        adjoint[slot] = seed
     for slot, operands, edges in reversed(plan.sweep):
         cotangent = adjoint[slot]
         if cotangent is None:

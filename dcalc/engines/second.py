@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import DerivativeError
 from ..graph import COMPILING, Graph
-from .symbolic import derivative_graph, gradient_nodes, jacobian_nodes
+from .symbolic import derivative_graph, gradient_nodes
 
 HESSIAN_ENGINES = ("forward", "symbolic", "numeric")
 
@@ -72,27 +72,15 @@ def hessian(graph: Graph, values, wrt: list[str] | None = None, engine: str = "f
     wrt = list(graph.input_names if wrt is None else wrt)
     copy, function, gradient = _gradient(graph, output, wrt)
     (value,) = map(to_host, evaluate(graph, values, outputs=[output or graph.outputs[0]], xp=xp))
-    blocks, errors = {}, None
-    if engine == "symbolic":
-        variables = [copy.input_named(name) for name in wrt]
-        for first, node in zip(wrt, gradient):
-            with COMPILING:
-                rows = jacobian_nodes(node, variables)
-            computed = iter(map(to_host, evaluate(copy, values, outputs=[target for row in rows for target in row], xp=xp)))
-            stacked = [[] for _ in variables]
-            for _ in rows:
-                for position, variable in enumerate(variables):
-                    stacked[position].append(np.broadcast_to(next(computed), variable.shape))
-            for second, variable, block in zip(wrt, variables, stacked):
-                blocks[(first, second)] = np.reshape(np.stack(block), node.shape + variable.shape)
-    else:
-        result = run_engine(engine, copy, values, outputs=gradient, wrt=wrt, xp=xp)
-        errors = {} if result.error is not None else None
-        for position, first in enumerate(wrt):
-            for second in wrt:
-                blocks[(first, second)] = to_host(result.jacobian[(f"out{position}", second)])
-                if errors is not None:
-                    errors[(first, second)] = to_host(result.error[(f"out{position}", second)])
+    # The gradient's Jacobian, by the engine asked for (the symbolic one differentiates
+    # the gradient's nodes once more).
+    result = run_engine(engine, copy, values, outputs=gradient, wrt=wrt, xp=xp)
+    blocks, errors = {}, {} if result.error is not None else None
+    for position, first in enumerate(wrt):
+        for second in wrt:
+            blocks[(first, second)] = to_host(result.jacobian[(f"out{position}", second)])
+            if errors is not None:
+                errors[(first, second)] = to_host(result.error[(f"out{position}", second)])
     name = {"forward": "forward-over-reverse"}.get(engine, engine)
     return Hessian(name, value, wrt, blocks, errors)
 

@@ -61,8 +61,8 @@ def _number(node: Node, value: float) -> bool:
 def _exactly_simpler(graph: Graph, roots: list[Node]) -> tuple[Graph, dict[int, Node]]:
     """A copy with the rewrites IEEE arithmetic makes exact (so the numbers are the
     sweep's own): x*1 = x, x*(-1) = -x, a + (-b) = a - b, a - (-b) = a + b, --x = x,
-    x/1 = x, and a sum_to or broadcast_to to the shape it has = x (the 1 and -1 may be
-    arrays of them, of at most x's shape). The sweep writes d(a - c)/dc times cos as
+    x/1 = x, and a shape-only op (sum_to, broadcast_to, reshape) to the shape it has = x
+    (the 1 and -1 may be arrays of them, of at most x's shape). The sweep writes d(a - c)/dc times cos as
     (-1)*cos, then adds it: two passes over the points where one subtraction will do."""
     from .. import primitives as P
 
@@ -80,7 +80,7 @@ def _exactly_simpler(graph: Graph, roots: list[Node]) -> tuple[Graph, dict[int, 
                     break
         elif name == "div" and _number(args[1], 1.0) and args[0].shape == node.shape:
             made = args[0]
-        elif name in ("sum_to", "broadcast_to") and args[0].shape == node.shape:
+        elif node.prim.shape_only and args[0].shape == node.shape:
             made = args[0]
         elif name == "neg" and args[0].op == "neg":
             made = args[0].inputs[0]

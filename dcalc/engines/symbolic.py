@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import DerivativeError
 from ..evaluation import evaluate
-from ..graph import COMPILING, Graph, Node, gc_paused
+from ..graph import COMPILING, Graph, Node
 from . import Derivatives, batch_shape, resolve, timed
 from .rules import backward, depends_on
 
@@ -27,22 +27,24 @@ from .rules import backward, depends_on
 def derivative_graph(graph: Graph) -> tuple[Graph, dict[int, Node]]:
     """A simplifying copy of ``graph`` (cached on it) and the map from its nodes to the copy's.
     The copy keeps the names the user gave values (``graph.names``)."""
-    cached = graph._cache.get("symbolic-copy")
-    if cached is not None and cached[2] == len(graph.nodes):
-        return cached[0], cached[1]
     if graph.simplify:
-        mapping = {node.index: node for node in graph.nodes}
-        graph._cache["symbolic-copy"] = (graph, mapping, len(graph.nodes))
-        return graph, mapping
+        # A derivative graph is its own: it grows with every derivative taken, so only
+        # the latest identity map is kept.
+        cached = graph._cache.get("symbolic-identity")
+        if cached is None or len(cached) != len(graph.nodes):
+            cached = graph._cache["symbolic-identity"] = {node.index: node for node in graph.nodes}
+        return graph, cached
+    return graph.cached(("symbolic-copy", len(graph.nodes)), lambda: _simplifying_copy(graph))
+
+
+def _simplifying_copy(graph: Graph) -> tuple[Graph, dict[int, Node]]:
     copy = Graph(simplify=True)
-    with gc_paused():  # no cycles to collect among the nodes (Graph.cached)
-        mapping = graph.copy_nodes(graph.nodes, copy)
+    mapping = graph.copy_nodes(graph.nodes, copy)
     for node in graph.nodes:  # the user's names, so derivatives can be written with them
         name = graph.names.get(node.index)
         if name is not None:
             copy.names.setdefault(mapping[node.index].index, name)
     copy.set_outputs([mapping[node.index] for node in graph.outputs], graph.output_names)
-    graph._cache["symbolic-copy"] = (copy, mapping, len(graph.nodes))
     return copy, mapping
 
 
