@@ -21,7 +21,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from .errors import DcalcError, InputError
+from .errors import DcalcError, InputError, counted
 
 app = typer.Typer(
     name="dcalc",
@@ -193,9 +193,9 @@ def command(name: str, **options):
     def register(function):
         @functools.wraps(function)
         def run(*args, **kwargs):
-            from .files import forget_reads
-
-            forget_reads()  # what an earlier command (in this process) read is not this one's
+            files = sys.modules.get(f"{__package__}.files")
+            if files is not None:  # what an earlier command (in this process) read is not this one's
+                files.forget_reads()
             try:
                 return function(*args, **kwargs)
             except DcalcError as error:
@@ -413,12 +413,13 @@ def report_problem(problem, strict: bool, derivatives: bool = True, wrt=None, re
     return found
 
 
-def problem_json(found) -> dict | None:
-    """A NaN's or infinity's origin for --json: the message, line and sub-expression."""
+def problem_json(found) -> dict:
+    """For --json: {"not_finite": where a NaN or infinity arose (message, line,
+    sub-expression)}, or nothing when none did."""
     if found is None:
-        return None
+        return {}
     span = found.span
-    return {"message": found.message, "line": span.line if span else None, "column": span.column if span else None, "expression": span.snippet if span else None}
+    return {"not_finite": {"message": found.message, "line": span.line if span else None, "column": span.column if span else None, "expression": span.snippet if span else None}}
 
 
 def print_json(data) -> None:
@@ -459,6 +460,7 @@ def eval_command(
 ) -> None:
     """Evaluate INPUT at a point (or, with --points, at many)."""
     from .backend import array_module, to_device, to_host
+    from .engines import all_finite
     from .evaluation import evaluate
     from .render import format_value, to_json
 
@@ -472,12 +474,13 @@ def eval_command(
     if save is not None:
         raise InputError("eval --save writes the values at many points: give them with --points")
     problem = load_problem(source, at, seed, at_file)
-    found = report_problem(problem, strict, derivatives=False)
     values = [to_host(value) for value in evaluate(problem.graph, to_device(problem.values, xp), xp=xp)]
+    # Where a NaN or infinity arose is searched for only when there is one.
+    found = None if all_finite(values) else report_problem(problem, strict, derivatives=False)
     names = problem.graph.output_names
     if as_json:
         value = to_json(values[0]) if len(values) == 1 else {name: to_json(item) for name, item in zip(names, values)}
-        print_json({"value": value, **({"not_finite": problem_json(found)} if found else {})})
+        print_json({"value": value, **problem_json(found)})
         return
     console = _stdout()
     for name, value in zip(names, values):
@@ -576,7 +579,7 @@ def grad_command(
     from .compare import run_engines
     from .engines import ENGINE_NAMES
     from .engines.numeric import METHODS
-    from .render import describe_shape, engines_table, format_value, gradient_json, partial_label
+    from .render import block_table, engines_table, format_value, gradient_json, partial_label
 
     if engine not in (*ENGINE_NAMES, "all"):
         raise InputError(f"unknown engine {engine!r}: use reverse, forward, symbolic, numeric or all")
@@ -620,14 +623,12 @@ def grad_command(
     if save is not None:
         _save_npz(save, runs[0].result)
     if as_json:
-        print_json({**gradient_json(runs), **({"not_finite": problem_json(found)} if found else {})})
+        print_json({**gradient_json(runs), **problem_json(found)})
         if disagreeing:
             raise typer.Exit(1)
         return
     reference = runs[0].result
     import numpy as np
-
-    from .render import array_table
 
     console = _stdout()
     for name, value in zip(reference.output_names, reference.values):
@@ -638,7 +639,7 @@ def grad_command(
             if np.ndim(block) == 0:
                 console.print(f"{partial_label(output, name, ascii_)} = {format_value(block, ascii=ascii_)}", markup=False)
             else:  # vectors and matrices as aligned tables
-                console.print(array_table(block, digits=None if full else 6, full=full, title=f"{partial_label(output, name, ascii_)}  (shape {describe_shape(np.shape(block), ascii_)})", ascii=ascii_))
+                console.print(block_table(partial_label(output, name, ascii_), block, full, ascii_))
     if not reference.input_names:
         note("this function has no inputs, so it has no partials to compare")
     elif len(runs) > 1:
@@ -707,10 +708,8 @@ def jacobian_command(
 ) -> None:
     """The Jacobian of INPUT's outputs, by the cheaper AD mode for its shape."""
     from .backend import array_module, result_to_host, to_device
-    import numpy as np
-
     from .engines import ENGINE_NAMES, run_engine
-    from .render import array_table, describe_shape, partial_label, to_json
+    from .render import block_table, partial_label, to_json
 
     problem = load_problem(source, at, seed, at_file)
     graph = problem.graph
@@ -719,7 +718,7 @@ def jacobian_command(
     outputs = sum(node.size for node in graph.outputs)
     if engine is None:
         engine = "forward" if inputs < outputs else "reverse"
-        reason = f"{engine} mode: {inputs} input component{'s' * (inputs != 1)}, {outputs} output component{'s' * (outputs != 1)}"
+        reason = f"{engine} mode: {counted(inputs, 'input component')}, {counted(outputs, 'output component')}"
     elif engine not in ENGINE_NAMES:
         raise InputError(f"unknown engine {engine!r}: use forward, reverse, symbolic or numeric")
     else:
@@ -734,7 +733,7 @@ def jacobian_command(
                 "jacobian": {out: {name: to_json(result.jacobian[(out, name)]) for name in result.input_names} for out in result.output_names},
                 "engine": engine,
                 "why": reason,
-                **({"not_finite": problem_json(found)} if found else {}),
+                **problem_json(found),
             }
         )
         return
@@ -742,9 +741,7 @@ def jacobian_command(
     console.print(f"engine: {reason}", markup=False)
     for out in result.output_names:
         for name in result.input_names:
-            block = result.jacobian[(out, name)]
-            title = f"{partial_label(out, name, ascii_)}  (shape {describe_shape(np.shape(block), ascii_)})"
-            console.print(array_table(block, digits=None if full else 6, full=full, title=title, ascii=ascii_))
+            console.print(block_table(partial_label(out, name, ascii_), result.jacobian[(out, name)], full, ascii_))
 
 
 @command("hessian")
@@ -769,7 +766,7 @@ def hessian_command(
     from .engines.second import hessian, hessian_vector
     import numpy as np
 
-    from .render import array_table, describe_shape, format_value, hessian_json, labelled_matrix, to_json
+    from .render import block_table, format_value, hessian_json, labelled_matrix, mixed_label, to_json
     from .values import parse_at
 
     problem = load_problem(source, at, seed, at_file)
@@ -799,12 +796,10 @@ def hessian_command(
     console = _stdout()
     console.print(f"{output} = {format_value(result.value, ascii=ascii_)}")
     console.print(f"engine: {result.engine}")
-    second_order = "d2" if ascii_ else "∂²"
     matrix = None
     if all(np.shape(block) == () for block in result.blocks.values()):  # scalar inputs: one matrix, if it fits
         entries = [[result.blocks[(first, second)] for second in names] for first in names]
-        title = f"{second_order}{output}/d(row) d(column)" if ascii_ else f"∂²{output}/∂(row) ∂(column)"
-        matrix = labelled_matrix(entries, names, digits=None if full else 10, title=title, ascii=ascii_)
+        matrix = labelled_matrix(entries, names, digits=None if full else 10, title=mixed_label(output, "(row)", "(column)", ascii_), ascii=ascii_)
         if console.measure(matrix, options=console.options.update_width(10**6)).maximum > console.width:
             matrix = None  # squeezed, its numbers would lose digits: an entry at a time instead
     if matrix is not None:
@@ -813,9 +808,7 @@ def hessian_command(
         for first in names:
             for second in names:
                 block = result.blocks[(first, second)]
-                mark = "d" if ascii_ else "∂"
-                title = f"{second_order}{output}/{mark}{first} {mark}{second}  (shape {describe_shape(np.shape(block), ascii_)})"
-                console.print(array_table(block, digits=None if full else (10 if np.shape(block) == () else 6), full=full, title=title, ascii=ascii_))
+                console.print(block_table(mixed_label(output, first, second, ascii_), block, full, ascii_, digits=10 if np.shape(block) == () else 6))
     asymmetry = result.asymmetry()
     verdict = "symmetric to rounding" if asymmetry <= 1e-12 else "NOT symmetric"
     transposed = "H - H^T" if ascii_ else "H - Hᵀ"
@@ -913,9 +906,8 @@ def diff_command(
                 hint="dcalc hessian gives every second derivative of a scalar function of arrays",
             )
     nodes = [derivative(graph, name, order, target) for name in names]
-    function = target
     lines: list[str] = []
-    matrix = not plain and any(node.shape != () for node in graph.ancestors([function]))
+    matrix = not plain and any(node.shape != () for node in graph.ancestors([target]))
     if matrix and not (latex or _unicode_ok()):
         note("standard output takes no Unicode, so this is plain text (--plain) rather than matrix notation")
         matrix = False

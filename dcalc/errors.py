@@ -127,6 +127,11 @@ class DerivativeError(DcalcError):
     kind = "derivative error"
 
 
+def counted(number: int, noun: str) -> str:
+    """1 point, 2 points."""
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def suggest(name: str, known) -> str | None:
     """'did you mean ...?' for the known name nearest to ``name``, if any is near."""
     import difflib

@@ -55,9 +55,9 @@ TERMINAL_WORDS = {
     "VALUE": "'value'",
     "$END": "the end of the input",
 }
-# A word that may be meant as one number: digits, letters, _ and dots, and a sign after an exponent's e.
 # The start rules one parser serves (samples have a parser of their own).
 PROGRAM_STARTS = ("program", "assignments")
+# A word that may be meant as one number: digits, letters, _ and dots, and a sign after an exponent's e.
 NUMBER_LIKE = re.compile(r"(?:[A-Za-z0-9_.]|(?<=[0-9.][eE])[+-](?=[0-9]))+")
 NUMBER_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.")
 # After a number, a name that does not start like an exponent: "2x" lacks an operator.

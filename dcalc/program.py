@@ -22,7 +22,7 @@ import numpy as np
 from lark import Token, Tree
 
 from . import primitives
-from .errors import ArityError, DcalcError, DcalcSyntaxError, ShapeError, Span, UnknownNameError, suggest
+from .errors import ArityError, DcalcError, DcalcSyntaxError, ShapeError, Span, UnknownNameError, counted, suggest
 from .graph import Graph, Node, gc_paused
 from .parser import parse
 
@@ -302,7 +302,7 @@ class _ProgramBuilder:
         if name in primitives.COMPOSITES:
             build, arity = primitives.COMPOSITES[name]
             if len(arguments) != arity or not all(isinstance(argument, Node) for argument in arguments):
-                raise ArityError(f"{name} takes {_count(arity, 'argument')}, but got {len(arguments)}", span)
+                raise ArityError(f"{name} takes {counted(arity, 'argument')}, but got {len(arguments)}", span)
             return self.within_axes(build(*arguments), span)
         plain = [argument for argument in arguments if not isinstance(argument, Keyword)]
         if name in primitives.REDUCING_FORMS and len(plain) == 1:
@@ -329,7 +329,7 @@ class _ProgramBuilder:
             raise ArityError(f"{name} takes one or more arguments", span)
         if len(operands) < arity or len(static_values) > len(prim.static):
             raise ArityError(
-                f"{name} takes {_count(prim.arity, 'argument')}"
+                f"{name} takes {counted(prim.arity, 'argument')}"
                 + (f" (and optionally {', '.join(prim.static)})" if prim.static else "")
                 + f", but got {len(arguments)}",
                 span,
@@ -519,10 +519,6 @@ def _literal(value):
         number = float(value.value)
         return int(number) if number.is_integer() else number
     raise DcalcSyntaxError("value constructors take numbers and shapes, as in randn(3, 4) or full((2, 3), 1.5)")
-
-
-def _count(number: int, word: str) -> str:
-    return f"{number} {word}" + ("" if number == 1 else "s")
 
 
 def _static_value(value, function: str, param: str, span):

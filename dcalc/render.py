@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .errors import counted
 from .graph import Graph, Node
 from .printer import LECTURE, PLAIN, SUBSCRIPTS, SUPERSCRIPTS, format_number, to_infix
 
@@ -218,6 +219,16 @@ def partial_label(output: str, input_name: str, ascii: bool = False, order: int 
     return f"d{power}{output}/d{input_name}{power}" if ascii else f"∂{power}{output}/∂{input_name}{power}"
 
 
+def mixed_label(output: str, first: str, second: str, ascii: bool = False) -> str:
+    """∂²y/∂x ∂z (d2y/dx dz in ASCII): a second derivative, one input at a time."""
+    return f"d2{output}/d{first} d{second}" if ascii else f"∂²{output}/∂{first} ∂{second}"
+
+
+def block_table(label: str, block, full: bool = False, ascii: bool = False, digits: int = 6):
+    """A derivative block as a table titled with its label and shape (every digit with ``full``)."""
+    return array_table(block, digits=None if full else digits, full=full, title=f"{label}  (shape {describe_shape(np.shape(block), ascii)})", ascii=ascii)
+
+
 def format_seconds(seconds: float, ascii: bool = False) -> str:
     if seconds < 1e-3:
         return f"{seconds * 1e6:.0f} {'us' if ascii else 'µs'}"
@@ -328,8 +339,9 @@ def gradient_json(runs) -> dict:
 
 def _trace_value(row, digits: int, full: bool, notation: str = "unicode") -> str:
     value = np.asarray(row.value)
-    text = format_value(value, digits=digits, limit=10**9 if full else 6, ascii=notation == "ascii")
-    if value.ndim and not full and not text.startswith("array "):  # a long one names its shape already
+    limit = 10**9 if full else 6
+    text = format_value(value, digits=digits, limit=limit, ascii=notation == "ascii")
+    if value.ndim and not full and value.size <= limit:  # a longer one is summarised with its shape already
         text = f"{describe_shape(value.shape, notation == 'ascii')}: {text}"
     if notation == "unicode":
         text = text.replace("-", "−")
@@ -639,7 +651,7 @@ def batch_table(report, ascii: bool = False):
     from rich import box
     from rich.table import Table
 
-    title = f"{_count(report.count, 'point')} from {report.origin}"
+    title = f"{counted(report.count, 'point')} from {report.origin}"
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, box=box.ASCII if ascii else box.HEAVY_HEAD)
     for header in ("", "min", "max", "mean", "not finite"):
         table.add_column(header, justify="left" if not header else "right")
@@ -648,10 +660,6 @@ def batch_table(report, ascii: bool = False):
         cells = [format_number(value, digits=10) if quantity.entries else "n/a" for value in (quantity.minimum, quantity.maximum, quantity.mean)]
         table.add_row(label, *cells, str(quantity.nonfinite))
     return unclipped(table)
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _points(indices: list[int], total: int) -> str:
@@ -669,7 +677,7 @@ def batch_lines(report, ascii: bool = False) -> list[str]:
             lines.append(f"{tally.name}: {tally.failure}")
         elif tally.disagreeing:
             lines.append(
-                f"{tally.name}: DISAGREES with {report.reference} at {tally.disagreeing} of {_count(report.count, 'point')} "
+                f"{tally.name}: DISAGREES with {report.reference} at {tally.disagreeing} of {counted(report.count, 'point')} "
                 f"({_points(tally.first_disagreeing, tally.disagreeing)})"
             )
         elif tally.name == "numeric":
@@ -677,7 +685,7 @@ def batch_lines(report, ascii: bool = False) -> list[str]:
         else:
             lines.append(f"{tally.name}: agrees with {report.reference} at every finite point (max rel diff {tally.worst:.2g}; {format_seconds(tally.seconds, ascii)} summed over its chunks)")
     if report.nonfinite:
-        lines.append(f"not finite at {report.nonfinite} of {_count(report.count, 'point')} ({_points(report.first_nonfinite, report.nonfinite)})")
+        lines.append(f"not finite at {report.nonfinite} of {counted(report.count, 'point')} ({_points(report.first_nonfinite, report.nonfinite)})")
     return lines
 
 

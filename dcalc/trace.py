@@ -20,8 +20,8 @@ import numpy as np
 
 from .engines.rules import jvp, vjp
 from .graph import Graph, Node
-from .printer import LECTURE, PLAIN, to_infix, to_latex
-from .render import SUBSCRIPTS, lecture_numbers
+from .printer import LECTURE, PLAIN, SUBSCRIPTS, to_infix, to_latex
+from .render import lecture_numbers
 
 NOTATIONS = ("unicode", "ascii", "latex")
 
