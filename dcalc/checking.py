@@ -295,7 +295,7 @@ def _check_point(sample: Sample, point: Point, replacements: list | None, strict
             result(f"{engine} engine", ERROR, message=error.message)
     if not engines:
         return results
-    reference = engines.get(first) or next(iter(engines.values()))
+    reference = next(iter(engines.values()))  # the first that ran: the reference, unless it failed
     special = point_status(graph, values, derivatives=reference)
     if special is not None and strict and special[0] == NONFINITE:
         special = (FAIL, special[1] + " (an error with --strict)")
