@@ -22,12 +22,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from lark import Token, Tree
 
 from .errors import DcalcError, InputError, Span, UnknownNameError, suggest
+from .parser import LEAVES
+
+if TYPE_CHECKING:
+    from lark import Tree
 
 PASS, FAIL, KINK, NONFINITE, ERROR = "pass", "FAIL", "not differentiable here", "not finite", "error"
 EXACT_ENGINES = ("forward", "reverse", "symbolic")
@@ -85,7 +88,7 @@ class Sample:
 
 
 def _span(text: str, origin: str, item) -> Span:
-    if isinstance(item, Token):
+    if isinstance(item, str):  # a token
         return Span(text, item.start_pos, item.end_pos, item.line, item.column, origin)
     meta = item.meta
     return Span(text, meta.start_pos, meta.end_pos, meta.line, meta.column, origin)
@@ -111,13 +114,13 @@ def read_sample(path: str | Path, allow_outside: bool = False) -> Sample:
 
 def parse_sample(text: str, origin: str, base: Path, allow_outside: bool = False) -> Sample:
     """A Sample from the text of a .dcalc file; data files are read relative to ``base``."""
-    from .parser import parse
+    from .parser import parse, runtime
 
     tree = parse(text, origin, start="sample")
     sample = Sample(origin, text)
     current: Point | None = None
     for directive in tree.children:
-        if not isinstance(directive, Tree):
+        if isinstance(directive, LEAVES):
             continue
         kind = directive.data
         where = _span(text, origin, directive)
@@ -125,8 +128,12 @@ def parse_sample(text: str, origin: str, base: Path, allow_outside: bool = False
             if sample.program is not None:
                 raise DcalcError("a sample file has one function; this is a second", where)
             body = directive.children[1]
-            meta = body.meta if isinstance(body, Tree) else None  # a lone name or number is a token
-            sample.program = body if kind == "function_block" else Tree("program", [Tree("expr_stmt", [body], meta)], meta)
+            if kind == "function_block":
+                sample.program = body
+            else:  # a one-line function: made into the tree of a one-line program
+                Tree = runtime("sample").module.Tree
+                meta = None if isinstance(body, str) else body.meta  # a lone name or number is a token
+                sample.program = Tree("program", [Tree("expr_stmt", [body], meta)], meta)
             sample.function_line = where.line
         elif kind == "tolerance":
             settings = _tolerance(directive, text, origin)

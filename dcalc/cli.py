@@ -1211,9 +1211,9 @@ def main_options(
 
 
 def main() -> None:
-    # What is imported by now lives until exit: frozen, the cycle collector stops
-    # walking it again and again while the command imports NumPy, Lark and rich
-    # (10-15 ms of a one-shot `dcalc grad`).
+    # What is imported by now (typer) lives until exit: frozen, the collector's
+    # passes skip it. A command then starts with the collector paused until its
+    # input is parsed (graph.pause_start_up), and later passes skip what that made.
     gc.freeze()
     # typer makes a click command of every registered command before it reads the
     # arguments (5 ms); `dcalc NAME ...` needs only NAME's (`dcalc --help` lists all).
@@ -1222,7 +1222,12 @@ def main() -> None:
     chosen = [info for info in every if info.name == named]
     if chosen:
         app.registered_commands[:] = chosen
+        from .graph import end_start_up, pause_start_up
+
+        pause_start_up()
     try:
         app()
     finally:
         app.registered_commands[:] = every
+        if chosen:
+            end_start_up()

@@ -16,15 +16,17 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 import numpy as np
-from lark import Token, Tree
 
 from . import primitives
 from .errors import ArityError, DcalcError, DcalcSyntaxError, ShapeError, Span, UnknownNameError, counted, suggest
 from .graph import Graph, Node, gc_paused
-from .parser import parse
+from .parser import LEAVES, parse
+
+if TYPE_CHECKING:
+    from lark import Token, Tree
 
 NUMBER_LITERAL = re.compile(r"-\s*[0-9.][0-9_.eE+-]*")
 # NumPy broadcasts at most 32 axes. The engines add trailing axes and a Jacobian
@@ -84,7 +86,7 @@ class _Builder:
         while pending:
             item = pending.pop()
             walk.append(item)
-            if isinstance(item, Tree):
+            if not isinstance(item, LEAVES):
                 pending.extend(item.children)
                 position = self.NAME_CHILD.get(item.data)
                 if position is not None:
@@ -92,13 +94,13 @@ class _Builder:
         methods = self.methods
         values = []  # of the children seen and not yet used by their parent
         for item in reversed(walk):
-            if isinstance(item, Tree):
+            if not isinstance(item, LEAVES):
                 count = len(item.children)
                 children = values[-count:] if count else []
                 if count:
                     del values[-count:]
                 values.append(methods[item.data](item.meta, children))
-            elif isinstance(item, Token) and id(item) not in names:
+            elif isinstance(item, str) and id(item) not in names:
                 values.append(self.operand(item))
             else:
                 values.append(item)
@@ -107,7 +109,7 @@ class _Builder:
 
     def operand(self, item):
         """The node of a name or number token; any other value as it is."""
-        if isinstance(item, Token):
+        if isinstance(item, str):  # a token
             if item.type == "NAME":
                 name = str(item)
                 node = self.program.environment.get(name)
@@ -390,7 +392,7 @@ class _ProgramBuilder:
     # ---- statements -------------------------------------------------------------
 
     def run(self, tree: Tree) -> Graph:
-        statements = [child for child in tree.children if isinstance(child, Tree)]
+        statements = [child for child in tree.children if not isinstance(child, LEAVES)]
         if not statements:
             raise DcalcSyntaxError(
                 "the input has no expression" + (" (only comments)" if self.text.strip() else " (it is empty)"),
@@ -467,7 +469,7 @@ class _ProgramBuilder:
         # A returned variable keeps its name; a bare input or constant does not (the
         # output of "y" is not called y when y is an input).
         expression = _unbracketed(expression)
-        if isinstance(expression, Token) and expression.type == "NAME" and not (node.is_input or node.is_const):
+        if isinstance(expression, str) and expression.type == "NAME" and not (node.is_input or node.is_const):
             return str(expression)
         taken = set(self.graph.input_names)
         for candidate in ("y", "f", "out"):
@@ -478,7 +480,7 @@ class _ProgramBuilder:
 
 def _unbracketed(expression):
     """What a parenthesised expression holds (and any other as it is)."""
-    while isinstance(expression, Tree) and expression.data == "paren":
+    while not isinstance(expression, LEAVES) and expression.data == "paren":
         (expression,) = expression.children
     return expression
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from lark import Token
 
 from .errors import DcalcError, InputError, Span
 from .files import file_to_read
@@ -110,7 +109,7 @@ def value_of(
     from .evaluation import evaluate
     from .program import _ProgramBuilder
 
-    if isinstance(value_tree, Token) and value_tree.type == "FILE_REF":
+    if isinstance(value_tree, str) and value_tree.type == "FILE_REF":  # a token
         span = Span(text, value_tree.start_pos, value_tree.end_pos, value_tree.line, value_tree.column, origin)
         return load_file(str(value_tree)[1:], span, base_dir, allow_outside)
     from .graph import Node

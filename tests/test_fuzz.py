@@ -181,10 +181,10 @@ def test_any_bytes_get_an_answer(cli, data):
 
 def test_the_fuzzed_grammar_is_the_grammar():
     # The variant only drops '%ignore COMMENT': the same rules and the same tokens.
-    from dcalc.parser import _lark
+    from dcalc.parser import runtime
 
     fuzzed = comment_free_grammar()
-    parsers = [_lark(), _lark(("sample",))]  # programs and values; sample files have tables of their own
+    parsers = [runtime("program").parser, runtime("sample").parser]  # sample files have a parser of their own
     assert {rule.origin.name for rule in fuzzed.rules} == {rule.origin.name for parser in parsers for rule in parser.rules}
     assert {terminal.name for terminal in fuzzed.terminals} == {terminal.name for parser in parsers for terminal in parser.terminals} - {"COMMENT"}
-    assert set(_lark().lexer_conf.ignore) - set(fuzzed.lexer_conf.ignore) == {"COMMENT"}
+    assert set(parsers[0].lexer_conf.ignore) - set(fuzzed.lexer_conf.ignore) == {"COMMENT"}

@@ -1,6 +1,7 @@
 """The language: what parses, what it means, and how syntax errors read."""
 
 import math
+import os
 
 import pytest
 
@@ -175,14 +176,92 @@ def test_parsing_leaves_the_cycle_collector_as_it_was():
         gc.enable()
 
 
-def test_each_grammar_has_its_own_table_cache(tmp_path, monkeypatch):
-    from dcalc.parser import _cache_file
+def test_each_grammar_has_its_own_generated_parser(tmp_path, monkeypatch):
+    from dcalc.parser import SAMPLE_STARTS, _cache_file
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     first, second = _cache_file("program: NAME"), _cache_file("program: NUMBER")
-    assert first != second
+    assert first != second and _cache_file("program: NAME", SAMPLE_STARTS) != first
     assert first.startswith(str(tmp_path / "dcalc")) and second.startswith(str(tmp_path / "dcalc"))
     assert _cache_file("program: NAME") == first
+
+
+@pytest.fixture
+def fresh_parsers():
+    """Parsers loaded anew for the test, and again after it (the cache folder changes)."""
+    from dcalc import parser
+
+    parser._runtime.cache_clear()
+    yield parser
+    parser._runtime.cache_clear()
+
+
+BAD_PROGRAMS = ["sin(x", "x function", "2x + 1", "a = = 1", "x $ 2", "f(x,\n"]
+
+
+def syntax_errors(parse):
+    messages = []
+    for text in BAD_PROGRAMS:
+        with pytest.raises(DcalcSyntaxError) as caught:
+            parse(text)
+        messages.append((caught.value.message, caught.value.hint, caught.value.span.start))
+    return messages
+
+
+def test_a_second_run_parses_without_importing_lark(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from dcalc.parser import parse; from dcalc.checking import parse_sample;"
+        "parse('a = sin(x)\\nreturn a'); parse('x=2', start='assignments');"
+        "parse_sample('function: x^2\\nat: x=1\\n', 'f.dcalc', None);"
+        "print('lark' in sys.modules)"
+    )
+    environment = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=120) for _ in range(2)]
+    assert [run.stdout.strip() for run in runs] == ["True", "False"], [run.stderr for run in runs]
+    assert sorted(path.name.split("-")[1] for path in (tmp_path / "dcalc").glob("parser-*.py")) == ["program", "sample"]
+
+
+def test_without_a_cache_folder_lark_parses_alike(tmp_path, monkeypatch, fresh_parsers):
+    import lark
+
+    generated = syntax_errors(fresh_parsers.parse)
+    assert fresh_parsers.runtime().module is not lark
+    blocked = tmp_path / "a file"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # no folder can be made inside a file
+    fresh_parsers._runtime.cache_clear()
+    assert syntax_errors(fresh_parsers.parse) == generated
+    assert fresh_parsers.runtime().module is lark
+    assert value("a = 2*x\nreturn a^2", x=3.0) == 36.0
+
+
+def test_a_generated_parser_cut_short_is_made_again(tmp_path, monkeypatch, fresh_parsers):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    fresh_parsers.runtime()
+    (path,) = (tmp_path / "dcalc").glob("parser-program-*.py")
+    whole = path.read_text(encoding="utf-8")
+    path.write_text(whole[: len(whole) // 2], encoding="utf-8")
+    fresh_parsers._runtime.cache_clear()
+    assert value("sin(x)^2 + cos(x)^2", x=0.3) == pytest.approx(1.0, abs=1e-15)
+    remade = path.read_text(encoding="utf-8")  # whole again (Lark's table order varies from run to run)
+    compile(remade, str(path), "exec")
+    assert remade.splitlines()[-1] == whole.splitlines()[-1] and len(remade) > len(whole) // 2
+
+
+def test_a_command_ends_with_the_cycle_collector_on(monkeypatch):
+    import gc
+    import sys
+
+    from dcalc.cli import main
+
+    for argv in (["dcalc", "eval", "x + 1", "--at", "x=2"], ["dcalc", "eval", "x + 1", "--no-such-option"], ["dcalc", "eval", "x +"]):
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(SystemExit):
+            main()
+        assert gc.isenabled(), argv
 
 
 def test_inputs_are_numbered_in_the_order_they_are_first_read():
