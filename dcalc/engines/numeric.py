@@ -96,7 +96,29 @@ def richardson(estimates: np.ndarray, noise: np.ndarray, order: int, valid: np.n
         error = xp.abs(extrapolated - finer) + amplified
         best, best_error = _pick(best, best_error, extrapolated, xp.where(ok & xp.isfinite(extrapolated), error, xp.inf))
         table, table_noise, table_valid = extrapolated, amplified, ok
-    return best, best_error
+    return best, xp.maximum(best_error, _unconverged_spread(estimates, noise, valid, order))
+
+
+def _unconverged_spread(estimates, noise, valid, order: int):
+    """Where the plain differences do not converge as the step shrinks, their spread;
+    else 0. Extrapolation assumes steps small enough for the function's curvature:
+    then each change between successive differences is about 2^-order of the one
+    before. Where the steps are too large (sin(1e7 x) with steps of 1e-3, thousands
+    of periods wide) the differences jump about, two entries of the table can agree
+    by chance, and that agreement would pass for a tiny error (-821 ± 0.2 for
+    4.8e6). Converging: every change within rounding noise, or between a quarter
+    and twice the expected fraction of the one before."""
+    xp = array_namespace((estimates,))
+    if estimates.shape[-1] < 3:
+        return xp.zeros(estimates.shape[:-1])
+    expected = 2.0**-order
+    with np.errstate(invalid="ignore", divide="ignore"):
+        changes = xp.abs(estimates[..., 1:] - estimates[..., :-1])
+        within_noise = changes <= 4 * (noise[..., 1:] + noise[..., :-1])
+        ratios = changes[..., 1:] / changes[..., :-1]
+        steady = ((ratios >= expected / 4) & (ratios <= expected * 2)) | within_noise[..., 1:] | within_noise[..., :-1]
+        judged = xp.all(valid, axis=-1) & xp.all(xp.isfinite(changes), axis=-1)
+        return xp.where(judged & ~xp.all(steady, axis=-1), xp.max(changes, axis=-1), 0.0)
 
 
 def _pick(best, best_error, candidates, errors):
