@@ -131,9 +131,9 @@ def parse_sample(text: str, origin: str, base: Path, allow_outside: bool = False
             if kind == "function_block":
                 sample.program = body
             else:  # a one-line function: made into the tree of a one-line program
-                Tree = runtime("sample").module.Tree
+                tree_class = runtime("sample").module.Tree
                 meta = None if isinstance(body, str) else body.meta  # a lone name or number is a token
-                sample.program = Tree("program", [Tree("expr_stmt", [body], meta)], meta)
+                sample.program = tree_class("program", [tree_class("expr_stmt", [body], meta)], meta)
             sample.function_line = where.line
         elif kind == "tolerance":
             settings = _tolerance(directive, text, origin)

@@ -1159,7 +1159,9 @@ def _run_checks(files, options, jobs):
     from functools import partial
 
     from .checking import check_file
+    from .graph import end_start_up
 
+    end_start_up()  # the files are parsed one by one, some in other processes: start-up is over
     run = partial(check_file, **options)
     show_progress = sys.stderr.isatty() and len(files) > 3
     if jobs > 1 and len(files) > 1:

@@ -9,10 +9,10 @@ by the grammar, so start-up neither rebuilds their tables nor imports Lark.
 from __future__ import annotations
 
 import importlib.util
-import io
 import os
 import re
 import sys
+import threading
 import zlib
 from contextlib import suppress
 from functools import lru_cache
@@ -69,7 +69,7 @@ PROGRAM_STARTS = ("program", "assignments")
 SAMPLE_STARTS = ("sample",)
 # How Lark builds a parser; the post-lexer is given when it is loaded.
 LARK_OPTIONS = dict(parser="lalr", lexer="contextual", propagate_positions=True, maybe_placeholders=True)
-# Part of the generated parsers' cache key: raise it when LARK_OPTIONS or _generate change.
+# Part of the generated parsers' cache key (with LARK_OPTIONS): raise it when _generate changes.
 GENERATOR_FORMAT = 1
 # A word that may be meant as one number: digits, letters, _ and dots, and a sign after an exponent's e.
 NUMBER_LIKE = re.compile(r"(?:[A-Za-z0-9_.]|(?<=[0-9.][eE])[+-](?=[0-9]))+")
@@ -104,23 +104,23 @@ def _cache_file(grammar: str, starts: tuple[str, ...] = PROGRAM_STARTS) -> str |
         lark_file = os.stat(importlib.util.find_spec("lark").origin)
     except (OSError, AttributeError, TypeError):
         return None
-    stamp = f"{GENERATOR_FORMAT}\0{lark_file.st_size}\0{lark_file.st_mtime_ns}\0{grammar}"
+    stamp = f"{GENERATOR_FORMAT}\0{sorted(LARK_OPTIONS.items())}\0{lark_file.st_size}\0{lark_file.st_mtime_ns}\0{grammar}"
     return os.path.join(folder, f"parser-{'-'.join(starts)}-{zlib.crc32(stamp.encode('utf-8')):08x}.py")
 
 
 def _generate(grammar: str, starts: tuple[str, ...], path: str) -> None:
     """Write the stand-alone parser (Lark's own generator) to ``path``, atomically:
-    a second process writing the same file at the same time leaves one whole copy."""
+    another process writing the same file at the same time leaves one whole copy.
+    A folder that cannot be written to is found out before the work is done."""
+    import tempfile
+
     from lark import Lark
     from lark.tools.standalone import gen_standalone
 
-    source = io.StringIO()
-    with gc_paused():
-        gen_standalone(Lark(grammar, start=list(starts), **LARK_OPTIONS), out=source)
-    temporary = f"{path}.{os.getpid()}.tmp"
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".parser-", suffix=".tmp")
     try:
-        with open(temporary, "w", encoding="utf-8") as file:
-            file.write(source.getvalue())
+        with open(handle, "w", encoding="utf-8") as file, gc_paused():
+            gen_standalone(Lark(grammar, start=list(starts), **LARK_OPTIONS), out=file)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -143,7 +143,7 @@ class Runtime(NamedTuple):
 
 
 def _load_generated(path: str) -> Runtime:
-    name = f"dcalc._generated_{Path(path).stem.replace('-', '_')}"
+    name = f"_dcalc_generated_{Path(path).stem.replace('-', '_')}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -151,12 +151,21 @@ def _load_generated(path: str) -> Runtime:
         spec.loader.exec_module(module)
         return Runtime(module.Lark_StandAlone(postlex=BracketNewlines()), module)
     except BaseException:
-        del sys.modules[name]
+        sys.modules.pop(name, None)
         raise
+
+
+# Threads parsing for the first time wait while one of them loads (or makes) the parser.
+_LOADING = threading.Lock()
 
 
 @lru_cache(maxsize=None)
 def _runtime(starts: tuple[str, ...]) -> Runtime:
+    with _LOADING:
+        return _load_or_make(starts)
+
+
+def _load_or_make(starts: tuple[str, ...]) -> Runtime:
     grammar = grammar_path().read_text(encoding="utf-8")
     path = _cache_file(grammar, starts)
     if path is not None:
