@@ -20,10 +20,12 @@ BENCHMARKS = ["startup", "points", "programs", "parse_rate", "memory", "mlp", "n
 # The child: import the benchmark, run it, and leave its rows for the closing table in a file.
 CHILD = (
     "import importlib, json, sys\n"
-    "sys.path.insert(0, sys.argv[1])\n"
-    "module = importlib.import_module(sys.argv[2])\n"
+    "folder, name, rows = sys.argv[1:4]\n"
+    "sys.argv = [name]  # a benchmark that reads options sees none of the runner's\n"
+    "sys.path.insert(0, folder)\n"
+    "module = importlib.import_module(name)\n"
     "status = module.main()\n"
-    "open(sys.argv[3], 'w').write(json.dumps(getattr(module, 'SUMMARY', [])))\n"
+    "open(rows, 'w').write(json.dumps(getattr(module, 'SUMMARY', [])))\n"
     "sys.exit(int(status or 0))\n"
 )
 
