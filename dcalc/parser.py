@@ -93,10 +93,10 @@ def grammar_path() -> Path:
 
 def _cache_file(grammar: str, starts: tuple[str, ...] = PROGRAM_STARTS) -> str | None:
     """Where the generated parser for this grammar and these start rules is kept, or
-    None when the cache folder cannot be made. The key covers the grammar's text and
-    the installed Lark (its package file's size and time), so an edited grammar or an
-    upgraded Lark gets a parser of its own, and two installed versions of dcalc do
-    not overwrite each other's. (zlib, not hashlib: NumPy has imported it already.)"""
+    None when the cache folder cannot be made. The key covers the grammar's text,
+    LARK_OPTIONS and the installed Lark (its package file's size and time), so an
+    edited grammar or an upgraded Lark gets a parser of its own, and installs with the
+    same grammar and Lark share one. (zlib, not hashlib: NumPy has imported it already.)"""
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folder = os.path.join(root, "dcalc")
     try:
