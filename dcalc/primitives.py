@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ShapeError
-from .graph import CONST, PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, TABLE, Node, Primitive
+from .graph import CONST, PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, TABLE, Node, Primitive, array_namespace
 from .printer import TRANSPARENT, Form
 
 # User-facing function names (names and aliases) -> primitive.
@@ -147,12 +147,27 @@ div = arithmetic(
 )
 
 
-def pow_partial_base(x, y, out):  # d(x^y)/dx = y x^(y-1)
-    return y * x ** (y - 1)
+def pow_partial_base(x, y, out):  # d(x^y)/dx = y x^(y-1), 0 where y is 0
+    # x^0 is 1 everywhere, 0^0 included, so it has no slope (0 * 0^-1 would be NaN).
+    # A variable exponent that is 0 at x = 0 is seen on arrays only: a derivative graph
+    # has no node for "0 where y is 0", and gives NaN there.
+    if _is_zero(y):
+        return 0
+    slope = y * x ** (y - 1)
+    if isinstance(slope, Node) or not np.ndim(y):
+        return slope
+    return array_namespace((slope,)).where(y == 0, 0.0, slope)
 
 
-def pow_partial_exponent(x, y, out):  # d(x^y)/dy = x^y ln x
-    return out * ln(x)
+def pow_partial_exponent(x, y, out):  # d(x^y)/dy = x^y ln x, 0 where x^y is 0 (0^y for y > 0)
+    return xlogy(out, x)
+
+
+def _is_zero(value) -> bool:
+    """A number, or a constant node, that is 0."""
+    if isinstance(value, Node):
+        return value.is_const and np.ndim(value.value) == 0 and value.value == 0
+    return isinstance(value, (int, float)) and value == 0
 
 
 # x^y for real y and variable exponents; the base is sampled positive so any exponent is defined.
@@ -448,6 +463,39 @@ atan2 = binary_function(
 hypot = binary_function(
     "hypot", "hypot", domain=(AWAY_FROM_ZERO, ANY), complex_analytic=False, commutative=True, partials=(hypot_partial_left, hypot_partial_right)
 )
+
+
+def _xlogy(xp, a, b):
+    """a ln b, and 0 where a is 0 and b is not NaN, whatever ln b is (ln 0 included):
+    the limit of a ln b as a goes to 0, as SciPy's and PyTorch's xlogy take it."""
+    return xp.where((a == 0) & (b == b), 0.0, a * xp.log(b))[()]
+
+
+def _xlogy_scalar(a: float, b: float) -> float:
+    # math.log raises at b <= 0; NumPy's impl then answers, as for ln.
+    return 0.0 if a == 0.0 and b == b else a * math.log(b)
+
+
+def xlogy_partial_left(a, b, out):  # d(a ln b)/da = ln b
+    return ln(b)
+
+
+def xlogy_partial_right(a, b, out):  # d(a ln b)/db = a/b
+    return a / b
+
+
+# x^y's derivative along y is xlogy(x^y, x): 0 where x^y is 0, so 0^y has slope 0 for y > 0.
+xlogy = define(
+    Primitive(
+        "xlogy",
+        _xlogy,
+        2,
+        domain=(ANY, POSITIVE),
+        latex=r"\operatorname{xlogy}",
+        reference=lambda a, b: a * np.log(b),
+        partials=(xlogy_partial_left, xlogy_partial_right),
+    )
+)
 FUNCTIONS["pow"] = power
 
 # Forms on Python floats for the fast path of scalar programs (evaluation.compile_scalar).
@@ -484,7 +532,7 @@ for _prim, _function in {
     acosh: math.acosh, atanh: math.atanh, exp: math.exp, expm1: math.expm1, ln: math.log,
     log1p: math.log1p, log2: math.log2, log10: math.log10, sqrt: math.sqrt, absolute: abs,
     atan2: math.atan2, hypot: math.hypot, sigmoid: _sigmoid_scalar, softplus: _softplus_scalar,
-    relu: _relu_scalar, maximum: _maximum_scalar, minimum: _minimum_scalar,
+    relu: _relu_scalar, maximum: _maximum_scalar, minimum: _minimum_scalar, xlogy: _xlogy_scalar,
 }.items():
     _prim.scalar = _function
 

@@ -6,7 +6,8 @@ rule looks only at the new node's operands, so the cost is constant per node,
 and hash-consing then shares what the rules produce.
 
 Rules: constant folding; ``x+0``, ``x-0``, ``0-x``, ``x-x``, ``x*1``, ``x*0``,
-``x*(-1)``, ``x/1``, ``0/x``, ``--x``, ``x^1``, ``x^0``; merged constants
+``x*(-1)``, ``x/1``, ``0/x``, ``--x``, ``x^1``, ``x^0``, ``xlogy(0, x)``,
+``xlogy(a, c)`` as ``a*ln(c)`` for a constant c that is not 0; merged constants
 (``2*(3*x)`` and ``2*((3*x)*y)`` are ``6*x`` and ``(6*x)*y``); like terms with
 whole or equal coefficients gathered from the new term and the two below it
 (``2q + q`` is ``3q``, ``(p + q) + q`` is ``p + 2q``, ``(p - q) + q`` is ``p``);
@@ -244,5 +245,11 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
             return graph.const(np.ones(shape) if shape else 1.0)
         if _const(x, 1):
             return graph.const(np.ones(shape) if shape else 1.0)
+        return None
+    if name == "xlogy":
+        if _const(x, 0):
+            return _zeros(graph, shape)
+        if y.is_const and np.all(np.asarray(y.value) != 0) and not np.any(np.isnan(y.value)):  # ln c is finite: a ln c
+            return graph.apply(P.mul, (x, graph.apply(P.ln, (y,))))
         return None
     return None

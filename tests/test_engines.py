@@ -79,6 +79,8 @@ def test_load_program_derivatives(program_text):
         (LECTURE, "x1", {"1/x1 + x2", "x2 + 1/x1"}),
         (LECTURE, "x2", {"x1 - cos(x2)"}),
         ("x^2 + 1", "x", {"2*x"}),
+        ("2^x", "x", {"2^x*ln(2)"}),  # a constant base that is not 0: xlogy(2^x, 2) is written as a product
+        ("x^y", "y", {"xlogy(x^y, x)"}),
         ("t0 = load('x'); t1 = load('a'); t2 = t0 + t1; t3 = load('b'); t4 = t0 + t3; t5 = t2 * t4; y = t5", "a", {"x + b"}),
         ("t0 = load('x'); t1 = load('a'); t2 = t0 + t1; t3 = load('b'); t4 = t0 + t3; t5 = t2 * t4; y = t5", "b", {"x + a"}),
     ],
@@ -175,6 +177,44 @@ def test_zero_tangents_are_skipped_not_multiplied():
         # An input is named y, so the output is called f.
         assert float(result.jacobian[("f", "y")]) == 0.0
         assert float(result.jacobian[("f", "x")]) == 2.0
+
+
+@pytest.mark.parametrize(
+    "text, point, expected",
+    [
+        ("0^x", {"x": 2.0}, {"x": 0.0}),  # 0^x is 0 for every x > 0
+        ("x^y", {"x": 0.0, "y": 2.0}, {"x": 0.0, "y": 0.0}),
+        ("x^0", {"x": 0.0}, {"x": 0.0}),  # 1 everywhere, 0^0 included
+        ("x^y", {"x": 2.0, "y": 3.0}, {"x": 12.0, "y": 8.0 * math.log(2.0)}),
+    ],
+)
+def test_a_power_of_zero_has_the_slope_of_its_neighbourhood(text, point, expected):
+    # d(x^y)/dy = x^y ln x is 0 where x^y is 0 (xlogy), not 0 * ln 0 = NaN.
+    results = engines_at(text, **point)
+    output = results["reverse"].output_names[0]
+    for name in EXACT:
+        for variable, slope in expected.items():
+            assert float(results[name].jacobian[(output, variable)]) == pytest.approx(slope, rel=1e-14, abs=0.0), name
+    for variable, slope in expected.items():
+        assert float(results["numeric"].jacobian[(output, variable)]) == pytest.approx(slope, rel=1e-9, abs=1e-9)
+
+
+def test_a_power_of_zero_over_many_points():
+    graph = parse_program("x^y")
+    points = {"x": np.array([0.0, 0.0, 2.0, -2.0]), "y": np.array([2.0, 0.5, 3.0, 2.0])}
+    for name in EXACT:
+        result = run_engine(name, graph, points, batch_ndim=1)
+        along_y = result.jacobian[("f", "y")]
+        assert along_y[:2].tolist() == [0.0, 0.0] and along_y[2] == pytest.approx(8 * math.log(2.0), rel=1e-14)
+        assert math.isnan(along_y[3]), name  # (-2)^y is not real for y near 2: ln(-2) is NaN
+
+
+@np.errstate(all="ignore")
+def test_xlogy_is_zero_where_its_factor_is():
+    assert [float(primitives.xlogy(a, b)) for a, b in ((0.0, 0.0), (0.0, 5.0), (2.0, 1.0))] == [0.0, 0.0, 0.0]
+    assert float(primitives.xlogy(2.0, math.e)) == 2.0 and float(primitives.xlogy(1.0, 0.0)) == -math.inf
+    assert math.isnan(float(primitives.xlogy(0.0, math.nan))) and math.isnan(float(primitives.xlogy(1.0, -1.0)))
+    assert primitives.TABLE["xlogy"].scalar(0.0, 0.0) == 0.0
 
 
 def test_missing_rule_names_op_argument_and_engine():
