@@ -327,6 +327,16 @@ def chunk_points(per_point: int, memory: int, workers: int, device: bool = False
     return int(max(1, min(affordable, MAX_CHUNK, max(MIN_CHUNK, cached))))
 
 
+def balanced(size: int, count: int, workers: int) -> int:
+    """Points per chunk, at most ``size``, so that ``count`` points make chunks of
+    (nearly) equal size, as many for each thread: a last chunk of a few points would
+    keep one thread busy while the others wait."""
+    if count <= size:
+        return max(count, 1)
+    rounds = math.ceil(count / (size * workers))  # chunks per thread
+    return math.ceil(count / (rounds * workers))
+
+
 def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, memory: int | None = None, workers: int | None = None, xp=np, **options):
     """``engine`` at many points held in memory: each value carries one trailing point
     axis (of length N, or 1 for a value every point shares), as for ``run_engine(...,
@@ -338,6 +348,7 @@ def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, m
     nodes, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     count = max(int(np.shape(value)[-1]) if np.ndim(value) else 1 for value in values.values())
     size, workers, options["memory"] = chunking(graph, (engine,), wrt_nodes, nodes, memory, workers, xp, options.get("method", "richardson"))
+    size = balanced(size, count, workers)
 
     def chunk_of(start: int) -> dict:
         return {name: value[..., start : start + size] if np.ndim(value) and np.shape(value)[-1] == count else value for name, value in values.items()}
@@ -454,6 +465,7 @@ def run_batch(
 
     outputs, output_names, wrt_nodes = resolve(graph, None, wrt)
     size, workers, engine_memory = chunking(graph, engines, wrt_nodes, outputs, memory, workers, xp, method)
+    size = balanced(size, source.count, workers)
     quantities = [Quantity(output) for output in output_names]
     if engines:
         quantities += [Quantity(output, node.params["name"]) for output in output_names for node in wrt_nodes]

@@ -1,6 +1,8 @@
 """Many points at once: each engine gives, for a batch of points, what it gives at
 each point alone; and large inputs are handled in chunks and along directions."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -146,6 +148,17 @@ def test_many_points_in_memory_go_in_chunks_on_threads(engine):
     for key, block in whole.jacobian.items():
         assert chunked.jacobian[key].shape == block.shape
         np.testing.assert_allclose(chunked.jacobian[key], block, rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("size, count, workers", [(60_494, 10**6, 2), (4096, 4097, 2), (1000, 999, 4), (512, 10_000, 3), (65_536, 65_536, 1)])
+def test_chunks_are_of_equal_size_and_as_many_for_each_thread(size, count, workers):
+    from dcalc.points import balanced
+
+    chunk = balanced(size, count, workers)
+    chunks = math.ceil(count / chunk)
+    assert chunk <= size and chunk * chunks >= count
+    assert count <= size or chunks % workers == 0  # no thread idles through a last round
+    assert count - chunk * (chunks - 1) >= chunk - chunks  # the last chunk is (nearly) as full as the others
 
 
 def test_many_points_where_a_zero_meets_an_infinite_slope():
