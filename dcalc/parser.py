@@ -125,6 +125,31 @@ def _generate(grammar: str, starts: tuple[str, ...], path: str) -> None:
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+    with suppress(OSError):  # clearing up is no reason to fail
+        _prune(os.path.dirname(path), keep=path)
+
+
+# A new parser is written when the grammar or Lark changes; then the cache folder's
+# parsers that no run has read for this long go (another install's, still in use,
+# is read and stays; one taken wrongly is only written again, 0.3 s).
+STALE_SECONDS = 30 * 24 * 3600
+
+
+def _prune(folder: str, keep: str) -> None:
+    """Remove the cache folder's parsers (generated modules, their bytecode, older
+    Lark caches) last read or written more than STALE_SECONDS ago, except ``keep``."""
+    import time
+
+    oldest = time.time() - STALE_SECONDS
+    candidates = [os.path.join(folder, name) for name in os.listdir(folder) if name.startswith("parser-")]
+    bytecode = os.path.join(folder, "__pycache__")
+    if os.path.isdir(bytecode):
+        candidates += [os.path.join(bytecode, name) for name in os.listdir(bytecode) if name.startswith("parser-")]
+    for candidate in candidates:
+        with suppress(OSError):
+            seen = os.stat(candidate)
+            if candidate != keep and max(seen.st_atime, seen.st_mtime) < oldest:
+                os.remove(candidate)
 
 
 # A parse tree's leaves: tokens (Lark's Token is a str) and the None of an optional

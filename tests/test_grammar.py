@@ -2,6 +2,7 @@
 
 import math
 import os
+import time
 
 import pytest
 
@@ -249,6 +250,22 @@ def test_a_generated_parser_cut_short_is_made_again(tmp_path, monkeypatch, fresh
     remade = path.read_text(encoding="utf-8")  # whole again (Lark's table order varies from run to run)
     compile(remade, str(path), "exec")
     assert remade.splitlines()[-1] == whole.splitlines()[-1] and len(remade) > len(whole) // 2
+
+
+def test_writing_a_parser_clears_away_those_unread_for_a_month(tmp_path, monkeypatch, fresh_parsers):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = tmp_path / "dcalc"
+    (folder / "__pycache__").mkdir(parents=True)
+    month = fresh_parsers.STALE_SECONDS
+    stale = [folder / "parser-program-assignments-00000000.py", folder / "parser-lark1.2.2-0123.cache", folder / "__pycache__" / "parser-sample-00000000.cpython-311.pyc"]
+    recent, other = folder / "parser-program-assignments-11111111.py", folder / "notes.txt"
+    for path, age in [*((path, month + 60) for path in stale), (recent, month - 3600), (other, 10 * month)]:
+        path.write_text("x")
+        then = time.time() - age
+        os.utime(path, (then, then))
+    fresh_parsers.runtime()  # writes this grammar's parser
+    assert [path.exists() for path in stale] == [False, False, False]
+    assert recent.exists() and other.exists() and len(list(folder.glob("parser-program-*.py"))) == 2
 
 
 def test_a_command_ends_with_the_cycle_collector_on(monkeypatch):
