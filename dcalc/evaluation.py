@@ -206,16 +206,17 @@ def run_schedule(schedule: Schedule, values: Mapping[str, Any], into: Mapping[in
 
 
 _threads = threading.local()
-# Per thread, the arrays of the most recent schedules are kept for their next run:
-# at most this many schedules, the older ones going once the others' arrays pass
-# KEPT_BYTES, and none of a schedule whose own arrays pass it.
+# Per thread, the arrays of the most recent runs are kept for the next run of the same
+# schedule with inputs of the same shapes: at most this many (schedule, shapes) sets,
+# the older ones going once the others' arrays pass KEPT_BYTES, and none of a set
+# whose own arrays pass it.
 KEPT_SCHEDULES = 8
 KEPT_BYTES = 64 * 2**20
 
 
 def _reusable(schedule: Schedule, slots: list) -> dict | None:
-    """This thread's arrays from its last run of ``schedule`` (slot -> array), when that
-    run had inputs of the same shapes and types; otherwise a fresh, empty set. None
+    """This thread's arrays from its last run of ``schedule`` with inputs of the same
+    shapes and types (slot -> array); otherwise a fresh, empty set. None
     for arrays not of NumPy: a GPU's memory pool already makes allocation cheap, and
     its memory is scarcer."""
     if not all(isinstance(slots[slot], (np.ndarray, np.generic, float, int)) for slot, _ in schedule.input_slots):
@@ -224,14 +225,17 @@ def _reusable(schedule: Schedule, slots: list) -> dict | None:
     kept = getattr(_threads, "kept", None)
     if kept is None:
         kept = _threads.kept = {}
-    found = kept.pop(id(schedule), None)
-    if found is None or found[0] is not schedule or found[1] != signature:
+    # Keyed by the shapes too: chunks of points come in two sizes (the last is smaller),
+    # and each keeps its own arrays.
+    key = (id(schedule), signature)
+    found = kept.pop(key, None)
+    if found is None or found[0] is not schedule:
         found = (schedule, signature, {})
     others = sum(array.nbytes for entry in kept.values() for array in entry[2].values())
     while kept and (len(kept) >= KEPT_SCHEDULES or others > KEPT_BYTES):  # the least recent go first
         oldest = next(iter(kept))
         others -= sum(array.nbytes for array in kept.pop(oldest)[2].values())
-    kept[id(schedule)] = found  # last: the most recent
+    kept[key] = found  # last: the most recent
     return found[2]
 
 

@@ -150,6 +150,22 @@ def test_many_points_in_memory_go_in_chunks_on_threads(engine):
         np.testing.assert_allclose(chunked.jacobian[key], block, rtol=1e-14, atol=1e-15)
 
 
+@pytest.mark.parametrize("text", ["exp(x)", "x", "2*x", "x + 0*y", "exp(x)*y"])
+def test_a_value_that_is_also_a_partial_lands_in_both_arrays(text):
+    """exp(x) is its own derivative: in reverse mode's staged sweep the value and the
+    partial are one node, written into each result array over many points."""
+    from dcalc.points import at_points
+
+    graph = dcalc.parse_program(text)
+    rng = np.random.default_rng(5)
+    values = {name: rng.uniform(0.5, 2.0, 50_000) for name in graph.input_names}
+    whole = run_engine("reverse", graph, values, batch_ndim=1)
+    chunked = at_points("reverse", graph, values, memory=2**20, workers=2)
+    np.testing.assert_array_equal(chunked.values[0], whole.values[0])
+    for key, block in whole.jacobian.items():
+        np.testing.assert_array_equal(chunked.jacobian[key], np.broadcast_to(block, (50_000,)))
+
+
 @pytest.mark.parametrize("size, count, workers", [(60_494, 10**6, 2), (4096, 4097, 2), (1000, 999, 4), (512, 10_000, 3), (65_536, 65_536, 1)])
 def test_chunks_are_of_equal_size_and_as_many_for_each_thread(size, count, workers):
     from dcalc.points import balanced

@@ -59,7 +59,8 @@ def reverse(
             for target, value in zip(into, [result.values[0], *result.jacobian.values()]):
                 target[...] = value
             result.values, result.jacobian = into[:1], dict(zip(result.jacobian, into[1:]))
-    return result.detach(values, xp)
+    # Results written into the caller's arrays share memory with nothing else.
+    return result if into is not None else result.detach(values, xp)
 
 
 def staged_gradient(outputs) -> bool:
@@ -104,7 +105,13 @@ def _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, int
     from .staged import schedule_of, stage
 
     schedule = schedule_of(stage(graph, outputs[0], wrt_nodes), xp, batch_ndim)
-    targets = dict(zip(schedule.output_slots, into)) if into is not None else None
+    targets = None
+    if into is not None:
+        # One slot may be several results (exp(x) is its own derivative): it is
+        # written into the first one's array and copied into the others'.
+        targets = {}
+        for slot, target in zip(schedule.output_slots, into):
+            targets.setdefault(slot, target)
     slots = run_schedule(schedule, values, into=targets, reuse=True)
     batch = batch_shape(graph, values, batch_ndim)
 
@@ -113,18 +120,19 @@ def _staged(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, int
     # is copied by Derivatives.detach).
     shared = {slot for slot, _ in schedule.constants}
 
-    def found(slot, shape):
+    def found(position, shape):
+        slot = schedule.output_slots[position]
         value = slots[slot]
-        if targets is not None:
-            if value is not targets[slot]:  # an input, a constant, or an op that cannot write in place
-                targets[slot][...] = value
-            return targets[slot]
+        if into is not None:
+            if value is not into[position]:  # an input, a constant, an op that cannot write in place, or a repeat
+                into[position][...] = value
+            return into[position]
         if xp.shape(value) != shape:
             return xp.broadcast_to(xp.asarray(value, dtype=float), shape)
         return xp.array(value, dtype=float) if slot in shared else value
 
-    value = found(schedule.output_slots[0], batch)
-    jacobian = {(output_names[0], node.params["name"]): found(slot, node.shape + batch) for node, slot in zip(wrt_nodes, schedule.output_slots[1:])}
+    value = found(0, batch)
+    jacobian = {(output_names[0], node.params["name"]): found(position, node.shape + batch) for position, node in enumerate(wrt_nodes, 1)}
     return Derivatives("reverse", output_names, [node.params["name"] for node in wrt_nodes], [value], jacobian, batch_ndim=len(batch))
 
 
