@@ -242,7 +242,8 @@ def point_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, derivat
 
 def kink_status(graph, values, trace=None) -> str | None:
     """What is at its kink at this point, with the one-sided derivatives (None when
-    nothing is; at once when no op of the graph has a kink). ``trace``: every node's
+    nothing is, or when every partial has the same derivative on both sides; at once
+    when no op of the graph has a kink). ``trace``: every node's
     value here, if at hand."""
     if all(node.prim.kink is None for node in graph.nodes):
         return None
@@ -262,9 +263,19 @@ def kink_status(graph, values, trace=None) -> str | None:
     if not kinks:
         return None
     sides = one_sided(graph, values)
+    if all(_same_both_sides(right, left) for right, left in sides.values()):
+        return None  # abs(x)^2 at 0: an op at its kink, but the function has one slope there
     described = "; ".join(f"d{output}/d{name}: right {_one_sided(right)}, left {_one_sided(left)}" for (output, name), (right, left) in sides.items())
     at = f"{kinks[0]} is at its kink" if len(kinks) == 1 else f"{', '.join(kinks[:-1])} and {kinks[-1]} are at their kinks"
     return f"{at}; one-sided derivatives: {described}"
+
+
+def _same_both_sides(right, left) -> bool:
+    """Whether the right and left derivatives agree (to the 1e-6 one_sided resolves
+    them to): then the partial exists, kink or no kink inside."""
+    right, left = np.asarray(right, dtype=float), np.asarray(left, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(np.abs(right - left) <= 1e-6 * np.maximum(np.abs(right), np.abs(left))))
 
 
 def _one_sided(value) -> str:

@@ -146,6 +146,13 @@ def test_a_slope_that_is_not_finite_counts_only_on_the_way_of_the_derivatives_as
     assert "sqrt has an infinite derivative here (at y^2 = 0)" in named.stderr
 
 
+@pytest.mark.parametrize("text, point, kink", [("abs(x)^2", "x=0", False), ("abs(x)*abs(y)", "x=0,y=0", False), ("relu(x)*y", "x=0,y=2", True), ("abs(x)", "x=0", True)])
+def test_an_op_at_its_kink_is_reported_only_where_a_slope_differs_on_two_sides(cli, text, point, kink):
+    result = cli("grad", text, "--at", point)
+    assert result.exit_code == 0
+    assert ("not differentiable here" in result.stderr) == kink, result.stderr
+
+
 def test_a_tie_at_the_other_extreme_is_no_kink():
     from dcalc.diagnose import kink_status
 
