@@ -381,15 +381,18 @@ def _judge(got: np.ndarray, expected: np.ndarray, rel: float, absolute: float):
     if got.shape != expected.shape and expected.size != 1:
         return FAIL, None, None, f"expected shape {expected.shape}, got {got.shape}"
     expected = np.broadcast_to(expected, got.shape)
-    difference = np.abs(got - expected)
-    limit = rel * np.abs(expected) + absolute
-    # Relative where the expected value is not 0; absolute where it is.
-    relative = np.where(expected != 0, difference / np.where(expected != 0, np.abs(expected), 1.0), difference)
+    with np.errstate(invalid="ignore"):
+        # The same number, or the same kind of not-a-number (nan for nan, inf for inf), is no difference.
+        same = (got == expected) | (np.isnan(got) & np.isnan(expected))
+        difference = np.where(same, 0.0, np.abs(got - expected))
+        limit = rel * np.abs(expected) + absolute
+        # Relative where the expected value is not 0; absolute where it is.
+        relative = np.where(same, 0.0, np.where(expected != 0, difference / np.where(expected != 0, np.abs(expected), 1.0), difference))
     worst = float(np.max(relative)) if relative.size else 0.0
-    if np.all(difference <= limit):
+    if np.all(same | (difference <= limit)):
         return PASS, worst, rel, ""
     index = np.unravel_index(int(np.argmax(np.where(np.isnan(difference), np.inf, difference - limit))), difference.shape) if difference.ndim else ()
-    where = f" at index {list(index)}" if index else ""
+    where = f" at index {[int(k) for k in index]}" if index else ""
     measure = "relative error" if expected[index] != 0 else "absolute difference"
     return FAIL, worst, rel, (
         f"expected {_number(expected[index])}, got {_number(got[index])}{where} "

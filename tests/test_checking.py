@@ -93,6 +93,20 @@ def test_kinks_and_non_finite_points_are_reported_not_judged(cli, tmp_path):
     assert result.exit_code == 0 and "2 skipped" in json.loads(result.stdout)["summary"]
 
 
+def test_goldens_that_are_not_finite_match_the_same_non_finite_value(cli, tmp_path):
+    text = "function: ln(x) + 0*y\nat neg: x=-1, y=1\nvalue = nan\nat zero: x=0, y=1\nvalue = -inf\nat wrong: x=0, y=1\nvalue = nan\n"
+    checks = json.loads(cli("check", str(write(tmp_path, "nan.dcalc", text)), "--json").stdout)["checks"]
+    status = {check["check"]: (check["status"], check["message"]) for check in checks}
+    assert status["neg: value"][0] == status["zero: value"][0] == "pass"
+    assert status["wrong: value"] == ("FAIL", status["wrong: value"][1]) and "expected nan, got -inf" in status["wrong: value"][1]
+
+
+def test_a_golden_array_names_the_index_that_is_off(cli, tmp_path):
+    text = "function: 2*x\nat p: x=[1, 2, 3]\nvalue = [2, 4, 7]\n"
+    result = cli("check", str(write(tmp_path, "array.dcalc", text)))
+    assert result.exit_code == 1 and "expected 7, got 6 at index [2]" in result.stdout + result.stderr
+
+
 def test_junit_has_one_testcase_per_check(cli, tmp_path):
     report = tmp_path / "report.xml"
     paths = [str(SAMPLES / "lecture.dcalc"), str(SAMPLES / "failing" / "factor_two.dcalc")]
