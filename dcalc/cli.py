@@ -202,7 +202,7 @@ def command(name: str, **options):
                 report_error(error)
                 raise typer.Exit(EXIT_BAD_INPUT) from None
             except MemoryError:
-                _stderr().print("error: not enough memory for this input", style="red", markup=False)
+                _stderr().print("error: not enough memory for this input (with --memory, a smaller budget makes the engines work in smaller chunks)", style="red", markup=False)
                 raise typer.Exit(EXIT_BAD_INPUT) from None
             except RecursionError:
                 _stderr().print("error: the input is nested too deeply", style="red", markup=False)

@@ -175,7 +175,14 @@ def load_file(reference: str, span: Span | None = None, base_dir: Path | None = 
                     place = bad_row(numbered_lines(handle), delimiter)
                 raise InputError(f"cannot read {reference}: {place}", span) from None
         elif suffix == ".json":
-            array = np.array(json.loads(path.read_text(encoding="utf-8")), dtype=float)
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                raise InputError(
+                    f"cannot read {reference}: it holds an object of named values, not one value",
+                    span,
+                    hint=f"give it to --at-file, which reads every name in it, or write one number or list in {path.name}",
+                )
+            array = np.array(data, dtype=float)
         else:
             raise InputError(f"cannot read {reference}: use .npy, .npz, .csv, .txt or .json", span)
     except DcalcError:

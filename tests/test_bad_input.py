@@ -100,7 +100,7 @@ CATALOGUE = {
     "a missing .npy file": Bad(["eval", "x", "--at", "x=@missing.npy"], ["no such file: missing.npy", "--at:1:3"]),
     "a truncated .npy file": Bad(["eval", "x", "--at", "x=@{tmp}/cut.npy"], ["cannot read", "cut.npy"], files={"cut.npy": truncated_npy}),
     "an empty .npy file": Bad(["eval", "x", "--at", "x=@{tmp}/empty.npy"], ["cannot read", "empty.npy"], files={"empty.npy": b""}),
-    "a .json file holding no array": Bad(["eval", "x", "--at", "x=@{tmp}/v.json"], ["cannot read", "v.json"], files={"v.json": b'{"a": 1}'}),
+    "a .json file holding no array": Bad(["eval", "x", "--at", "x=@{tmp}/v.json"], ["cannot read", "v.json", "an object of named values", "--at-file"], files={"v.json": b'{"a": 1}'}),
     "a folder named like a data file": Bad(["eval", "x", "--at", "x=@{tmp}"], ["is a folder, not a file"]),
     "a folder for --at-file": Bad(["eval", "x", "--at-file", "{tmp}"], ["is a folder, not a file"]),
     "a folder for --points": Bad(["grad", "x", "--points", "{tmp}"], ["is a folder, not a file"]),
