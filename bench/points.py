@@ -26,7 +26,7 @@ from timing import interleaved
 
 import dcalc
 from dcalc.engines import resolve
-from dcalc.points import at_points, balanced, chunking
+from dcalc.points import at_points, chunking
 
 POINTS = 10**6
 TARGET = 0.5
@@ -57,8 +57,11 @@ def by_hand_in_chunks(x1, x2, size: int, workers: int):
             buffers = scratch.buffers = [np.empty(len(a)) for _ in range(4)]
         t0, t1, t2, t3 = buffers
         value, d1, d2 = (result[start : start + size] for result in results)
-        np.log(a, out=t0), np.multiply(a, b, out=t1), np.add(t0, t1, out=t0), np.sin(b, out=t1), np.subtract(t0, t1, out=value)
-        np.divide(1.0, a, out=t2), np.add(b, t2, out=d1), np.cos(b, out=t3), np.subtract(a, t3, out=d2)
+        np.log(a, out=t0)
+        np.add(t0, np.multiply(a, b, out=t1), out=t0)
+        np.subtract(t0, np.sin(b, out=t1), out=value)  # ln(x1) + x1 x2 - sin(x2)
+        np.add(b, np.divide(1.0, a, out=t2), out=d1)  # 1/x1 + x2
+        np.subtract(a, np.cos(b, out=t3), out=d2)  # x1 - cos(x2)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(chunk, range(0, count, size)))
@@ -82,8 +85,7 @@ def main() -> int:
     )
     # The hand-written chunks go in dcalc's own chunk size and on as many threads.
     nodes, _, wrt_nodes = resolve(graph, None, None)
-    size, workers, _ = chunking(graph, ("reverse",), wrt_nodes, nodes, None, None, np)
-    size = balanced(size, POINTS, workers)
+    size, workers, _ = chunking(graph, ("reverse",), wrt_nodes, nodes, None, None, np, POINTS)
     floor = by_hand_in_chunks(x1, x2, size, workers)
     agree = agree and all(np.array_equal(mine, theirs) for mine, theirs in zip(floor, (value, d1, d2)))
     theirs_time, floor_time, ours_time = interleaved(

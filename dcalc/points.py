@@ -305,8 +305,9 @@ def bytes_per_point(graph: Graph, engines, wrt_nodes, outputs, method: str = "ri
     return 8 * nodes * max(per_engine.get(engine, 2) for engine in (*engines, None)) + 8 * (inputs + out) * 4
 
 
-def chunking(graph: Graph, engines, wrt_nodes, outputs, memory: int | None, workers: int | None, xp, method: str = "richardson") -> tuple[int, int, int]:
-    """(points per chunk, threads, memory for each thread's engine calls)."""
+def chunking(graph: Graph, engines, wrt_nodes, outputs, memory: int | None, workers: int | None, xp, count: int, method: str = "richardson") -> tuple[int, int, int]:
+    """(points per chunk, threads, memory for each thread's engine calls) for ``count``
+    points: chunks within the budget and the cache, evened out over the threads."""
     from .engines import DEFAULT_MEMORY
 
     memory = memory or DEFAULT_MEMORY
@@ -314,7 +315,7 @@ def chunking(graph: Graph, engines, wrt_nodes, outputs, memory: int | None, work
     # One GPU takes its kernels in order: more threads would only queue them.
     workers = workers or (1 if device else min(os.cpu_count() or 1, 8))
     size = chunk_points(bytes_per_point(graph, engines, wrt_nodes, outputs, method), memory, workers, device)
-    return size, workers, max(memory // workers, 1)
+    return balanced(size, count, workers), workers, max(memory // workers, 1)
 
 
 def chunk_points(per_point: int, memory: int, workers: int, device: bool = False) -> int:
@@ -347,8 +348,7 @@ def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, m
 
     nodes, output_names, wrt_nodes = resolve(graph, outputs, wrt)
     count = max(int(np.shape(value)[-1]) if np.ndim(value) else 1 for value in values.values())
-    size, workers, options["memory"] = chunking(graph, (engine,), wrt_nodes, nodes, memory, workers, xp, options.get("method", "richardson"))
-    size = balanced(size, count, workers)
+    size, workers, options["memory"] = chunking(graph, (engine,), wrt_nodes, nodes, memory, workers, xp, count, options.get("method", "richardson"))
 
     def chunk_of(start: int) -> dict:
         return {name: value[..., start : start + size] if np.ndim(value) and np.shape(value)[-1] == count else value for name, value in values.items()}
@@ -464,8 +464,7 @@ def run_batch(
     from .evaluation import evaluate
 
     outputs, output_names, wrt_nodes = resolve(graph, None, wrt)
-    size, workers, engine_memory = chunking(graph, engines, wrt_nodes, outputs, memory, workers, xp, method)
-    size = balanced(size, source.count, workers)
+    size, workers, engine_memory = chunking(graph, engines, wrt_nodes, outputs, memory, workers, xp, source.count, method)
     quantities = [Quantity(output) for output in output_names]
     if engines:
         quantities += [Quantity(output, node.params["name"]) for output in output_names for node in wrt_nodes]
