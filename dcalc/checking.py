@@ -256,11 +256,13 @@ def function_graph(sample: Sample, values: dict):
 
 
 def _graph_for(sample: Sample, point: Point):
+    """The graph at ``point``, its bound values, and what is wrong with the point's
+    names (a value for a name the function does not read)."""
     from .evaluation import check_inputs
 
     graph = function_graph(sample, point.values)
     values, warnings = check_inputs(graph, point.values)
-    return graph, values
+    return graph, values, warnings
 
 
 def _exact_limit(graph, scale_by: int | None = None) -> float:
@@ -286,10 +288,12 @@ def _check_point(sample: Sample, point: Point, replacements: list | None, strict
         results.append(CheckResult(sample.path, line or point.line, f"{label}: {name}", status, worst, limit, message, time.perf_counter() - start))
 
     try:
-        graph, values = _graph_for(sample, point)
+        graph, values, warnings = _graph_for(sample, point)
     except DcalcError as error:
         result("point", ERROR, message=error.render())
         return results
+    for warning in warnings:  # a typo in a sample file is an error: the point is still checked
+        result("point", ERROR, message=warning)
     engines = {}
     # The reference first: the others are compared with it, some along directions.
     first = "reverse" if "reverse" in sample.engines else sample.engines[0]
@@ -486,7 +490,7 @@ def _check_claim_randomly(sample: Sample, claim: Claim, count: int, seed: int) -
         base = sample.points[attempts % len(sample.points)]
         values = {key: value + rng.uniform(-1, 1, size=value.shape) * 0.5 * np.maximum(np.abs(value), 1.0) for key, value in base.values.items()}
         try:
-            graph, bound = _graph_for(sample, Point(base.name, base.line, values))
+            graph, bound, _ = _graph_for(sample, Point(base.name, base.line, values))
             reference = reverse(graph, bound)
             if not all_finite(reference.jacobian.values()):
                 continue

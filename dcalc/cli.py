@@ -841,9 +841,7 @@ def one_input(graph, wrt: str | None, purpose: str, candidates: list[str] | None
     if not graph.input_names:
         raise InputError(f"{purpose}: this function has no inputs, so it has no derivatives")
     if len(candidates) != 1:
-        from .errors import UnknownNameError
-
-        raise UnknownNameError(f"{purpose}: say which input with --wrt {' or --wrt '.join(graph.input_names)}")
+        raise InputError(f"{purpose}: say which input with --wrt {' or --wrt '.join(candidates or graph.input_names)}")
     return candidates[0]
 
 
@@ -1116,6 +1114,8 @@ def check_command(
     from .checking import exit_status, find_samples, summary
     from .render import check_details, check_json, check_table, github_annotations, junit_xml
 
+    if accept and not update:
+        raise InputError("--accept goes with --update: it lets an update that changed goldens exit 0")
     files = find_samples(paths)
     if not files:
         raise InputError(f"no .dcalc files in {', '.join(paths)}")

@@ -377,6 +377,28 @@ def _malformed_number(text: str, position: int) -> tuple[int, int] | None:
     return word.start(), word.end()
 
 
+# A function block's opening, and the words that start a sample's other lines.
+FUNCTION_BLOCK = re.compile(r"^[ \t]*function[ \t]*\{", re.MULTILINE)
+DIRECTIVE_LINE = re.compile(r"[ \t]*(?:at|claim|tolerance|engines|value|function|d/d)\b")
+
+
+def _unclosed_function_block(text: str, position: int) -> int | None:
+    """The line of a sample's ``function {`` that runs on, for want of its ``}``,
+    into the directive at ``position`` (or the end of the file); None otherwise."""
+    opened = None
+    for opened in FUNCTION_BLOCK.finditer(text, 0, position):
+        pass
+    if opened is None or "}" in text[opened.end() : position]:
+        return None
+    line_start = text.rfind("\n", 0, position) + 1
+    if position < len(text.rstrip()) and not DIRECTIVE_LINE.match(text, line_start):
+        return None
+    return text.count("\n", 0, opened.start()) + 1
+
+
+UNCLOSED_BLOCK_HINT = "end the function's lines with a '}' of its own, before the sample's other lines"
+
+
 def _function_names() -> set:
     from .program import known_functions
 
@@ -411,6 +433,9 @@ def _syntax_error(error, text: str, origin: str, start: str = "program") -> Dcal
         if opened is not None:
             where = Span.at_offset(text, opened, origin=origin)
             hint = f"the {text[opened]!r} at line {where.line}, column {where.column} is never closed"
+        block = _unclosed_function_block(text, position) if start == "sample" else None
+        if block is not None:
+            message, hint = f"the input ends inside the function block opened at line {block}", UNCLOSED_BLOCK_HINT
         span = Span.at_offset(text, position, origin=origin)
         return DcalcSyntaxError(message, span, hint=hint, context=span.excerpt())
 
@@ -458,5 +483,8 @@ def _syntax_error(error, text: str, origin: str, start: str = "program") -> Dcal
             hint = f"the {text[opened]!r} at line {where.line}, column {where.column} is never closed"
     else:  # pragma: no cover - Lark raises only the kinds above
         message = str(error)
+    block = _unclosed_function_block(text, position) if start == "sample" else None
+    if block is not None:
+        message, hint = f"the function block opened at line {block} has no closing '}}'", UNCLOSED_BLOCK_HINT
     span = Span.at_offset(text, position, origin=origin)
     return DcalcSyntaxError(message, span, hint=hint, context=context)

@@ -58,6 +58,16 @@ CATALOGUE = {
     "a sample's function with a bracket left open": Bad(
         ["check", "{tmp}/open.dcalc"], ["unexpected 'at'", "open.dcalc:3:1", "the '(' at line 1, column 13 is never closed"], files={"open.dcalc": b"function: ln(x1\n\nat a: x1=2\nd/dx1 = 0.5\n"}
     ),
+    "a sample's function block left open": Bad(
+        ["check", "{tmp}/block.dcalc"],
+        ["the function block opened at line 1 has no closing '}'", "block.dcalc:4:4", "end the function's lines with a '}'"],
+        files={"block.dcalc": b"function {\n  y = x^2\n\nat p: x=1\n"},
+    ),
+    "a sample ending inside its function block": Bad(
+        ["check", "{tmp}/ends.dcalc"], ["the input ends inside the function block opened at line 2", "ends.dcalc:3:10"], files={"ends.dcalc": b"# open\nfunction {\n  y = x^2\n"}
+    ),
+    "--accept without --update": Bad(["check", "{tmp}/ok.dcalc", "--accept"], ["--accept goes with --update"], files={"ok.dcalc": b"function: x\nat p: x=1\n"}),
+    "a forward trace of several inputs without --wrt": Bad(["trace", "x*y", "--at", "x=1,y=2"], ["input error: a forward trace follows one input's tangent: say which input with --wrt x or --wrt y"]),
     "an unknown function": Bad(["eval", "sn(x)", "--at", "x=1"], ["unknown function 'sn'", "did you mean 'sin'?", "<expression>:1:1"]),
     "a misspelt function further in": Bad(["eval", "1 + expp(x)", "--at", "x=1"], ["unknown function 'expp'", "did you mean 'exp'?", "<expression>:1:5"]),
     "too few arguments": Bad(["eval", "atan2(x)", "--at", "x=1"], ["atan2 takes 2 arguments, but got 1"]),
@@ -131,6 +141,14 @@ def test_value_for_a_name_that_is_not_an_input_is_a_warning(cli):
     assert result.exit_code == 0
     assert "warning: 'y' is not an input" in result.stderr
     assert json.loads(result.stdout) == {"value": 2.0}
+
+
+def test_a_value_for_pi_is_a_warning_that_it_is_an_input_now(cli):
+    result = cli("eval", "pi*x", "--at", "pi=3,x=1", "--json")
+    assert result.exit_code == 0
+    assert "warning: 'pi' is given a value, so here it is an input, not the constant pi = 3.14159" in result.stderr
+    assert json.loads(result.stdout) == {"value": 3.0}
+    assert "warning" not in cli("eval", "pi*x", "--at", "x=1").stderr
 
 
 def test_unreadable_npy_file_is_bad_input(cli, tmp_path, monkeypatch):

@@ -166,6 +166,7 @@ def test_malformed_file_is_reported_and_others_still_checked(cli, tmp_path):
         ("function: x\nengines forwards\nat p: x=1\n", "did you mean 'forward'"),
         ("function: x\nclaim d/dy = 1\nat p: x=1\n", "not an input"),
         ("function: x\nat p: y=1\n", "no value for the input 'x'"),
+        ("function: x^2\nat p: x=1, z=3\n", "wrong.dcalc:2: p: point: 'z' is not an input of this function (inputs: x)"),
     ],
 )
 def test_sample_file_mistakes(cli, tmp_path, text, fragment):
