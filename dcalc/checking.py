@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import DcalcError, InputError, Span, UnknownNameError, suggest
+from .errors import DcalcError, InputError, Span, UnknownNameError, ZeroTimesInfinityError, suggest
 from .parser import LEAVES
 
 if TYPE_CHECKING:
@@ -466,7 +466,8 @@ def point_status(graph, values, derivatives=None) -> tuple[str, str] | None:
     problem = point_problem(graph, values, derivatives=derivatives, trace=trace)
     if problem is not None:
         where = f" ({problem.span.snippet}, line {problem.span.line})" if problem.span is not None else ""
-        return NONFINITE, problem.message + where
+        # 0·∞ taken as 0: the chain rule cannot say whether the derivative is there
+        return KINK if isinstance(problem, ZeroTimesInfinityError) else NONFINITE, problem.message + where
     return None
 
 

@@ -22,7 +22,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .errors import DomainError
+from .errors import DomainError, ZeroTimesInfinityError
 from .graph import Graph, Node
 
 EPS = float(np.finfo(float).eps)
@@ -161,10 +161,17 @@ def _conditioning_problem(graph: Graph, outputs, trace: dict) -> DomainError | N
 # ---- derivatives --------------------------------------------------------------------------------------
 
 
-def _not_finite(node: Node, slope, value_of) -> DomainError:
-    """The derivative fails at ``node``, whose slope (or tangent) is not finite."""
+def _not_finite(node: Node, slope, value_of, zero_times_infinity: bool = False) -> DomainError:
+    """The derivative fails at ``node``, whose slope (or tangent) is not finite; or,
+    with ``zero_times_infinity``, that slope met a zero and the engines took 0·∞ as 0."""
     detail = _operands(node, value_of, _first(~np.isfinite(np.asarray(slope)), node.shape))
     what = "an infinite derivative" if _kind(slope) == "infinite" else "no finite derivative (NaN)"
+    if zero_times_infinity:
+        return ZeroTimesInfinityError(
+            f"the chain rule meets 0·∞: {node.op} has {what} here{detail}, times a zero; forward and reverse mode take the product as 0",
+            node.span,
+            hint="that is the derivative only where the zero stays zero nearby (x*sqrt(x) at 0, not sqrt(x)*sqrt(x)): compare the numeric estimate",
+        )
     return DomainError(f"the derivative is not finite: {node.op} has {what} here{detail}", node.span)
 
 
@@ -197,7 +204,7 @@ def derivative_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, re
     return _slope_problem(outputs, primal, [graph.input_named(name) for name in wrt])
 
 
-def _slope_problem(outputs, primal: dict, wrt) -> DomainError | None:
+def _slope_problem(outputs, primal: dict, wrt, zero_times_infinity: bool = False) -> DomainError | None:
     """The first elementwise operation that depends on ``wrt``, its value and operands
     finite, whose partial derivative with respect to such an operand is not (sqrt at 0)."""
     from .engines.rules import depends_on
@@ -218,7 +225,7 @@ def _slope_problem(outputs, primal: dict, wrt) -> DomainError | None:
             with np.errstate(all="ignore"):
                 slope = partial(*args, primal[node.index])
             if not _finite(slope):
-                return _not_finite(node, slope, lambda operand: primal[operand.index])
+                return _not_finite(node, slope, lambda operand: primal[operand.index], zero_times_infinity)
     return None
 
 
@@ -235,6 +242,9 @@ def point_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, derivat
     if problem is not None:
         return problem
     if derivatives is not None and all_finite(derivatives.jacobian.values()):
+        if derivatives.zero_times_infinity:
+            names = graph.input_names if wrt is None else wrt
+            return _slope_problem(outputs, trace, [graph.input_named(name) for name in names], zero_times_infinity=True)
         return None
     reverse = derivatives if derivatives is not None and derivatives.engine == "reverse" else None
     return derivative_problem(graph, values, outputs, wrt, reverse)

@@ -121,6 +121,10 @@ class DomainError(DcalcError):
     kind = "domain error"
 
 
+class ZeroTimesInfinityError(DomainError):
+    """The chain rule met 0·∞ on the way to a derivative, and the engines took it as 0."""
+
+
 class DerivativeError(DcalcError):
     """A primitive has no derivative rule for an argument that needs one."""
 

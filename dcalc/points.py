@@ -440,6 +440,8 @@ class _WholeResult:
             for key, count in piece.details.items():
                 if key.startswith("evaluations"):
                     details[key] = max(details[key], count)
+            if piece.zero_times_infinity:  # at some point of this chunk
+                self.result.note_zero_times_infinity()
 
 
 def run_batch(

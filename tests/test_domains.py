@@ -26,8 +26,9 @@ CASES = [
     ("sqrt(x) + y", "x=0,y=1", "the derivative is not finite: sqrt has an infinite derivative here (at x=0)", (1, 1, "sqrt(x)")),
     ("z = x - 2\nw = 3 * ln(z)", "x=1", "ln gives a value that is not finite here (at x - 2 = -1)", (2, 9, "ln(z)")),
     ("sum(sqrt(A))", "A=[[1,0],[4,9]]", "sqrt has an infinite derivative here (at A[0, 1]=0)", (1, 5, "sqrt(A)")),
-    # forward mode's zero tangent stays zero against sqrt's infinite slope; reverse meets inf * 0
-    ("sqrt(x^2+y^2)", "x=0,y=0", "the derivative is not finite: sqrt has an infinite derivative here (at x^2+y^2 = 0)", (1, 1, "sqrt(x^2+y^2)")),
+    # both modes take 0 * inf as 0 (forward: the tangent of x^2 is 0; reverse: the edge 2x is 0), and say so
+    ("sqrt(x^2+y^2)", "x=0,y=0", "the chain rule meets 0·∞: sqrt has an infinite derivative here (at x^2+y^2 = 0), times a zero", (1, 1, "sqrt(x^2+y^2)")),
+    ("sqrt(x)*sqrt(x)", "x=0", "the chain rule meets 0·∞: sqrt has an infinite derivative here (at x=0)", (1, 1, "sqrt(x)")),
 ]
 
 
@@ -49,7 +50,7 @@ def test_trouble_is_an_error_with_strict(cli, text, at, message, where):
 
 # The cases whose value or gradient has a NaN or infinity (not the ill-conditioned
 # tan, nor atan(exp(x)), whose output survives the overflow).
-NOT_FINITE = [case for case in CASES if "ill-conditioned" not in case[2] and "stays finite" not in case[2]]
+NOT_FINITE = [case for case in CASES if "ill-conditioned" not in case[2] and "stays finite" not in case[2] and "0·∞" not in case[2]]
 
 
 @pytest.mark.parametrize("text, at, message, where", NOT_FINITE, ids=[f"{case[0]} at {case[1]}" for case in NOT_FINITE])
@@ -62,6 +63,38 @@ def test_no_nan_or_infinity_in_a_gradient_without_the_report(cli, text, at, mess
     assert strange, data
     assert message.split(" (")[0] in data["not_finite"]["message"], data
     assert data["not_finite"]["line"] == where[0] and data["not_finite"]["expression"] == where[2]
+
+
+@pytest.mark.parametrize(
+    "text, at, expected",
+    [
+        ("x*sqrt(x)", {"x": 0.0}, {"x": 0.0}),  # x^1.5: the zero factor x stays small nearby
+        ("c*sqrt(y)", {"c": 0.0, "y": 0.0}, {"c": 0.0, "y": 0.0}),  # c is held at 0 while y moves
+        ("sqrt(x^2)", {"x": 0.0}, {"x": 0.0}),  # |x|: 0 is its smallest subgradient
+        ("x + sqrt(y)", {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": np.inf}),  # no zero meets the infinite slope
+    ],
+)
+def test_forward_and_reverse_mode_agree_where_the_chain_rule_meets_zero_times_infinity(text, at, expected):
+    problem = dcalc.load(text, at)
+    for engine in ("reverse", "forward"):
+        for values in (problem.values, {name: np.full(3, value) for name, value in problem.values.items()}):  # scalar tape and arrays
+            batch = 1 if np.ndim(next(iter(values.values()))) else 0
+            result = dcalc.engines.run_engine(engine, problem.graph, values, batch_ndim=batch)
+            for name, want in expected.items():
+                got = result.jacobian[(problem.graph.output_names[0], name)]
+                assert np.all(got == want), (engine, name, got)
+            if text != "x + sqrt(y)":  # (forward mode's seeds have zeros too, so it notes a redo there)
+                assert result.zero_times_infinity, engine
+
+
+def test_zero_times_infinity_is_named_and_not_judged_by_check(cli, tmp_path):
+    sample = tmp_path / "edge.dcalc"
+    sample.write_text("function: sqrt(x)*sqrt(x)\nat zero: x=0\nvalue = 0\n")
+    data = json.loads(cli("check", str(sample), "--json").stdout)
+    statuses = {check["check"]: check for check in data["checks"]}
+    assert statuses["zero: value"]["status"] == "pass"
+    engines = statuses["zero: engines agree"]
+    assert engines["status"] == "not differentiable here" and "the chain rule meets 0·∞" in engines["message"]
 
 
 def test_eval_and_check_report_and_strict(cli, tmp_path):

@@ -29,6 +29,9 @@ DEFAULT_MEMORY = 512 * 2**20
 ITEM_BYTES = 8
 
 
+ZERO_TIMES_INFINITY = "zero times infinity"  # the key in Derivatives.details
+
+
 @dataclass
 class Derivatives:
     """What an engine found: output values and d output / d input for each pair.
@@ -51,6 +54,19 @@ class Derivatives:
     directions: dict[str, Any] | None = None
     projections: dict[str, Any] | None = None
     batch_ndim: int = 0  # trailing point axes on values and blocks
+
+    def note_zero_times_infinity(self) -> "Derivatives":
+        """Itself, noted as found by a guarded redo that changed a result: 0·∞ was
+        taken as 0 (dcalc/engines/rules.py). That is right for a zero a direction has
+        because it does not move that operand; for a zero the point happens to give, only
+        where it stays zero nearby. dcalc/diagnose.py looks for the infinite slope then."""
+        self.details[ZERO_TIMES_INFINITY] = True
+        return self
+
+    @property
+    def zero_times_infinity(self) -> bool:
+        """Whether 0·∞ was taken as 0 on the way to these results (see note_zero_times_infinity)."""
+        return bool(self.details.get(ZERO_TIMES_INFINITY))
 
     @property
     def direction_count(self) -> int:
@@ -221,6 +237,24 @@ def all_finite(arrays) -> bool:
         if not bool(xp.isfinite(total)) and not bool(xp.all(xp.isfinite(array))):
             return False
     return True
+
+
+def _results(result: Derivatives) -> list:
+    return [*result.jacobian.values(), *(result.projections or {}).values()]
+
+
+def redone(plain: Derivatives, guarded: Derivatives) -> Derivatives:
+    """The guarded redo of a result that was not finite, noted as taking 0·∞ as 0
+    where it differs from the plain result (an infinite slope no zero met stays)."""
+    from ..graph import array_namespace
+
+    for before, after in zip(_results(plain), _results(guarded)):
+        xp = array_namespace((after,))
+        with np.errstate(all="ignore"):
+            same = xp.all((before == after) | (xp.isnan(before) & xp.isnan(after)))
+        if not bool(same):
+            return guarded.note_zero_times_infinity()
+    return guarded
 
 
 def run_engine(name: str, graph: Graph, values, outputs=None, wrt=None, **options) -> Derivatives:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..evaluation import on_floats, run_schedule
 from ..graph import Graph
-from . import DEFAULT_MEMORY, ITEM_BYTES, Derivatives, all_finite, batch_shape, chunk_size, identity_columns, resolve, timed, with_engine_axis
+from . import DEFAULT_MEMORY, ITEM_BYTES, Derivatives, all_finite, batch_shape, chunk_size, identity_columns, redone, resolve, timed, with_engine_axis
 from . import scalar
 from .plan import compile_plan, pull_cotangents
 from .rules import backward
@@ -54,7 +54,7 @@ def reverse(
         result = _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=False)
     if not all_finite(result.jacobian.values()):
         # A NaN or infinity: redo it with zero cotangents kept exactly zero (see rules.py).
-        result = _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=True)
+        result = redone(result, _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=True))
         if into is not None:
             for target, value in zip(into, [result.values[0], *result.jacobian.values()]):
                 target[...] = value

@@ -14,11 +14,17 @@ rules in their loops without looking anything up; :func:`jvp`, :func:`vjp` and
 
 Zero times infinity: tangents and cotangents are batches of directions, and the
 direction along x must not see the infinite slope of sqrt(y) at y = 0. The
-``guarded`` rules make a zero entry of a tangent or cotangent give exactly zero
-whatever it is multiplied by; the plain ones multiply as IEEE does, which costs
-one pass less. The engines run plain rules first and redo a computation with
-guarded ones only when a result is not finite (a NaN or infinity cannot vanish
-from a linear map except by being sliced away, which leaves the result the same).
+``guarded`` rules make a zero entry of a tangent or cotangent, or of a partial,
+give exactly zero whatever it is multiplied by; the plain ones multiply as IEEE
+does, which costs one pass less. The engines run plain rules first and redo a
+computation with guarded ones only when a result is not finite (a NaN or infinity
+cannot vanish from a linear map except by being sliced away, which leaves the
+result the same). Guarding both factors keeps forward and reverse mode in
+agreement: x*sqrt(x) at 0 sends 0 * inf forwards (the partial x is 0) and
+backwards (the cotangent x is 0), and both give 0. That is the derivative only
+where the zero stays zero nearby: sqrt(x)*sqrt(x) at 0 gives 0, not 1. So a
+redo that changed a result notes it (``Derivatives.note_zero_times_infinity``)
+and the diagnosis names the infinite slope (dcalc/diagnose.py).
 Both kinds skip a partial that is a NumPy scalar zero (a constant rule's 0): the
 contribution is exactly zero then, and skipping it is only faster.
 """
@@ -50,7 +56,7 @@ def _missing(node: Node, position: int, engine: str) -> DerivativeError:
 
 def _scaled(value, factor):
     """value * factor, where a numeric factor of 1, -1 or 0 costs nothing, and a zero
-    entry of ``value`` gives exactly zero even where the factor is infinite or NaN."""
+    entry of either gives exactly zero even where the other is infinite or NaN."""
     if isinstance(factor, (int, float)):
         if factor == 1:
             return value
@@ -66,8 +72,10 @@ def _scaled(value, factor):
     product = value * factor
     if np.ndim(product):
         xp = array_namespace((product,))
-        if not bool(xp.all(xp.isfinite(factor))):
-            product = xp.where(value == 0, 0.0, product)
+        if not bool(xp.all(xp.isfinite(product))):
+            product = xp.where((value == 0) | (factor == 0), 0.0, product)
+    elif not np.isfinite(product) and (value == 0 or factor == 0):
+        product = 0.0 * product.real if hasattr(product, "real") else 0.0
     return product
 
 

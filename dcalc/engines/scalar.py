@@ -9,8 +9,10 @@ adjoint times the edge's weight into its operands; forward mode sweeps them
 forwards. Those sweeps are plain loops over Python floats, so a long program
 costs a fraction of a microsecond per operation instead of a NumPy call per rule.
 
-A zero adjoint (or tangent) sends nothing, even along an infinite slope, as the
-array engines' guarded rules do: d/dx of x + sqrt(y) at y = 0 is 1.
+The sweeps multiply as IEEE does. Where that gives a NaN or an infinity, they are
+run again *guarded*, as the array engines' rules are (dcalc/engines/rules.py): a
+zero, flowing or on the edge, sends nothing even along an infinite slope, so
+d/dx of x*sqrt(x) at 0 is 0 in both modes.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> list:
     adjoint[seed_slot] = 1.0
     for slot, first, first_weight, second, second_weight, more in tape.backward:
         cotangent = adjoint[slot]
-        if cotangent is None or cotangent == 0.0:
+        if cotangent is None:
             continue
         contribution, previous = cotangent * weights[first_weight], adjoint[first]
         adjoint[first] = contribution if previous is None else previous + contribution
@@ -110,8 +112,25 @@ def reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> list:
     return adjoint
 
 
-def forward_sweep(tape: Tape, weights: list, seeds: dict[int, float], size: int) -> list:
-    """The tangent of every slot (None: zero) from the seeds' (by slot)."""
+def guarded_reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> list:
+    """reverse_sweep where a zero adjoint or a zero edge sends nothing."""
+    adjoint: list = [None] * size
+    adjoint[seed_slot] = 1.0
+    for slot, edges in reversed(tape.sweep):
+        cotangent = adjoint[slot]
+        if cotangent is None or cotangent == 0.0:
+            continue
+        for operand, index in edges:
+            weight = weights[index]
+            if weight != 0.0:
+                previous = adjoint[operand]
+                adjoint[operand] = cotangent * weight if previous is None else previous + cotangent * weight
+    return adjoint
+
+
+def forward_sweep(tape: Tape, weights: list, seeds: dict[int, float], size: int, guarded: bool = False) -> list:
+    """The tangent of every slot (None: zero) from the seeds' (by slot); ``guarded``:
+    a zero tangent or a zero edge sends nothing."""
     tangent: list = [None] * size
     for slot, seed in seeds.items():
         tangent[slot] = seed
@@ -119,12 +138,21 @@ def forward_sweep(tape: Tape, weights: list, seeds: dict[int, float], size: int)
         total = None
         for operand, index in edges:
             incoming = tangent[operand]
-            if incoming is None or incoming == 0.0:
+            if incoming is None or (guarded and (incoming == 0.0 or weights[index] == 0.0)):
                 continue
             contribution = weights[index] * incoming
             total = contribution if total is None else total + contribution
         tangent[slot] = total
     return tangent
+
+
+def _finite(numbers) -> bool:
+    return all(number is None or math.isfinite(number) for number in numbers)
+
+
+def _changed(plain: list, guarded: list) -> bool:
+    """Whether the guarded sweep's results differ from the plain one's (0·∞ was taken as 0)."""
+    return any(not (a == b or (a is None and b == 0.0) or (b is None and a == 0.0) or (a != a and b != b)) for a, b in zip(plain, guarded))
 
 
 def _at(graph: Graph, values, outputs, wrt_nodes, engine: str):
@@ -143,13 +171,19 @@ def reverse(graph: Graph, values, outputs, output_names, wrt_nodes) -> Derivativ
     tape, slots, weights = found
     size = len(slots)
     jacobian = {}
+    guarded = False
+    reached = [slot for slot in tape.wrt_slots if slot >= 0]
     for name, seed_slot in zip(output_names, tape.schedule.output_slots):
         adjoint = reverse_sweep(tape, weights, seed_slot, size)
+        if not _finite(adjoint[slot] for slot in reached):
+            plain, adjoint = adjoint, guarded_reverse_sweep(tape, weights, seed_slot, size)
+            guarded = guarded or _changed([plain[slot] for slot in reached], [adjoint[slot] for slot in reached])
         for node, slot in zip(wrt_nodes, tape.wrt_slots):
             total = adjoint[slot] if slot >= 0 else None
             jacobian[(name, node.params["name"])] = np.array(0.0 if total is None else total)
     result_values = [np.float64(slots[slot]) for slot in tape.schedule.output_slots]
-    return Derivatives("reverse", output_names, [node.params["name"] for node in wrt_nodes], result_values, jacobian)
+    result = Derivatives("reverse", output_names, [node.params["name"] for node in wrt_nodes], result_values, jacobian)
+    return result.note_zero_times_infinity() if guarded else result
 
 
 def forward(graph: Graph, values, outputs, output_names, wrt_nodes, directions: dict | None) -> Derivatives | None:
@@ -169,6 +203,11 @@ def forward(graph: Graph, values, outputs, output_names, wrt_nodes, directions: 
             for k in range(count)
         ]
     columns = [forward_sweep(tape, weights, seeds, size) for seeds in seed_sets]
+    outputs_at = tape.schedule.output_slots
+    guarded = False
+    if not _finite(column[slot] for column in columns for slot in outputs_at):
+        plain, columns = columns, [forward_sweep(tape, weights, seeds, size, guarded=True) for seeds in seed_sets]
+        guarded = _changed([column[slot] for column in plain for slot in outputs_at], [column[slot] for column in columns for slot in outputs_at])
     result_values = [np.float64(slots[slot]) for slot in tape.schedule.output_slots]
     result = Derivatives("forward", output_names, [node.params["name"] for node in wrt_nodes], result_values, {})
     for name, slot in zip(output_names, tape.schedule.output_slots):
@@ -180,4 +219,4 @@ def forward(graph: Graph, values, outputs, output_names, wrt_nodes, directions: 
             if result.projections is None:
                 result.projections, result.directions = {}, directions
             result.projections[name] = np.array(along)
-    return result
+    return result.note_zero_times_infinity() if guarded else result
