@@ -271,6 +271,22 @@ def test_numeric_near_a_domain_edge():
     assert abs(got - exact) <= error and error <= 1e-6 * exact
 
 
+@pytest.mark.parametrize(
+    "text, at, exact, largest",
+    [
+        ("x*sqrt(x)", 0.0, 0.0, 1e-7),  # one-sided differences shrink as h^0.5
+        ("x^1.25", 0.0, 0.0, 1e-3),  # as h^0.25
+        ("x^2.5", 0.0, 0.0, 1e-20),  # as h^1.5, which no level of the table removes
+        ("abs(x)^2.5*sign(x)", 0.0, 0.0, 1e-20),  # central differences, as h^1.5
+    ],
+)
+def test_numeric_error_covers_differences_that_converge_as_a_fractional_power(text, at, exact, largest):
+    problem = dcalc.load(text, {"x": at})
+    result = run_engine("numeric", problem.graph, problem.values)
+    got, error = float(result.jacobian[("y", "x")]), float(result.error[("y", "x")])
+    assert abs(got - exact) <= error <= largest
+
+
 def test_complex_step_is_exact_to_rounding_and_refuses_non_analytic_ops():
     problem = dcalc.load(LECTURE, {"x1": 2.0, "x2": 5.0})
     result = run_engine("numeric", problem.graph, problem.values, method="complex")

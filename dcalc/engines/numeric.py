@@ -97,7 +97,15 @@ def richardson(estimates: np.ndarray, noise: np.ndarray, order: int, valid: np.n
         error = xp.abs(extrapolated - finer) + amplified
         best, best_error = _pick(best, best_error, extrapolated, xp.where(ok & xp.isfinite(extrapolated), error, xp.inf))
         table, table_noise, table_valid = extrapolated, amplified, ok
-    return best, xp.maximum(best_error, _unconverged_spread(estimates, noise, valid, order))
+    best_error = xp.maximum(best_error, _unconverged_spread(estimates, noise, valid, order))
+    # Converging as a lower power of h than the table removes: the finest difference
+    # plus the changes still to come (Aitken's extrapolation), wrong by at most their sum.
+    tail = _slow_tail(estimates, valid, order)
+    slow = tail != 0
+    if bool(xp.any(slow)):
+        best = xp.where(slow, estimates[..., -1] + tail, best)
+        best_error = xp.where(slow, xp.abs(tail) + noise[..., -1], best_error)
+    return best, best_error
 
 
 def _unconverged_spread(estimates, noise, valid, order: int):
@@ -121,6 +129,34 @@ def _unconverged_spread(estimates, noise, valid, order: int):
         steady = (ratios <= expected * 2) | within_noise[..., 1:] | within_noise[..., :-1]
         judged = xp.all(valid, axis=-1) & xp.all(xp.isfinite(changes), axis=-1)
         return xp.where(judged & ~xp.all(steady, axis=-1), xp.max(changes, axis=-1), 0.0)
+
+
+def _slow_tail(estimates, valid, order: int):
+    """Where the plain differences converge steadily but more slowly than ``order``
+    says, the error still left in the finest: else 0. Richardson's table assumes the
+    error shrinks as h^order; one that shrinks as a lower power (x*sqrt(x) at 0,
+    one-sided: as h^0.5, each change 0.71 of the one before) is extrapolated with
+    the wrong factors and its error underestimated (4.1e-9 ± 5.6e-11 for 0), and no
+    level removes a power that is not a whole number (h^1.5, h^2.5). Changes in one
+    direction, each a steady fraction 2^-p of the one before, with p below 0.8 or at
+    least 0.2 away from the whole numbers, are such a power law; the changes still
+    to come then sum to about the last one times r/(1 - r), r the last fraction
+    (signed: the limit is the finest difference plus it)."""
+    xp = array_namespace((estimates,))
+    if estimates.shape[-1] < 4:
+        return xp.zeros(estimates.shape[:-1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        steps = estimates[..., 1:] - estimates[..., :-1]
+        ratios = steps[..., 1:] / steps[..., :-1]  # positive: the same direction
+        # As a power of h that is no whole number: h^0.5, h^1.5, h^2.5, ...
+        power = -xp.log2(xp.where(ratios > 0, ratios, xp.nan))
+        fractional = (power < 0.8) | (xp.abs(power - xp.round(power)) >= 0.2)
+        slow = xp.all(fractional & (ratios > 0) & (ratios < 1.0), axis=-1)
+        # Steady, as a power law's are (rounding noise would scatter them).
+        steady = xp.max(ratios, axis=-1) < 1.25 * xp.min(ratios, axis=-1)
+        judged = xp.all(valid, axis=-1) & slow & steady
+        rate = ratios[..., -1]
+        return xp.where(judged, steps[..., -1] * rate / (1.0 - rate), 0.0)
 
 
 def _pick(best, best_error, candidates, errors):
