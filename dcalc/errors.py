@@ -132,8 +132,8 @@ class DerivativeError(DcalcError):
 
 
 def counted(number: int, noun: str) -> str:
-    """1 point, 2 points."""
-    return f"{number} {noun}" + ("" if number == 1 else "s")
+    """1 point, 2 points, 10,000 points."""
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def suggest(name: str, known) -> str | None:

@@ -183,6 +183,17 @@ def array_namespace(values: Iterable) -> Any:
     return np
 
 
+@contextmanager
+def located(span: Span | None):
+    """A DcalcError raised inside without a position of its own gets ``span``."""
+    try:
+        yield
+    except DcalcError as error:
+        if error.span is None:
+            error.span = span
+        raise
+
+
 def _input_shape(shapes, params):
     return params["shape"]
 
@@ -376,7 +387,8 @@ class Graph:
             if node.graph is not self:
                 raise ValueError("cannot combine nodes of two different graphs")
         if prim.prepare is not None:
-            params = prim.prepare([node.shape for node in inputs], params)
+            with located(span):  # an axis out of range
+                params = prim.prepare([node.shape for node in inputs], params)
         if self.simplify:
             simpler = _simplifier()(self, prim, inputs, params)
             if simpler is not None:
@@ -388,12 +400,8 @@ class Graph:
         node = self._table.get(key)
         if node is not None:
             return node
-        try:
+        with located(span):
             shape = tuple(prim.shape_rule([node.shape for node in inputs], params))
-        except DcalcError as error:
-            if error.span is None:
-                error.span = span
-            raise
         return self._add(key, prim, inputs, params, shape, span)
 
     def _add(self, key, prim, inputs, params, shape, span) -> Node:

@@ -79,6 +79,8 @@ NAME_NOT_EXPONENT = re.compile(r"[A-DF-Za-df-z][A-Za-z0-9_]*")
 EXPRESSION_START = {"NAME", "NUMBER", "LPAR", "LSQB", "MINUS", "PLUS"}
 OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "_MATMUL", "POW"}
 OPENING = {"(": ")", "[": "]"}
+# Typeset operators (traces print − and ×) and what dcalc reads instead.
+TYPESET = {"−": "-", "–": "-", "×": "*", "·": "*", "⋅": "*", "÷": "/", "²": "^2", "³": "^3"}
 CLOSING = {")": "(", "]": "["}
 
 
@@ -448,6 +450,8 @@ def _syntax_error(error, text: str, origin: str, start: str = "program") -> Dcal
             message = f"{char!r} has no matching {CLOSING[char]!r}"
         elif error.allowed:
             message += f": expected {describe_expected(_plausible(error.allowed, text, position, start))}"
+        if char in TYPESET:  # copied from a trace, a paper or a word processor
+            hint = f"write {TYPESET[char]} for {char}: dcalc reads the ASCII operators + - * / ^"
     elif isinstance(error, UnexpectedToken):
         token = error.token
         found = repr(str(token)) if token.type != "_NEWLINE" else "a new line"

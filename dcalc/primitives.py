@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ShapeError
+from .errors import ShapeError, counted
 from .graph import CONST, PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, TABLE, Node, Primitive, array_namespace
 from .printer import TRANSPARENT, Form
 
@@ -653,7 +653,7 @@ def _matmul_shape(shapes, params):
     if inner_left != inner_right:
         raise ShapeError(
             f"shapes {left} and {right} do not fit a matrix product: "
-            f"{inner_left} columns on the left, {inner_right} rows on the right"
+            f"{counted(inner_left, 'column')} on the left, {counted(inner_right, 'row')} on the right"
         )
     rows = left[:-1][-1:] if len(left) >= 2 else ()
     columns = right[-1:] if len(right) >= 2 else ()

@@ -735,4 +735,4 @@ def derivative_size(nodes) -> str:
     cap = 10**12
     tree = sum(expanded_size(node, cap=cap) for node in nodes)
     written = f"more than {cap:,}" if tree >= cap else f"{tree:,}"
-    return f"the derivative has {operations:,} operations ({written} written out as a tree)"
+    return f"the derivative has {counted(operations, 'operation')} ({written} written out as a tree)"
