@@ -308,12 +308,12 @@ def _check_point(sample: Sample, point: Point, replacements: list | None, strict
         return results
     reference = next(iter(engines.values()))  # the first that ran: the reference, unless it failed
     special = point_status(graph, values, derivatives=reference)
-    if special is not None and strict and special[0] == NONFINITE:
-        special = (FAIL, special[1] + " (an error with --strict)")
+    if special is not None and strict and special.status == NONFINITE:
+        special = Special(FAIL, special.message + " (an error with --strict)")
 
     # Engines agree.
     if special is not None:
-        result("engines agree", special[0], message=special[1])
+        result("engines agree", special.status, message=special.message)
     elif len(engines) > 1:
         limit = _exact_limit(graph)
         worst, problems = 0.0, []
@@ -354,8 +354,8 @@ def _check_point(sample: Sample, point: Point, replacements: list | None, strict
             got = reference.jacobian[key]
         if replacements is not None:
             replacements.append((expectation, np.asarray(got, dtype=float)))
-        if expectation.kind == "partial" and special is not None:
-            result(_expectation_name(expectation), special[0], message=special[1], line=expectation.line)
+        if expectation.kind == "partial" and special is not None and special.spoils(output, expectation.wrt):
+            result(_expectation_name(expectation), special.status, message=special.message, line=expectation.line)
             continue
         status, worst, limit, message = _judge(np.asarray(got, dtype=float), np.asarray(expectation.value, dtype=float), rel, absolute)
         result(_expectation_name(expectation), status, worst, limit, message, line=expectation.line)
@@ -363,8 +363,8 @@ def _check_point(sample: Sample, point: Point, replacements: list | None, strict
     # Claims at this point.
     for claim in sample.claims:
         name = f"claim d/d{claim.wrt}"
-        if special is not None:
-            result(name, special[0], message=special[1], line=claim.line)
+        if special is not None and special.spoils(claim.output or reference.output_names[0], claim.wrt):
+            result(name, special.status, message=special.message, line=claim.line)
             continue
         try:
             status, worst, limit, message = _judge_claim(sample, claim, graph, values, reference, rel)
@@ -453,21 +453,35 @@ def _judge_claim(sample: Sample, claim: Claim, graph, values, reference, rel: fl
     )
 
 
-def point_status(graph, values, derivatives=None) -> tuple[str, str] | None:
-    """(status, message) when the point is at a kink or a value (or, unless the
-    ``derivatives`` an engine found are all finite, a derivative) is not finite there."""
-    from .diagnose import kink_status, point_problem
+@dataclass(frozen=True)
+class Special:
+    """A point where some partials cannot be judged: at a kink, or where a value or
+    derivative is not finite."""
+
+    status: str  # KINK or NONFINITE
+    message: str
+    partials: set | None = None  # the (output, input) partials it spoils; None: all of them
+
+    def spoils(self, output: str, wrt: str) -> bool:
+        return self.partials is None or (output, wrt) in self.partials
+
+
+def point_status(graph, values, derivatives=None) -> Special | None:
+    """What spoils this point, if anything: a kink (with the partials whose one-sided
+    derivatives differ, or that ``derivatives`` do not match), or a value (or, unless
+    the ``derivatives`` an engine found are all finite, a derivative) that is not finite."""
+    from .diagnose import kinked_partials, point_problem
     from .evaluation import evaluate_all
 
     trace = evaluate_all(graph, values)  # for both checks
-    kink = kink_status(graph, values, trace)
+    kink = kinked_partials(graph, values, trace, derivatives)
     if kink is not None:
-        return KINK, kink
+        return Special(KINK, *kink)
     problem = point_problem(graph, values, derivatives=derivatives, trace=trace)
     if problem is not None:
         where = f" ({problem.span.snippet}, line {problem.span.line})" if problem.span is not None else ""
         # 0·∞ taken as 0: the chain rule cannot say whether the derivative is there
-        return KINK if isinstance(problem, ZeroTimesInfinityError) else NONFINITE, problem.message + where
+        return Special(KINK if isinstance(problem, ZeroTimesInfinityError) else NONFINITE, problem.message + where)
     return None
 
 

@@ -774,6 +774,11 @@ def hessian_command(
     names = _names(wrt, graph) or graph.input_names
     target, output = chosen_output(graph, output, "differentiates")
     report_problem(problem, strict, wrt=names, outputs=[target])
+    from .diagnose import ops_at_kinks
+
+    kinks = ops_at_kinks(graph, problem.values, problem.trace)
+    if kinks:  # even where the gradient exists (abs(x)*x at 0), its own slope jumps
+        warn(f"the Hessian may not exist here: {' and '.join(kinks)} {'is at its kink' if len(kinks) == 1 else 'are at their kinks'}, where second derivatives jump")
     xp = array_module(backend)
     if direction:
         vector = parse_at(direction, origin="--dir", seed=seed)

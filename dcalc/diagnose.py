@@ -255,10 +255,15 @@ def kink_status(graph, values, trace=None) -> str | None:
     nothing is, or when every partial has the same derivative on both sides; at once
     when no op of the graph has a kink). ``trace``: every node's
     value here, if at hand."""
-    if all(node.prim.kink is None for node in graph.nodes):
-        return None
-    from .engines.numeric import one_sided
+    found = kinked_partials(graph, values, trace)
+    return None if found is None else found[0]
 
+
+def ops_at_kinks(graph, values, trace=None) -> list[str]:
+    """The operations at their kinks at this point, each as "op (source at line N)"
+    (at once none when no op of the graph has a kink)."""
+    if all(node.prim.kink is None for node in graph.nodes):
+        return []
     trace = _trace(graph, values, graph.outputs) if trace is None else trace
     kinks = []
     for index in trace:
@@ -270,14 +275,30 @@ def kink_status(graph, values, trace=None) -> str | None:
         if np.any(at_kink):
             where = f" ({node.span.snippet} at line {node.span.line})" if node.span is not None else ""
             kinks.append(f"{node.op}{where}")
+    return kinks
+
+
+def kinked_partials(graph, values, trace=None, reference=None) -> tuple[str, set] | None:
+    """kink_status's message, and the partials ((output, input) keys) it leaves
+    unsettled: those whose one-sided derivatives differ, and, given ``reference`` (an
+    engine's Derivatives), those where it is not their common value (the rules take
+    the mean of an op's two slopes at its kink, which need not be the function's).
+    The others exist here, kink or no kink (d(relu(x) y)/dy at x = 0)."""
+    kinks = ops_at_kinks(graph, values, trace)
     if not kinks:
         return None
+    from .engines.numeric import one_sided
+
     sides = one_sided(graph, values)
-    if all(_same_both_sides(right, left) for right, left in sides.values()):
+    differing = {key: pair for key, pair in sides.items() if not _same_both_sides(*pair)}
+    if not differing:
         return None  # abs(x)^2 at 0: an op at its kink, but the function has one slope there
-    described = "; ".join(f"d{output}/d{name}: right {_one_sided(right)}, left {_one_sided(left)}" for (output, name), (right, left) in sides.items())
+    described = "; ".join(f"d{output}/d{name}: right {_one_sided(right)}, left {_one_sided(left)}" for (output, name), (right, left) in differing.items())
     at = f"{kinks[0]} is at its kink" if len(kinks) == 1 else f"{', '.join(kinks[:-1])} and {kinks[-1]} are at their kinks"
-    return f"{at}; one-sided derivatives: {described}"
+    unsettled = set(differing)
+    if reference is not None:
+        unsettled |= {key for key, (right, _) in sides.items() if key not in reference.jacobian or not _same_both_sides(reference.jacobian[key], right)}
+    return f"{at}; one-sided derivatives: {described}", unsettled
 
 
 def _same_both_sides(right, left) -> bool:

@@ -93,6 +93,20 @@ def test_kinks_and_non_finite_points_are_reported_not_judged(cli, tmp_path):
     assert result.exit_code == 0 and "2 skipped" in json.loads(result.stdout)["summary"]
 
 
+def test_at_a_kink_the_partials_that_exist_are_still_judged(cli, tmp_path):
+    text = "function: relu(x) * y\nclaim d/dy = relu(x)\nat kink: x=0, y=2\nd/dy = 0\nd/dx = 1\nat wrong: x=0, y=2\nd/dy = 1\n"
+    checks = json.loads(cli("check", str(write(tmp_path, "kink.dcalc", text)), "--json").stdout)["checks"]
+    status = {check["check"]: (check["status"], check["message"]) for check in checks}
+    assert status["kink: d/dy"][0] == status["kink: claim d/dy"][0] == "pass"  # relu(0) on both sides
+    assert status["kink: d/dx"][0] == "not differentiable here" and "df/dx: right 2, left 0" in status["kink: d/dx"][1]
+    assert "df/dy" not in status["kink: d/dx"][1]
+    assert status["wrong: d/dy"][0] == "FAIL"
+    # Slope 1 on both sides of 0, and the engines' rules (the mean of relu's two slopes) find it.
+    text = "function: relu(x) - relu(-x)\nat zero: x=0\nd/dx = 1\n"
+    checks = json.loads(cli("check", str(write(tmp_path, "line.dcalc", text)), "--json").stdout)["checks"]
+    assert {check["status"] for check in checks} == {"pass"}
+
+
 def test_goldens_that_are_not_finite_match_the_same_non_finite_value(cli, tmp_path):
     text = "function: ln(x) + 0*y\nat neg: x=-1, y=1\nvalue = nan\nat zero: x=0, y=1\nvalue = -inf\nat wrong: x=0, y=1\nvalue = nan\n"
     checks = json.loads(cli("check", str(write(tmp_path, "nan.dcalc", text)), "--json").stdout)["checks"]

@@ -192,3 +192,12 @@ def test_a_tie_at_the_other_extreme_is_no_kink():
     graph = dcalc.parse_program("max(x) + min(z)", given=["x", "z"], shapes={"x": (3,), "z": (3,)})
     assert kink_status(graph, {"x": np.array([1.0, 1.0, 3.0]), "z": np.array([1.0, 3.0, 3.0])}) is None
     assert kink_status(graph, {"x": np.array([3.0, 1.0, 3.0]), "z": np.array([1.0, 3.0, 3.0])}) is not None
+
+
+@pytest.mark.parametrize("text", ["abs(x)*y", "abs(x)*x + y"])  # the second has a gradient at 0, but no Hessian
+def test_hessian_at_a_kink_warns(cli, text):
+    result = cli("hessian", text, "--at", "x=0,y=2")
+    assert result.exit_code == 0
+    assert result.stderr.startswith("warning: the Hessian may not exist here: abs (abs(x) at line 1) is at its kink")
+    assert "warning" not in cli("hessian", text, "--at", "x=1,y=2").stderr
+
