@@ -126,6 +126,7 @@ def warn(message: str) -> None:
 
 
 LONG_OPTION = re.compile(r"--[A-Za-z][A-Za-z0-9-]+(?:=.*)?", re.DOTALL)
+SHORT_OPTION = re.compile(r"-[A-Za-z]")
 # What a short option cluster never holds and an expression after a minus often does
 # ("-sinh(x)", "-a*x"): click would read -s -i -n -h, and -h is --help.
 EXPRESSION_CHARACTERS = frozenset("()[]^*/+-,. ")
@@ -145,7 +146,7 @@ class Command(typer.core.TyperCommand):
             if param.param_type_name == "option":
                 for name in (*param.opts, *param.secondary_opts):
                     takes_value[name] = not (param.is_flag or param.count)
-        unknown, positional, kept, expressions = [], 0, [], []
+        unknown, positional, kept, expressions, letters = [], 0, [], [], []
         tokens = iter(args)
         for token in tokens:
             if token == "--":
@@ -163,7 +164,11 @@ class Command(typer.core.TyperCommand):
                 kept.append(token)
             else:
                 positional += 1
+                if SHORT_OPTION.fullmatch(token):  # "-o": an option, or the expression -o
+                    letters.append(token)
                 (expressions if _negated_expression(token, takes_value) else kept).append(token)
+        if letters and positional > 1:  # with INPUT given too, "-o" was meant as an option
+            ctx.fail(f"no such option: {letters[0]}")
         if unknown and positional:  # INPUT is given elsewhere: these are meant as options
             from difflib import get_close_matches
 
@@ -454,7 +459,7 @@ def eval_command(
     points: PointsOption = None,
     inputs: InputsOption = None,
     memory: MemoryOption = "512M",
-    save: Annotated[Optional[str], typer.Option("--save", metavar="FILE", help="With --points: write every point's inputs and values (.npz or .csv).")] = None,
+    save: Annotated[Optional[str], typer.Option("--save", "-o", metavar="FILE", help="With --points: write every point's inputs and values (.npz or .csv).")] = None,
     backend: BackendOption = "numpy",
     strict: StrictOption = False,
 ) -> None:
@@ -563,7 +568,7 @@ def grad_command(
     ascii_: AsciiOption = False,
     full: Annotated[bool, typer.Option("--full", help="Show whole arrays.")] = False,
     save: Annotated[
-        Optional[str], typer.Option("--save", metavar="FILE", help="Write the value and every partial to an .npz file (with --points: .npz or .csv, every point).")
+        Optional[str], typer.Option("--save", "-o", metavar="FILE", help="Write the value and every partial to an .npz file (with --points: .npz or .csv, every point).")
     ] = None,
     points: PointsOption = None,
     inputs: InputsOption = None,
@@ -752,7 +757,7 @@ def hessian_command(
     engine: Annotated[str, typer.Option("--engine", "-e", help="forward (forward-over-reverse, the default), symbolic, or numeric (finite differences of the gradient).")] = "forward",
     wrt: WrtOption = None,
     direction: Annotated[Optional[List[str]], typer.Option("--dir", metavar="NAME=VALUE,...", help="Print the Hessian-vector product H v instead of H.")] = None,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Which output (the first by default).")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", help="Which output (the first by default).")] = None,
     as_json: JsonOption = False,
     full: Annotated[bool, typer.Option("--full", help="Show whole matrices, every digit.")] = False,
     ascii_: AsciiOption = False,
@@ -882,9 +887,9 @@ def diff_command(
         bool, typer.Option("--plain", help="Print text in dcalc's language, which parses back (arrays print in matrix notation otherwise).")
     ] = False,
     at: AtOption = None,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Which output to differentiate (the first by default).")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", help="Which output to differentiate (the first by default).")] = None,
     full: Annotated[bool, typer.Option("--full", help="Print a derivative however long it is.")] = False,
-    save: Annotated[Optional[str], typer.Option("--save", metavar="FILE", help="Write the whole derivative to FILE; print only its size.")] = None,
+    save: Annotated[Optional[str], typer.Option("--save", "-o", metavar="FILE", help="Write the whole derivative to FILE; print only its size.")] = None,
 ) -> None:
     """The symbolic derivative of INPUT, simplified; large ones name their shared parts.
 
@@ -948,13 +953,13 @@ def _print_long(lines: list[str], size, full: bool, save: str | None) -> None:
     characters = sum(len(line) + 1 for line in lines)
     if save is not None:
         write_output(save, "\n".join(lines) + "\n")
-        console.print(f"# {size()}; {len(lines)} lines, {characters} characters written to {save}", markup=False)
+        console.print(f"# {size()}; {counted(len(lines), 'line')}, {counted(characters, 'character')} written to {save}", markup=False)
         return
     if full or characters <= SHOWN_CHARACTERS:
         for line in lines:
             console.print(line, markup=False)
         return
-    console.print(f"# {size()}; written out it takes {len(lines)} lines, {characters} characters: the first and last {SHOWN_LINES // 2} lines", markup=False)
+    console.print(f"# {size()}; written out it takes {counted(len(lines), 'line')}, {counted(characters, 'character')}: the first and last {SHOWN_LINES // 2} lines", markup=False)
     console.print("# (--full prints them all, --save FILE writes them)", markup=False)
     for line in lines[: SHOWN_LINES // 2]:
         console.print(_shortened(line), markup=False)
@@ -985,7 +990,7 @@ def trace_command(
     ascii_: AsciiOption = False,
     precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17, help="Significant digits of the values.")] = 4,
     full: Annotated[bool, typer.Option("--full", help="Show array values in full.")] = False,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Which output to trace (the first by default).")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", help="Which output to trace (the first by default).")] = None,
 ) -> None:
     """The primal, tangent and adjoint trace tables of AD lectures, from the engines' own passes."""
     from .render import print_table, trace_json, trace_latex, trace_markdown, trace_tables
@@ -1033,7 +1038,7 @@ def graph_command(
     source: InputArgument,
     at: AtOption = None,
     output_format: Annotated[str, typer.Option("--format", "-f", help="dot, mermaid, svg or png (svg and png need Graphviz).")] = "dot",
-    output_file: Annotated[Optional[str], typer.Option("--output", "-o", help="Write to this file instead of standard output.")] = None,
+    output_file: Annotated[Optional[str], typer.Option("--save", "-o", metavar="FILE", help="Write to this file instead of standard output.")] = None,
     ascii_: AsciiOption = False,
 ) -> None:
     """Draw INPUT's computational graph; with --at, each node shows its value and adjoint."""
@@ -1052,7 +1057,7 @@ def graph_command(
         data = to_dot(graph, values, ascii_)
         if output_format in ("svg", "png"):
             if output_format == "png" and output_file is None:
-                raise InputError("a PNG is binary: give a file with -o graph.png")
+                raise InputError("a PNG is binary: give a file with --save graph.png")
             data = render_with_graphviz(data, output_format)
     if output_file is not None:
         write_output(output_file, data)
@@ -1068,7 +1073,7 @@ def plot_command(
     wrt: Annotated[Optional[str], typer.Option("--wrt", "-w", help="The input along the horizontal axis.")] = None,
     value_range: Annotated[str, typer.Option("--range", "-r", help="LOW:HIGH of that input.")] = "-3:3",
     at: AtOption = None,
-    output_file: Annotated[Optional[str], typer.Option("--output", "-o", help="Save a PNG here (needs matplotlib: pip install 'dcalc\\[plot]').")] = None,
+    output_file: Annotated[Optional[str], typer.Option("--save", "-o", metavar="FILE", help="Save a PNG here (needs matplotlib: pip install 'dcalc\\[plot]').")] = None,
     width: Annotated[int, typer.Option("--width", min=10, max=400, help="Plot width in characters.")] = 72,
     height: Annotated[int, typer.Option("--height", min=4, max=200, help="Plot height in lines.")] = 20,
 ) -> None:

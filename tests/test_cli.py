@@ -341,3 +341,16 @@ def test_directional_derivative_in_ascii_and_the_engine_it_does_not_use(cli):
     result = cli("grad", "x*y", "--at", "x=1,y=2", "--dir", "x=1,y=1", "--ascii", "--engine", "numeric")
     assert result.exit_code == 0 and result.stdout.isascii() and result.stderr.isascii()
     assert "gradient . direction (reverse mode)  = 3" in result.stdout and "--engine numeric is not used" in result.stderr
+
+
+def test_o_is_save_in_every_command_that_writes_a_file(cli, tmp_path):
+    assert cli("grad", "x^2", "--at", "x=3", "-o", str(tmp_path / "g.npz")).exit_code == 0
+    assert dict(np.load(tmp_path / "g.npz")) == {"y": 9.0, "dy/dx": 6.0}
+    result = cli("diff", "x^2", "-o", str(tmp_path / "d.txt"))
+    assert (tmp_path / "d.txt").read_text() == "2*x\n"
+    assert "1 line, 4 characters written to" in result.stdout
+    assert cli("graph", "x^2", "-o", str(tmp_path / "g.dot")).exit_code == 0
+    assert (tmp_path / "g.dot").read_text().startswith("digraph")
+    result = cli("trace", "x^2", "--at", "x=1", "-o", "y")  # trace writes no file; --output NAME picks an output
+    assert result.exit_code == 2 and "no such option: -o" in result.output
+
