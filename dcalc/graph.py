@@ -393,16 +393,23 @@ class Graph:
             simpler = _simplifier()(self, prim, inputs, params)
             if simpler is not None:
                 return simpler
-        operands = tuple([node.index for node in inputs])
-        if prim.commutative and self.simplify:
-            operands = tuple(sorted(operands))  # x*y and y*x are one node in derivative graphs
-        key = (prim, operands, tuple(sorted(params.items())) if params else ())
+        key = self._key(prim, inputs, params)
         node = self._table.get(key)
         if node is not None:
             return node
         with located(span):
             shape = tuple(prim.shape_rule([node.shape for node in inputs], params))
         return self._add(key, prim, inputs, params, shape, span)
+
+    def _key(self, prim: Primitive, inputs: Sequence[Node], params: dict) -> tuple:
+        operands = tuple([node.index for node in inputs])
+        if prim.commutative and self.simplify:
+            operands = tuple(sorted(operands))  # x*y and y*x are one node in derivative graphs
+        return (prim, operands, tuple(sorted(params.items())) if params else ())
+
+    def existing(self, prim: Primitive, inputs: Sequence[Node], params: dict | None = None) -> Node | None:
+        """The node ``prim(*inputs)`` if the graph has it already (nothing is built)."""
+        return self._table.get(self._key(prim, inputs, params or {}))
 
     def _add(self, key, prim, inputs, params, shape, span) -> Node:
         node = Node(self, len(self.nodes), prim, inputs, params, shape, span)

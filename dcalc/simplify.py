@@ -5,7 +5,7 @@
 rule looks only at the new node's operands, so the cost is constant per node,
 and hash-consing then shares what the rules produce.
 
-Rules: constant folding; ``x+0``, ``x-0``, ``0-x``, ``x-x``, ``x*1``, ``x*0``,
+Rules: constant folding (``ln(e)`` too); ``x+0``, ``x-0``, ``0-x``, ``x-x``, ``x*1``, ``x*0``,
 ``x*(-1)``, ``x/1``, ``0/x``, ``--x``, ``x^1``, ``x^0``, ``xlogy(0, x)``,
 ``xlogy(a, c)`` as ``a*ln(c)`` for a constant c that is not 0; merged constants
 (``2*(3*x)`` and ``2*((3*x)*y)`` are ``6*x`` and ``(6*x)*y``); like terms with
@@ -13,7 +13,8 @@ whole or equal coefficients gathered from the new term and the two below it
 (``2q + q`` is ``3q``, ``(p + q) + q`` is ``p + 2q``, ``(p - q) + q`` is ``p``);
 signs pulled out (``(-a)*b`` is ``-(a*b)``, ``a + (-b)`` and ``a + (-2)*b`` are
 ``a - b`` and ``a - 2*b``); ``a*(1/b)`` is ``a/b``; constants written first in
-products (``2*x``). Rules that would change a node's shape are not applied.
+products (``2*x``); ``(c*a)*b`` is ``(c*b)*a`` where the graph has that already
+(so ``2*sin(x)*cos(x) - 2*cos(x)*sin(x)`` is 0). Rules that would change a node's shape are not applied.
 """
 
 from __future__ import annotations
@@ -180,6 +181,8 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
         if _negative_coefficient(x):  # -((-2)*q) = 2*q
             return same(_negated(graph, x))
         return None
+    if name == "ln" and inputs[0].is_const and _constant_name(inputs[0]) == "e" and not shape:
+        return graph.const(1.0)  # d(e^x)/dx is e^x, not e^x*ln(e)
     if len(inputs) != 2:
         return None
     x, y = inputs
@@ -218,6 +221,14 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
         if _number(x) and y.op == "mul" and y.inputs[0].op == "mul" and _number(y.inputs[0].inputs[0]) and _foldable(P.mul, (x, y.inputs[0].inputs[0]), {}):
             # c1*((c2*a)*b) = (c1*(c2*a))*b, whose first factor the rule above folds: the constant stays first
             return same(graph.apply(P.mul, (graph.apply(P.mul, (x, y.inputs[0])), y.inputs[1])))
+        for a, b in ((x, y), (y, x)):
+            if a.op == "mul" and _number(a.inputs[0]) and not _number(b):
+                # (c*a)*b is (c*b)*a where the graph has that already: the product rule's
+                # 2*sin(x)*cos(x) - 2*cos(x)*sin(x) is 0
+                first = graph.existing(P.mul, (a.inputs[0], b))
+                swapped = None if first is None else graph.existing(P.mul, (first, a.inputs[1]))
+                if swapped is not None and swapped.shape == shape:
+                    return swapped
         if x.op == "neg" or y.op == "neg":  # (-a)*b = -(a*b)
             a = x.inputs[0] if x.op == "neg" else x
             b = y.inputs[0] if y.op == "neg" else y

@@ -175,6 +175,18 @@ def test_like_terms_are_gathered(text, expected):
     assert to_infix(node) == expected
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("sin(x)^2 + cos(x)^2", "0"),  # the product rule's 2*sin*cos and 2*cos*sin are one node
+        ("e^x", "e^x"),  # not e^x*ln(e)
+        ("e^(2*x)", "2*e^(2*x)"),
+    ],
+)
+def test_derivatives_that_simplify_to_what_is_written_by_hand(cli, text, expected):
+    assert cli("diff", text, "--wrt", "x").stdout.strip() == expected
+
+
 def test_second_derivative_of_a_product_gathers_its_pair_of_terms(cli):
     result = cli("diff", "x^3*sin(x)", "--wrt", "x", "--order", "2")
     assert result.exit_code == 0, result.output
