@@ -21,7 +21,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from .errors import DcalcError, InputError, counted
+from .errors import DcalcError, InputError, ZeroTimesInfinityError, counted
 
 app = typer.Typer(
     name="dcalc",
@@ -396,12 +396,15 @@ def print_batch(report, as_json: bool, ascii_: bool, strict: bool = False) -> No
         console.print(batch_table(report, ascii=ascii_))
         for line in batch_lines(report, ascii_):
             console.print(line, markup=False)
-    found = report.where_nonfinite
-    if found is not None and strict:
-        found.message = f"{report.nonfinite} of {report.count} points are not finite; at the first (point {report.first_nonfinite[0]}): {found.message}"
-        raise found
-    if found is not None and not as_json:
-        _stderr().print(found.render("warning", f"at point {report.first_nonfinite[0]}, "), style="yellow", markup=False)
+    for found, count, first, what in (
+        (report.where_nonfinite, report.nonfinite, report.first_nonfinite, "are not finite"),
+        (report.where_zero_times_infinity, report.zero_times_infinity, report.first_zero_times_infinity, "take 0·∞ as 0 (not compared between engines)"),
+    ):
+        if found is not None and strict:
+            found.message = f"{count} of {counted(report.count, 'point')} {what}; at the first (point {first[0]}): {found.message}"
+            raise found
+        if found is not None and not as_json:
+            _stderr().print(found.render("warning", f"at point {first[0]}, "), style="yellow", markup=False)
 
 
 def report_problem(problem, strict: bool, derivatives: bool = True, wrt=None, result=None, outputs=None):
@@ -618,10 +621,12 @@ def grad_command(
     found = report_problem(problem, strict, wrt=names, result=runs[0].result)
     from .diagnose import kink_status
 
-    kink = kink_status(graph, problem.values, problem.trace)
+    kink = kink_status(graph, problem.values, problem.trace, runs[0].result)
     if kink is not None:
-        # Not a disagreement: at a kink there is no derivative to agree on.
         warn(f"not differentiable here: {kink}")
+    if kink is not None or isinstance(found, ZeroTimesInfinityError):
+        # Not a disagreement: at a kink, or where the chain rule took 0·∞ as 0, there
+        # is no derivative the engines could be held to.
         for run in runs[1:]:
             run.agrees = None
     disagreeing = [run.name for run in runs[1:] if run.result is not None and run.agrees is False]
@@ -779,16 +784,20 @@ def hessian_command(
     names = _names(wrt, graph) or graph.input_names
     target, output = chosen_output(graph, output, "differentiates")
     report_problem(problem, strict, wrt=names, outputs=[target])
-    from .diagnose import ops_at_kinks
 
-    kinks = ops_at_kinks(graph, problem.values, problem.trace)
-    if kinks:  # even where the gradient exists (abs(x)*x at 0), its own slope jumps
-        warn(f"the Hessian may not exist here: {' and '.join(kinks)} {'is at its kink' if len(kinks) == 1 else 'are at their kinks'}, where second derivatives jump")
+    def warn_of_kinks():
+        from .diagnose import ops_at_kinks
+
+        kinks = ops_at_kinks(graph, problem.values, problem.trace, names)
+        if kinks:  # even where the gradient exists (abs(x)*x at 0), its own slope jumps
+            warn(f"the Hessian may not exist here: {' and '.join(kinks)} {'is at its kink' if len(kinks) == 1 else 'are at their kinks'}, where second derivatives jump")
+
     xp = array_module(backend)
     if direction:
         vector = parse_at(direction, origin="--dir", seed=seed)
         check_direction(graph, vector, names, origin="--dir")
         product = hessian_vector(graph, to_device(problem.values, xp), vector, names, output=target, xp=xp)
+        warn_of_kinks()
         value = problem.evaluate()[graph.outputs.index(target)]
         if as_json:
             print_json({"value": to_json(value), "engine": "forward-over-reverse", "hessian_vector_product": {name: to_json(value) for name, value in product.items()}})
@@ -800,6 +809,7 @@ def hessian_command(
             console.print(f"  (H v) for {name} = {format_value(value, limit=10**9 if full else 8)}", markup=False)
         return
     result = hessian(graph, to_device(problem.values, xp), names, engine, output=target, xp=xp)
+    warn_of_kinks()
     if as_json:
         print_json(hessian_json(result, result.value))
         return
@@ -904,6 +914,8 @@ def diff_command(
         raise InputError("--latex and --plain are two ways of printing: give one")
     # --at is optional here: values give the inputs' shapes and may shadow pi and e.
     graph, _ = load_function(source, at)
+    if save is not None and save in graph.output_names and "." not in save:
+        raise InputError(f"-o {save} writes the derivative to a file named {save!r}, which is an output of the program", hint=f"--output {save} differentiates that output (-o is --save)")
     names = _names(wrt, graph) or [one_input(graph, None, "differentiate with respect to which input")]
     target, output_name = chosen_output(graph, output, "differentiates")
     for name in names:

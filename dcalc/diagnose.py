@@ -194,10 +194,9 @@ def derivative_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, re
             continue
         if all(_finite(primal[operand.index]) and _finite(tangent[operand.index]) for operand in node.inputs):
             return _not_finite(node, found, lambda operand: primal[operand.index])
-    # Forward mode keeps a zero tangent zero against an infinite slope, so its tangents
-    # may all be finite where reverse mode meets inf * 0 (sqrt(x^2 + y^2) at 0): if
-    # reverse mode's partials are not finite either, the first operation on their way
-    # whose own slope is not finite is where they fail.
+    # The trace takes 0·∞ as 0, so its tangents may all be finite where reverse mode's
+    # partials are not (an infinite slope reached along another path): then the first
+    # operation on their way whose own slope is not finite is where they fail.
     reverse = reverse or run_engine("reverse", graph, values, outputs=outputs, wrt=wrt)
     if all_finite(reverse.jacobian.values()):
         return None
@@ -250,25 +249,31 @@ def point_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, derivat
     return derivative_problem(graph, values, outputs, wrt, reverse)
 
 
-def kink_status(graph, values, trace=None) -> str | None:
+def kink_status(graph, values, trace=None, reference=None) -> str | None:
     """What is at its kink at this point, with the one-sided derivatives (None when
-    nothing is, or when every partial has the same derivative on both sides; at once
-    when no op of the graph has a kink). ``trace``: every node's
-    value here, if at hand."""
-    found = kinked_partials(graph, values, trace)
+    nothing is, or when every partial has the same derivative on both sides, which
+    ``reference``, an engine's result, found too; at once when no op of the graph has
+    a kink). ``trace``: every node's value here, if at hand."""
+    found = kinked_partials(graph, values, trace, reference)
     return None if found is None else found[0]
 
 
-def ops_at_kinks(graph, values, trace=None) -> list[str]:
+def ops_at_kinks(graph, values, trace=None, wrt=None) -> list[str]:
     """The operations at their kinks at this point, each as "op (source at line N)"
-    (at once none when no op of the graph has a kink)."""
+    (at once none when no op of the graph has a kink); with ``wrt`` (input names),
+    only those that depend on them."""
     if all(node.prim.kink is None for node in graph.nodes):
         return []
     trace = _trace(graph, values, graph.outputs) if trace is None else trace
+    moving = None
+    if wrt is not None:
+        from .engines.rules import depends_on
+
+        moving = depends_on(graph.ancestors(graph.outputs), [graph.input_named(name) for name in wrt])
     kinks = []
     for index in trace:
         node = graph.nodes[index]
-        if node.prim.kink is None:
+        if node.prim.kink is None or (moving is not None and index not in moving):
             continue
         with np.errstate(all="ignore"):
             at_kink = node.prim.kink(*[trace[operand.index] for operand in node.inputs], **node.params)
@@ -290,15 +295,24 @@ def kinked_partials(graph, values, trace=None, reference=None) -> tuple[str, set
     from .engines.numeric import one_sided
 
     sides = one_sided(graph, values)
-    differing = {key: pair for key, pair in sides.items() if not _same_both_sides(*pair)}
+    differing = {key for key, pair in sides.items() if not _same_both_sides(*pair)}
+    if reference is not None:  # one slope on both sides, but not the one the rules found
+        differing |= {key for key, (right, _) in sides.items() if key not in reference.jacobian or not _same_both_sides(reference.jacobian[key], right)}
     if not differing:
         return None  # abs(x)^2 at 0: an op at its kink, but the function has one slope there
-    described = "; ".join(f"d{output}/d{name}: right {_one_sided(right)}, left {_one_sided(left)}" for (output, name), (right, left) in differing.items())
+    described = "; ".join(_sides(key, right, left, reference) for key, (right, left) in sides.items() if key in differing)
     at = f"{kinks[0]} is at its kink" if len(kinks) == 1 else f"{', '.join(kinks[:-1])} and {kinks[-1]} are at their kinks"
-    unsettled = set(differing)
-    if reference is not None:
-        unsettled |= {key for key, (right, _) in sides.items() if key not in reference.jacobian or not _same_both_sides(reference.jacobian[key], right)}
-    return f"{at}; one-sided derivatives: {described}", unsettled
+    return f"{at}; one-sided derivatives: {described}", differing
+
+
+def _sides(key: tuple, right, left, reference) -> str:
+    """What a partial is on each side of the kink ("df/dx: right 2, left 0"), and, where
+    the two agree, what the engines' rules made of it instead."""
+    output, name = key
+    if not _same_both_sides(right, left):
+        return f"d{output}/d{name}: right {_one_sided(right)}, left {_one_sided(left)}"
+    found = reference.jacobian.get(key) if reference is not None else None
+    return f"d{output}/d{name}: {_one_sided(right)} on both sides" + ("" if found is None else f", but the rules give {_one_sided(found)}")
 
 
 def _same_both_sides(right, left) -> bool:

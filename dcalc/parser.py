@@ -381,7 +381,7 @@ def _malformed_number(text: str, position: int) -> tuple[int, int] | None:
 
 # A function block's opening, and the words that start a sample's other lines.
 FUNCTION_BLOCK = re.compile(r"^[ \t]*function[ \t]*\{", re.MULTILINE)
-DIRECTIVE_LINE = re.compile(r"[ \t]*(?:at|claim|tolerance|engines|value|function|d/d)\b")
+DIRECTIVE_LINE = re.compile(r"[ \t]*(?:(?:at|claim|tolerance|engines|value|function)\b|d/d)")
 
 
 def _unclosed_function_block(text: str, position: int) -> int | None:

@@ -284,6 +284,10 @@ class BatchReport:
     chunk: int = 0
     workers: int = 1
     where_nonfinite: DcalcError | None = None
+    # Points where the reference took 0·∞ as 0 (not judged against the other engines).
+    zero_times_infinity: int = 0
+    first_zero_times_infinity: list[int] = field(default_factory=list)
+    where_zero_times_infinity: DcalcError | None = None
 
     @property
     def agrees(self) -> bool:
@@ -399,6 +403,7 @@ class _WholeResult:
     def __init__(self, first, count: int, size: int, outputs, wrt_nodes, xp):
         self.count, self.size, self.xp = count, size, xp
         self.result = first
+        self.guarded = None  # the points where 0·∞ was taken as 0, once there are any
         output_shape = {name: node.shape for name, node in zip(first.output_names, outputs)}
         input_shape = {node.params["name"]: node.shape for node in wrt_nodes}
 
@@ -419,6 +424,8 @@ class _WholeResult:
         self.result.values, self.result.jacobian, self.result.error = self.values, self.jacobian, self.error
         if self.projections is not None:
             self.result.projections = self.projections
+        if self.guarded is not None:  # over every point, not the first chunk's
+            self.result.note_zero_times_infinity(self.guarded)
         return self.result
 
     def _room(self, shape: tuple):
@@ -435,13 +442,17 @@ class _WholeResult:
             if np.ndim(value) < target.ndim:  # a value every point shares, without the point axis
                 value = self.xp.asarray(value)[..., None]
             target[..., start:stop] = value
+        if piece.zero_times_infinity:  # at some points of this chunk
+            if self.guarded is None:
+                self.guarded = np.zeros(self.count, dtype=bool)
+            taken = piece.zero_times_infinity_at
+            self.guarded[start:stop] = True if taken is None else taken
         if piece is not self.result:  # a point saw as many evaluations as its chunk: the most of any
             details = self.result.details
             for key, count in piece.details.items():
                 if key.startswith("evaluations"):
                     details[key] = max(details[key], count)
-            if piece.zero_times_infinity:  # at some point of this chunk
-                self.result.note_zero_times_infinity()
+
 
 
 def run_batch(
@@ -482,6 +493,7 @@ def run_batch(
         return None, run_engines(graph, values, engines, wrt, None, method, batch_ndim=1, memory=engine_memory, xp=xp)
 
     first_bad: dict = {}  # the inputs read at the first point that is not finite
+    first_guarded: dict = {}  # ... and at the first where 0·∞ was taken as 0
 
     def take(start: int, chunk: dict, outcome) -> None:
         points = len(next(iter(chunk.values())))
@@ -507,6 +519,15 @@ def run_batch(
             first_bad.update({name: np.array(array[bad[0]]) for name, array in chunk.items()})
         report.nonfinite += len(bad)
         report.first_nonfinite += [start + int(k) for k in bad[: SHOWN_POINTS - len(report.first_nonfinite)]]
+        judged = finite
+        guarded = runs[0].result.zero_times_infinity_at if runs is not None else None
+        if guarded is not None:
+            taken = np.flatnonzero(guarded & finite)
+            if len(taken) and not report.zero_times_infinity:
+                first_guarded.update({name: np.array(array[taken[0]]) for name, array in chunk.items()})
+            report.zero_times_infinity += len(taken)
+            report.first_zero_times_infinity += [start + int(k) for k in taken[: SHOWN_POINTS - len(report.first_zero_times_infinity)]]
+            judged = finite & ~guarded
         if runs is not None:
             for tally, run in zip(report.engines, runs[1:]):
                 if run.result is None:
@@ -514,8 +535,8 @@ def run_batch(
                     continue
                 tally.seconds += run.result.seconds
                 measure = np.broadcast_to(run.measure, (points,))
-                tally.worst = max(tally.worst, float(np.max(np.where(finite, measure, 0.0), initial=0.0)))
-                wrong = np.flatnonzero(finite & ~np.broadcast_to(run.agrees_at, (points,)))
+                tally.worst = max(tally.worst, float(np.max(np.where(judged, measure, 0.0), initial=0.0)))
+                wrong = np.flatnonzero(judged & ~np.broadcast_to(run.agrees_at, (points,)))
                 tally.disagreeing += len(wrong)
                 tally.first_disagreeing += [start + int(k) for k in wrong[: SHOWN_POINTS - len(tally.first_disagreeing)]]
         if writer is not None:
@@ -534,11 +555,18 @@ def run_batch(
         while pending:
             first, taken, future = pending.popleft()
             take(first, taken, future.result())
-    if first_bad:
-        from .diagnose import point_problem
+    from .diagnose import point_problem
 
+    if first_bad:
         values = {**shared, **first_bad}
         report.where_nonfinite = point_problem(graph, {name: values[name] for name in graph.input_names})
+    if first_guarded:
+        from .engines import run_engine
+
+        values = {**shared, **first_guarded}
+        values = {name: values[name] for name in graph.input_names}
+        found = run_engine(engines[0], graph, values, wrt=wrt)
+        report.where_zero_times_infinity = point_problem(graph, values, wrt=wrt, derivatives=found)
     return report
 
 

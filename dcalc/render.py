@@ -677,7 +677,7 @@ def batch_lines(report, ascii: bool = False) -> list[str]:
             lines.append(f"{tally.name}: {tally.failure}")
         elif tally.disagreeing:
             lines.append(
-                f"{tally.name}: DISAGREES with {report.reference} at {tally.disagreeing} of {counted(report.count, 'point')} "
+                f"{tally.name}: DISAGREES with {report.reference} at {tally.disagreeing:,} of {counted(report.count, 'point')} "
                 f"({_points(tally.first_disagreeing, tally.disagreeing)})"
             )
         elif tally.name == "numeric":
@@ -685,7 +685,10 @@ def batch_lines(report, ascii: bool = False) -> list[str]:
         else:
             lines.append(f"{tally.name}: agrees with {report.reference} at every finite point (max rel diff {tally.worst:.2g}; {format_seconds(tally.seconds, ascii)} summed over its chunks)")
     if report.nonfinite:
-        lines.append(f"not finite at {report.nonfinite} of {counted(report.count, 'point')} ({_points(report.first_nonfinite, report.nonfinite)})")
+        lines.append(f"not finite at {report.nonfinite:,} of {counted(report.count, 'point')} ({_points(report.first_nonfinite, report.nonfinite)})")
+    if report.zero_times_infinity:
+        share = f"{report.zero_times_infinity:,} of {counted(report.count, 'point')}"
+        lines.append(f"0·∞ taken as 0 at {share}, not compared between engines ({_points(report.first_zero_times_infinity, report.zero_times_infinity)})")
     return lines
 
 
@@ -718,6 +721,7 @@ def batch_json(report) -> dict:
             for tally in report.engines
         },
         "not_finite": {"points": report.nonfinite, "first": report.first_nonfinite},
+        "zero_times_infinity": {"points": report.zero_times_infinity, "first": report.first_zero_times_infinity},
         "chunk": report.chunk,
         "threads": report.workers,
     }

@@ -63,9 +63,15 @@ CATALOGUE = {
         ["the function block opened at line 1 has no closing '}'", "block.dcalc:4:4", "end the function's lines with a '}'"],
         files={"block.dcalc": b"function {\n  y = x^2\n\nat p: x=1\n"},
     ),
+    "a sample's function block running into a golden": Bad(
+        ["check", "{tmp}/golden.dcalc"],
+        ["the function block opened at line 1 has no closing '}'", "golden.dcalc:3:"],
+        files={"golden.dcalc": b"function {\n  y = x^2\nd/dx = 2\nat p: x=1\n"},
+    ),
     "a sample ending inside its function block": Bad(
         ["check", "{tmp}/ends.dcalc"], ["the input ends inside the function block opened at line 2", "ends.dcalc:3:10"], files={"ends.dcalc": b"# open\nfunction {\n  y = x^2\n"}
     ),
+    "-o naming an output, as --output does": Bad(["diff", "-", "--wrt", "x", "-o", "b"], ["-o b writes the derivative to a file named 'b', which is an output", "--output b"], stdin="a = x^2\nb = sin(x)\nreturn a, b\n"),
     "--accept without --update": Bad(["check", "{tmp}/ok.dcalc", "--accept"], ["--accept goes with --update"], files={"ok.dcalc": b"function: x\nat p: x=1\n"}),
     "a forward trace of several inputs without --wrt": Bad(["trace", "x*y", "--at", "x=1,y=2"], ["input error: a forward trace follows one input's tangent: say which input with --wrt x or --wrt y"]),
     "a typeset minus sign": Bad(["eval", "x − 1", "--at", "x=1"], ["unexpected character '−'", "<expression>:1:3", "write - for −"]),

@@ -101,6 +101,12 @@ def test_at_a_kink_the_partials_that_exist_are_still_judged(cli, tmp_path):
     assert status["kink: d/dx"][0] == "not differentiable here" and "df/dx: right 2, left 0" in status["kink: d/dx"][1]
     assert "df/dy" not in status["kink: d/dx"][1]
     assert status["wrong: d/dy"][0] == "FAIL"
+    # Slope 1 on both sides of 0, but the rules take the mean of each op's two slopes: 0.75.
+    text = "function: min(x, relu(x)) * y\nat zero: x=0, y=1\nd/dx = 1\nd/dy = 0\n"
+    checks = json.loads(cli("check", str(write(tmp_path, "mean.dcalc", text)), "--json").stdout)["checks"]
+    status = {check["check"]: (check["status"], check["message"]) for check in checks}
+    assert status["zero: d/dx"][0] == "not differentiable here" and "1 on both sides, but the rules give 0.75" in status["zero: d/dx"][1]
+    assert status["zero: d/dy"][0] == "pass"
     # Slope 1 on both sides of 0, and the engines' rules (the mean of relu's two slopes) find it.
     text = "function: relu(x) - relu(-x)\nat zero: x=0\nd/dx = 1\n"
     checks = json.loads(cli("check", str(write(tmp_path, "line.dcalc", text)), "--json").stdout)["checks"]

@@ -200,4 +200,33 @@ def test_hessian_at_a_kink_warns(cli, text):
     assert result.exit_code == 0
     assert result.stderr.startswith("warning: the Hessian may not exist here: abs (abs(x) at line 1) is at its kink")
     assert "warning" not in cli("hessian", text, "--at", "x=1,y=2").stderr
+    assert "warning" not in cli("hessian", text, "--at", "x=0,y=2", "--wrt", "y").stderr  # d²/dy² exists
+
+
+def test_zero_times_infinity_is_no_disagreement_and_is_reported_over_points(cli, tmp_path):
+    # Symbolic mode's NaN at 0 is not held against it: no engine can be held to a derivative there.
+    result = cli("grad", "sqrt(x^2+y^2)", "--at", "x=0,y=0")
+    assert result.exit_code == 0 and "the chain rule meets 0·∞" in result.stderr
+    points = tmp_path / "p.csv"
+    points.write_text("x\n1\n0\n4\n0\n")
+    result = cli("grad", "sqrt(x)*sqrt(x)", "--points", str(points), "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["zero_times_infinity"] == {"points": 2, "first": [1, 3]}
+    result = cli("grad", "sqrt(x)*sqrt(x)", "--points", str(points))
+    assert result.exit_code == 0 and "0·∞ taken as 0 at 2 of 4 points" in result.stdout
+    assert "at point 1, the chain rule meets 0·∞" in result.stderr
+    strict = cli("grad", "sqrt(x)*sqrt(x)", "--points", str(points), "--strict")
+    assert strict.exit_code == 2 and "2 of 4 points take 0·∞ as 0" in strict.stderr
+
+
+def test_at_points_marks_the_points_where_zero_times_infinity_was_taken():
+    from dcalc.points import at_points
+
+    problem = dcalc.load("sqrt(x)*sqrt(x) + y", {"x": 0.0, "y": 1.0})
+    x = np.ones(20_000)
+    x[[3, 15_000]] = 0.0
+    for engine in ("reverse", "forward"):
+        result = at_points(engine, problem.graph, {"x": x, "y": np.ones(20_000)})
+        assert list(np.flatnonzero(result.zero_times_infinity_at)) == [3, 15_000], engine
+        assert result.jacobian[("f", "x")][2] == 1.0 and result.jacobian[("f", "x")][3] == 0.0
 

@@ -55,18 +55,26 @@ class Derivatives:
     projections: dict[str, Any] | None = None
     batch_ndim: int = 0  # trailing point axes on values and blocks
 
-    def note_zero_times_infinity(self) -> "Derivatives":
+    def note_zero_times_infinity(self, points=None) -> "Derivatives":
         """Itself, noted as found by a guarded redo that changed a result: 0·∞ was
         taken as 0 (dcalc/engines/rules.py). That is right for a zero a direction has
         because it does not move that operand; for a zero the point happens to give, only
-        where it stays zero nearby. dcalc/diagnose.py looks for the infinite slope then."""
-        self.details[ZERO_TIMES_INFINITY] = True
+        where it stays zero nearby. dcalc/diagnose.py looks for the infinite slope then.
+        ``points``: for a batch, which of its points (a flat boolean mask)."""
+        self.details[ZERO_TIMES_INFINITY] = True if points is None else points
         return self
+
+    @property
+    def zero_times_infinity_at(self):
+        """The batch's points where 0·∞ was taken as 0 (a flat boolean mask), if known."""
+        found = self.details.get(ZERO_TIMES_INFINITY)
+        return None if found is None or found is True else found
 
     @property
     def zero_times_infinity(self) -> bool:
         """Whether 0·∞ was taken as 0 on the way to these results (see note_zero_times_infinity)."""
-        return bool(self.details.get(ZERO_TIMES_INFINITY))
+        found = self.details.get(ZERO_TIMES_INFINITY)
+        return found is True or (found is not None and bool(np.any(found)))
 
     @property
     def direction_count(self) -> int:
@@ -246,15 +254,20 @@ def _results(result: Derivatives) -> list:
 def redone(plain: Derivatives, guarded: Derivatives) -> Derivatives:
     """The guarded redo of a result that was not finite, noted as taking 0·∞ as 0
     where it differs from the plain result (an infinite slope no zero met stays)."""
+    from ..backend import to_host
     from ..graph import array_namespace
 
+    changed = None  # per point of the batch (one entry for one point)
     for before, after in zip(_results(plain), _results(guarded)):
         xp = array_namespace((after,))
         with np.errstate(all="ignore"):
-            same = xp.all((before == after) | (xp.isnan(before) & xp.isnan(after)))
-        if not bool(same):
-            return guarded.note_zero_times_infinity()
-    return guarded
+            differs = ~((before == after) | (xp.isnan(before) & xp.isnan(after)))
+        points = math.prod(xp.shape(differs)[xp.ndim(differs) - guarded.batch_ndim :]) if guarded.batch_ndim else 1
+        here = xp.any(xp.reshape(differs, (-1, points)), axis=0)
+        changed = here if changed is None else changed | here
+    if changed is None or not bool(xp.any(changed)):
+        return guarded
+    return guarded.note_zero_times_infinity(np.asarray(to_host(changed)) if guarded.batch_ndim else None)
 
 
 def run_engine(name: str, graph: Graph, values, outputs=None, wrt=None, **options) -> Derivatives:

@@ -45,7 +45,7 @@ def forward(
     if result is None:
         result = _forward(graph, values, outputs, output_names, wrt_nodes, directions, xp, record, batch_ndim, memory, guarded=record is not None)
         if record is None and not all_finite([*result.jacobian.values(), *(result.projections or {}).values()]):
-            # A NaN or infinity: redo it with zero tangents kept exactly zero (see rules.py).
+            # A NaN or infinity: redo it with a zero tangent or partial making its product exactly zero (see rules.py).
             result = redone(result, _forward(graph, values, outputs, output_names, wrt_nodes, directions, xp, None, batch_ndim, memory, guarded=True))
     if direction is not None:  # one derivative along the direction, under its own key
         for name, node in zip(output_names, outputs):

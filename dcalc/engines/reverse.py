@@ -53,7 +53,7 @@ def reverse(
     else:
         result = _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=False)
     if not all_finite(result.jacobian.values()):
-        # A NaN or infinity: redo it with zero cotangents kept exactly zero (see rules.py).
+        # A NaN or infinity: redo it with a zero cotangent or partial making its product exactly zero (see rules.py).
         result = redone(result, _reverse(graph, values, outputs, output_names, wrt_nodes, xp, batch_ndim, memory, guarded=True))
         if into is not None:
             for target, value in zip(into, [result.values[0], *result.jacobian.values()]):

@@ -64,18 +64,14 @@ def _scaled(value, factor):
             return -value
         if factor == 0:
             return None
-        return value * factor
     if value is UNIT:
         return factor
     if isinstance(value, Node) or isinstance(factor, Node):
         return value * factor
     product = value * factor
-    if np.ndim(product):
-        xp = array_namespace((product,))
-        if not bool(xp.all(xp.isfinite(product))):
-            product = xp.where((value == 0) | (factor == 0), 0.0, product)
-    elif not np.isfinite(product) and (value == 0 or factor == 0):
-        product = 0.0 * product.real if hasattr(product, "real") else 0.0
+    xp = array_namespace((product,))
+    if not bool(xp.all(xp.isfinite(product))):
+        product = xp.where((value == 0) | (factor == 0), 0.0, product)
     return product
 
 

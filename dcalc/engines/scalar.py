@@ -9,10 +9,11 @@ adjoint times the edge's weight into its operands; forward mode sweeps them
 forwards. Those sweeps are plain loops over Python floats, so a long program
 costs a fraction of a microsecond per operation instead of a NumPy call per rule.
 
-The sweeps multiply as IEEE does. Where that gives a NaN or an infinity, they are
-run again *guarded*, as the array engines' rules are (dcalc/engines/rules.py): a
-zero, flowing or on the edge, sends nothing even along an infinite slope, so
-d/dx of x*sqrt(x) at 0 is 0 in both modes.
+A zero, flowing or on the edge, sends nothing even along an infinite slope, as
+the array engines' guarded rules do (dcalc/engines/rules.py): d/dx of x + sqrt(y)
+at y = 0 is 1, and x*sqrt(x) at 0 gives 0 in both modes. Where that zero meets an
+infinite or NaN factor, the result is noted as taking 0·∞ as 0. With every edge
+finite, reverse mode takes its unrolled sweep, which has nothing to guard.
 """
 
 from __future__ import annotations
@@ -82,24 +83,25 @@ def _compile(graph: Graph, outputs, wrt, engine: str) -> Tape | None:
     return Tape(schedule, groups, np.array(constant_weights), sweep, backward, [slot_of.get(node.index, -1) for node in wrt])
 
 
-def _weights(tape: Tape, slots: list) -> list:
-    """Every edge's partial derivative at this point."""
+def _weights(tape: Tape, slots: list) -> tuple[list, bool]:
+    """Every edge's partial derivative at this point, and whether they are all finite."""
     weights = tape.weights.copy()
     if tape.groups:
         values = np.array(slots, dtype=float)
         with np.errstate(all="ignore"):
             for partial, arguments, own, indices in tape.groups:
                 weights[indices] = partial(*[values[argument] for argument in arguments], values[own])
-    return weights.tolist()
+    return weights.tolist(), bool(np.all(np.isfinite(weights)))
 
 
 def reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> list:
-    """The adjoint of every slot (None: nothing reached it) for d(seed slot)."""
+    """The adjoint of every slot (None: nothing reached it) for d(seed slot), with
+    finite weights (a zero adjoint sends nothing: it would send zeros)."""
     adjoint: list = [None] * size
     adjoint[seed_slot] = 1.0
     for slot, first, first_weight, second, second_weight, more in tape.backward:
         cotangent = adjoint[slot]
-        if cotangent is None:
+        if cotangent is None or cotangent == 0.0:
             continue
         contribution, previous = cotangent * weights[first_weight], adjoint[first]
         adjoint[first] = contribution if previous is None else previous + contribution
@@ -112,47 +114,50 @@ def reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> list:
     return adjoint
 
 
-def guarded_reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> list:
-    """reverse_sweep where a zero adjoint or a zero edge sends nothing."""
+def guarded_reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> tuple[list, bool]:
+    """reverse_sweep for any weights: a zero adjoint or a zero edge sends nothing, and
+    whether that zero met an infinite or NaN factor (0·∞ taken as 0)."""
     adjoint: list = [None] * size
     adjoint[seed_slot] = 1.0
+    met = False
     for slot, edges in reversed(tape.sweep):
         cotangent = adjoint[slot]
-        if cotangent is None or cotangent == 0.0:
+        if cotangent is None:
             continue
         for operand, index in edges:
             weight = weights[index]
-            if weight != 0.0:
-                previous = adjoint[operand]
-                adjoint[operand] = cotangent * weight if previous is None else previous + cotangent * weight
-    return adjoint
+            if cotangent == 0.0 or weight == 0.0:  # a zero sent on: it may meet an infinity further on
+                met = met or not (math.isfinite(cotangent) and math.isfinite(weight))
+                contribution = 0.0
+            else:
+                contribution = cotangent * weight
+            previous = adjoint[operand]
+            adjoint[operand] = contribution if previous is None else previous + contribution
+    return adjoint, met
 
 
-def forward_sweep(tape: Tape, weights: list, seeds: dict[int, float], size: int, guarded: bool = False) -> list:
-    """The tangent of every slot (None: zero) from the seeds' (by slot); ``guarded``:
-    a zero tangent or a zero edge sends nothing."""
+def forward_sweep(tape: Tape, weights: list, seeds: dict[int, float], size: int) -> tuple[list, bool]:
+    """The tangent of every slot (None: zero) from the seeds' (by slot): a zero tangent
+    or a zero edge sends nothing, and whether that zero met an infinite or NaN factor."""
     tangent: list = [None] * size
     for slot, seed in seeds.items():
         tangent[slot] = seed
+    met = False
     for slot, edges in tape.sweep:
         total = None
         for operand, index in edges:
             incoming = tangent[operand]
-            if incoming is None or (guarded and (incoming == 0.0 or weights[index] == 0.0)):
+            if incoming is None:
                 continue
-            contribution = weights[index] * incoming
+            weight = weights[index]
+            if incoming == 0.0 or weight == 0.0:  # a zero sent on: it may meet an infinity further on
+                met = met or not (math.isfinite(incoming) and math.isfinite(weight))
+                contribution = 0.0
+            else:
+                contribution = weight * incoming
             total = contribution if total is None else total + contribution
         tangent[slot] = total
-    return tangent
-
-
-def _finite(numbers) -> bool:
-    return all(number is None or math.isfinite(number) for number in numbers)
-
-
-def _changed(plain: list, guarded: list) -> bool:
-    """Whether the guarded sweep's results differ from the plain one's (0·∞ was taken as 0)."""
-    return any(not (a == b or (a is None and b == 0.0) or (b is None and a == 0.0) or (a != a and b != b)) for a, b in zip(plain, guarded))
+    return tangent, met
 
 
 def _at(graph: Graph, values, outputs, wrt_nodes, engine: str):
@@ -168,16 +173,16 @@ def reverse(graph: Graph, values, outputs, output_names, wrt_nodes) -> Derivativ
     found = _at(graph, values, outputs, wrt_nodes, "reverse")
     if found is None:
         return None
-    tape, slots, weights = found
+    tape, slots, (weights, finite) = found
     size = len(slots)
     jacobian = {}
     guarded = False
-    reached = [slot for slot in tape.wrt_slots if slot >= 0]
     for name, seed_slot in zip(output_names, tape.schedule.output_slots):
-        adjoint = reverse_sweep(tape, weights, seed_slot, size)
-        if not _finite(adjoint[slot] for slot in reached):
-            plain, adjoint = adjoint, guarded_reverse_sweep(tape, weights, seed_slot, size)
-            guarded = guarded or _changed([plain[slot] for slot in reached], [adjoint[slot] for slot in reached])
+        if finite:
+            adjoint = reverse_sweep(tape, weights, seed_slot, size)
+        else:
+            adjoint, met = guarded_reverse_sweep(tape, weights, seed_slot, size)
+            guarded = guarded or met
         for node, slot in zip(wrt_nodes, tape.wrt_slots):
             total = adjoint[slot] if slot >= 0 else None
             jacobian[(name, node.params["name"])] = np.array(0.0 if total is None else total)
@@ -192,7 +197,7 @@ def forward(graph: Graph, values, outputs, output_names, wrt_nodes, directions: 
     found = _at(graph, values, outputs, wrt_nodes, "forward")
     if found is None:
         return None
-    tape, slots, weights = found
+    tape, slots, (weights, _) = found
     size = len(slots)
     if directions is None:
         seed_sets = [{slot: 1.0} if slot >= 0 else {} for slot in tape.wrt_slots]
@@ -202,12 +207,9 @@ def forward(graph: Graph, values, outputs, output_names, wrt_nodes, directions: 
             {slot: float(np.asarray(directions[node.params["name"]])[k]) for node, slot in zip(wrt_nodes, tape.wrt_slots) if slot >= 0}
             for k in range(count)
         ]
-    columns = [forward_sweep(tape, weights, seeds, size) for seeds in seed_sets]
-    outputs_at = tape.schedule.output_slots
-    guarded = False
-    if not _finite(column[slot] for column in columns for slot in outputs_at):
-        plain, columns = columns, [forward_sweep(tape, weights, seeds, size, guarded=True) for seeds in seed_sets]
-        guarded = _changed([column[slot] for column in plain for slot in outputs_at], [column[slot] for column in columns for slot in outputs_at])
+    swept = [forward_sweep(tape, weights, seeds, size) for seeds in seed_sets]
+    columns = [column for column, _ in swept]
+    guarded = any(met for _, met in swept)
     result_values = [np.float64(slots[slot]) for slot in tape.schedule.output_slots]
     result = Derivatives("forward", output_names, [node.params["name"] for node in wrt_nodes], result_values, {})
     for name, slot in zip(output_names, tape.schedule.output_slots):
