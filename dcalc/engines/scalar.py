@@ -114,6 +114,14 @@ def reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> list:
     return adjoint
 
 
+def _guarded(value: float, weight: float) -> tuple[float, bool]:
+    """value * weight, and whether it is a zero that met an infinite or NaN factor:
+    a zero is sent on as 0 (it may meet an infinity further on, or have met one)."""
+    if value == 0.0 or weight == 0.0:
+        return 0.0, not (math.isfinite(value) and math.isfinite(weight))
+    return value * weight, False
+
+
 def guarded_reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> tuple[list, bool]:
     """reverse_sweep for any weights: a zero adjoint or a zero edge sends nothing, and
     whether that zero met an infinite or NaN factor (0·∞ taken as 0)."""
@@ -125,12 +133,8 @@ def guarded_reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) 
         if cotangent is None:
             continue
         for operand, index in edges:
-            weight = weights[index]
-            if cotangent == 0.0 or weight == 0.0:  # a zero sent on: it may meet an infinity further on
-                met = met or not (math.isfinite(cotangent) and math.isfinite(weight))
-                contribution = 0.0
-            else:
-                contribution = cotangent * weight
+            contribution, zero_met = _guarded(cotangent, weights[index])
+            met = met or zero_met
             previous = adjoint[operand]
             adjoint[operand] = contribution if previous is None else previous + contribution
     return adjoint, met
@@ -150,7 +154,7 @@ def forward_sweep(tape: Tape, weights: list, seeds: dict[int, float], size: int)
             if incoming is None:
                 continue
             weight = weights[index]
-            if incoming == 0.0 or weight == 0.0:  # a zero sent on: it may meet an infinity further on
+            if incoming == 0.0 or weight == 0.0:  # _guarded, spelled out: this is the hot loop
                 met = met or not (math.isfinite(incoming) and math.isfinite(weight))
                 contribution = 0.0
             else:
