@@ -619,6 +619,8 @@ broadcast_to = define(
         jvp=(broadcast_to_jvp,),
         vjp=(broadcast_to_vjp,),
         text_form=_broadcast_to_text,
+        latex_form=lambda params: "{0} \\mathbf{{1}}_{{" + r" \times ".join(str(size) for size in params["shape"]) + "}}",
+        latex_precedence=PREC_MUL,
         shape_only=True,
     ),
     function=False,

@@ -240,18 +240,46 @@ def latex_name(name: str) -> str:
     return f"{stem}_{{{digits}}}" if digits and stem else stem
 
 
+def latex_number(text: str) -> str:
+    """A number as format_number writes it, in LaTeX: 1.5 \\times 10^{-7}, \\infty, \\mathrm{NaN}."""
+    if text.endswith("inf"):
+        return text.replace("inf", r"\infty")
+    if text == "nan":
+        return r"\mathrm{NaN}"
+    if "e" in text:
+        mantissa, _, exponent = text.partition("e")
+        return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+    return text
+
+
+def latex_array(value, digits: int | None = None, limit: int | None = None) -> str:
+    """A number, or a vector or matrix as a bmatrix (a vector as a row); one of more
+    than ``limit`` entries, or of more axes, as its shape and first entries."""
+    array = np.asarray(value)
+
+    def number(item) -> str:
+        return latex_number(format_number(item, digits))
+
+    if array.ndim == 0:
+        return number(array.item())
+    if array.ndim > 2 or (limit is not None and array.size > limit):
+        shape = r" \times ".join(str(size) for size in array.shape)
+        shown = ", ".join(number(item) for item in array.ravel()[: limit or 6])
+        return rf"\text{{array }} {shape}\ \left[{shown}, \ldots\right]"
+    rows = array.reshape(1, -1) if array.ndim == 1 else array
+    body = r" \\ ".join(" & ".join(number(item) for item in row) for row in rows)
+    return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
+
+
 class _LatexPrinter(_Printer):
     def _format(self, node: Node) -> tuple[str, int]:
         if node.is_input:
             return latex_name(node.params["name"]), PREC_ATOM
         if node.is_const:
-            text = format_number(node.value, self.digits)
             name = _constant_name(node, self.taken)
             if name is not None:
-                text = {"pi": r"\pi", "e": "e"}[name]
-            if "e" in text and not text.startswith("[") and "inf" not in text:
-                mantissa, _, exponent = text.partition("e")
-                text = rf"{mantissa} \times 10^{{{int(exponent)}}}"
+                return {"pi": r"\pi", "e": "e"}[name], PREC_ATOM
+            text = latex_array(node.value, self.digits)
             return text, PREC_NEG if text.startswith("-") else PREC_ATOM
         operands = [self.done[operand.index] for operand in node.inputs]
         prim = node.prim

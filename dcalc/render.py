@@ -340,6 +340,10 @@ def gradient_json(runs) -> dict:
 def _trace_value(row, digits: int, full: bool, notation: str = "unicode") -> str:
     value = np.asarray(row.value)
     limit = 10**9 if full else 6
+    if notation == "latex":
+        from .printer import latex_array
+
+        return latex_array(value, digits, limit)
     text = format_value(value, digits=digits, limit=limit, ascii=notation == "ascii")
     if value.ndim and not full and value.size <= limit:  # a longer one is summarised with its shape already
         text = f"{describe_shape(value.shape, notation == 'ascii')}: {text}"

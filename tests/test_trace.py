@@ -128,3 +128,17 @@ def test_latex_accents_sit_on_the_letter_not_its_subscript(cli):
     assert r"\dot{x}_{1}" in result.stdout and r"\dot{x_{1}}" not in result.stdout
     reverse = cli("trace", "ln(x1)+x1*x2-sin(x2)", "--at", "x1=2,x2=5", "--mode", "reverse", "--format", "latex")
     assert r"\bar{x}_{2}" in reverse.stdout
+
+
+def test_latex_traces_of_arrays_are_latex(cli):
+    result = cli("trace", "sum(W @ x)", "--at", "W=[[1,2],[3,4]],x=[1,1]", "--mode", "reverse", "--format", "latex")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert text.isascii()  # no typeset ×, −, ₁ from the terminal notation
+    for line in text.splitlines():  # one row a line: no array broken over two
+        assert not line.strip() or line.startswith(("%", "\\begin{array}", "\\end{array}")) or line.endswith("\\\\"), line
+    assert r"= \begin{bmatrix} 1 & 2 \\ 3 & 4 \end{bmatrix}" in text
+    assert r"= \bar{v}_{2} \mathbf{1}_{2} & = \begin{bmatrix} 1 & 1 \end{bmatrix}" in text  # sum's adjoint: v̄ spread
+    big = cli("trace", "x * 1e-7", "--at", "x=1e300", "--wrt", "x", "--format", "latex").stdout
+    assert r"1 \times 10^{300}" in big and r"10^{-7}" in big
+
