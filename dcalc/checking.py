@@ -481,7 +481,9 @@ def point_status(graph, values, derivatives=None) -> Special | None:
     if problem is not None:
         where = f" ({problem.span.snippet}, line {problem.span.line})" if problem.span is not None else ""
         # 0·∞ taken as 0: the chain rule cannot say whether the derivative is there
-        return Special(KINK if isinstance(problem, ZeroTimesInfinityError) else NONFINITE, problem.message + where)
+        if isinstance(problem, ZeroTimesInfinityError):
+            return Special(KINK, problem.message + where, derivatives.zero_times_infinity_partials)
+        return Special(NONFINITE, problem.message + where)
     return None
 
 

@@ -89,12 +89,13 @@ def test_forward_and_reverse_mode_agree_where_the_chain_rule_meets_zero_times_in
 
 def test_zero_times_infinity_is_named_and_not_judged_by_check(cli, tmp_path):
     sample = tmp_path / "edge.dcalc"
-    sample.write_text("function: sqrt(x)*sqrt(x)\nat zero: x=0\nvalue = 0\n")
+    sample.write_text("function: sqrt(x)*sqrt(x) + 3*y\nat zero: x=0, y=1\nvalue = 0\nd/dy = 3\nd/dx = 1\n")
     data = json.loads(cli("check", str(sample), "--json").stdout)
     statuses = {check["check"]: check for check in data["checks"]}
-    assert statuses["zero: value"]["status"] == "pass"
-    engines = statuses["zero: engines agree"]
-    assert engines["status"] == "not differentiable here" and "the chain rule meets 0·∞" in engines["message"]
+    assert statuses["zero: value"]["status"] == "FAIL"  # 3, not 0: goldens are still judged
+    assert statuses["zero: d/dy"]["status"] == "pass"  # 0·∞ met only d/dx's path
+    for name in ("zero: engines agree", "zero: d/dx"):
+        assert statuses[name]["status"] == "not differentiable here" and "the chain rule meets 0·∞" in statuses[name]["message"]
 
 
 def test_eval_and_check_report_and_strict(cli, tmp_path):

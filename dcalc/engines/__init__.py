@@ -29,7 +29,8 @@ DEFAULT_MEMORY = 512 * 2**20
 ITEM_BYTES = 8
 
 
-ZERO_TIMES_INFINITY = "zero times infinity"  # the key in Derivatives.details
+ZERO_TIMES_INFINITY = "zero times infinity"  # keys in Derivatives.details
+ZERO_TIMES_INFINITY_PARTIALS = "zero times infinity partials"
 
 
 @dataclass
@@ -55,14 +56,22 @@ class Derivatives:
     projections: dict[str, Any] | None = None
     batch_ndim: int = 0  # trailing point axes on values and blocks
 
-    def note_zero_times_infinity(self, points=None) -> "Derivatives":
+    def note_zero_times_infinity(self, points=None, partials=None) -> "Derivatives":
         """Itself, noted as found by a guarded redo that changed a result: 0·∞ was
         taken as 0 (dcalc/engines/rules.py). That is right for a zero a direction has
         because it does not move that operand; for a zero the point happens to give, only
         where it stays zero nearby. dcalc/diagnose.py looks for the infinite slope then.
-        ``points``: for a batch, which of its points (a flat boolean mask)."""
+        ``points``: for a batch, which of its points (a flat boolean mask); ``partials``:
+        which (output, input) partials, where known."""
         self.details[ZERO_TIMES_INFINITY] = True if points is None else points
+        if partials is not None:
+            self.details[ZERO_TIMES_INFINITY_PARTIALS] = set(partials)
         return self
+
+    @property
+    def zero_times_infinity_partials(self) -> set | None:
+        """The partials that took 0·∞ as 0, where known (None: any of them may have)."""
+        return self.details.get(ZERO_TIMES_INFINITY_PARTIALS)
 
     @property
     def zero_times_infinity_at(self):
@@ -258,16 +267,19 @@ def redone(plain: Derivatives, guarded: Derivatives) -> Derivatives:
     from ..graph import array_namespace
 
     changed = None  # per point of the batch (one entry for one point)
-    for before, after in zip(_results(plain), _results(guarded)):
+    partials = set()
+    for key, before, after in zip([*guarded.jacobian, *(guarded.projections or {})], _results(plain), _results(guarded)):
         xp = array_namespace((after,))
         with np.errstate(all="ignore"):
             differs = ~((before == after) | (xp.isnan(before) & xp.isnan(after)))
         points = math.prod(xp.shape(differs)[xp.ndim(differs) - guarded.batch_ndim :]) if guarded.batch_ndim else 1
         here = xp.any(xp.reshape(differs, (-1, points)), axis=0)
+        if bool(xp.any(here)):
+            partials.add(key)
         changed = here if changed is None else changed | here
-    if changed is None or not bool(xp.any(changed)):
+    if not partials:
         return guarded
-    return guarded.note_zero_times_infinity(np.asarray(to_host(changed)) if guarded.batch_ndim else None)
+    return guarded.note_zero_times_infinity(np.asarray(to_host(changed)) if guarded.batch_ndim else None, partials if guarded.jacobian else None)
 
 
 def run_engine(name: str, graph: Graph, values, outputs=None, wrt=None, **options) -> Derivatives:

@@ -122,22 +122,24 @@ def _guarded(value: float, weight: float) -> tuple[float, bool]:
     return value * weight, False
 
 
-def guarded_reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> tuple[list, bool]:
-    """reverse_sweep for any weights: a zero adjoint or a zero edge sends nothing, and
-    whether that zero met an infinite or NaN factor (0·∞ taken as 0)."""
+def guarded_reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> tuple[list, bytearray]:
+    """reverse_sweep for any weights: a zero adjoint or a zero edge sends nothing; and
+    per slot, whether its adjoint took 0·∞ as 0 on the way (a zero met an infinite or
+    NaN factor there or after it)."""
     adjoint: list = [None] * size
     adjoint[seed_slot] = 1.0
-    met = False
+    taken = bytearray(size)
     for slot, edges in reversed(tape.sweep):
         cotangent = adjoint[slot]
         if cotangent is None:
             continue
         for operand, index in edges:
             contribution, zero_met = _guarded(cotangent, weights[index])
-            met = met or zero_met
+            if zero_met or taken[slot]:
+                taken[operand] = 1
             previous = adjoint[operand]
             adjoint[operand] = contribution if previous is None else previous + contribution
-    return adjoint, met
+    return adjoint, taken
 
 
 def forward_sweep(tape: Tape, weights: list, seeds: dict[int, float], size: int) -> tuple[list, bool]:
@@ -180,19 +182,19 @@ def reverse(graph: Graph, values, outputs, output_names, wrt_nodes) -> Derivativ
     tape, slots, (weights, finite) = found
     size = len(slots)
     jacobian = {}
-    guarded = False
+    guarded = set()  # the partials that took 0·∞ as 0
     for name, seed_slot in zip(output_names, tape.schedule.output_slots):
         if finite:
             adjoint = reverse_sweep(tape, weights, seed_slot, size)
         else:
-            adjoint, met = guarded_reverse_sweep(tape, weights, seed_slot, size)
-            guarded = guarded or met
+            adjoint, taken = guarded_reverse_sweep(tape, weights, seed_slot, size)
+            guarded |= {(name, node.params["name"]) for node, slot in zip(wrt_nodes, tape.wrt_slots) if slot >= 0 and taken[slot]}
         for node, slot in zip(wrt_nodes, tape.wrt_slots):
             total = adjoint[slot] if slot >= 0 else None
             jacobian[(name, node.params["name"])] = np.array(0.0 if total is None else total)
     result_values = [np.float64(slots[slot]) for slot in tape.schedule.output_slots]
     result = Derivatives("reverse", output_names, [node.params["name"] for node in wrt_nodes], result_values, jacobian)
-    return result.note_zero_times_infinity() if guarded else result
+    return result.note_zero_times_infinity(partials=guarded) if guarded else result
 
 
 def forward(graph: Graph, values, outputs, output_names, wrt_nodes, directions: dict | None) -> Derivatives | None:
