@@ -701,6 +701,12 @@ def _directional(problem, names, direction, as_json, ascii_: bool = False) -> No
         console.print(f"gradient {'.' if ascii_ else '·'} direction (reverse mode)  = {format_value(dotted, ascii=ascii_)}", markup=False)
 
 
+def _fitting(console, table):
+    """The table, or None where the terminal is too narrow for it: squeezed, its
+    numbers would lose digits (the caller shows an entry at a time instead)."""
+    return None if console.measure(table, options=console.options.update_width(10**6)).maximum > console.width else table
+
+
 @command("jacobian")
 def jacobian_command(
     source: InputArgument,
@@ -719,7 +725,9 @@ def jacobian_command(
     """The Jacobian of INPUT's outputs, by the cheaper AD mode for its shape."""
     from .backend import array_module, result_to_host, to_device
     from .engines import ENGINE_NAMES, run_engine
-    from .render import block_table, partial_label, to_json
+    import numpy as np
+
+    from .render import block_table, labelled_matrix, partial_label, to_json
 
     problem = load_problem(source, at, seed, at_file)
     graph = problem.graph
@@ -749,6 +757,13 @@ def jacobian_command(
         return
     console = _stdout()
     console.print(f"engine: {reason}", markup=False)
+    if all(np.ndim(block) == 0 for block in result.jacobian.values()):  # scalars: one matrix, outputs by inputs
+        entries = [[result.jacobian[(out, name)] for name in result.input_names] for out in result.output_names]
+        title = "d(row)/d(column)" if ascii_ else "∂(row)/∂(column)"
+        matrix = _fitting(console, labelled_matrix(entries, result.input_names, digits=None if full else 10, title=title, ascii=ascii_, rows=result.output_names))
+        if matrix is not None:
+            console.print(matrix)
+            return
     for out in result.output_names:
         for name in result.input_names:
             console.print(block_table(partial_label(out, name, ascii_), result.jacobian[(out, name)], full, ascii_))
@@ -819,9 +834,7 @@ def hessian_command(
     matrix = None
     if all(np.shape(block) == () for block in result.blocks.values()):  # scalar inputs: one matrix, if it fits
         entries = [[result.blocks[(first, second)] for second in names] for first in names]
-        matrix = labelled_matrix(entries, names, digits=None if full else 10, title=mixed_label(output, "(row)", "(column)", ascii_), ascii=ascii_)
-        if console.measure(matrix, options=console.options.update_width(10**6)).maximum > console.width:
-            matrix = None  # squeezed, its numbers would lose digits: an entry at a time instead
+        matrix = _fitting(console, labelled_matrix(entries, names, digits=None if full else 10, title=mixed_label(output, "(row)", "(column)", ascii_), ascii=ascii_))
     if matrix is not None:
         console.print(matrix)
     else:

@@ -567,9 +567,10 @@ ARRAY_LIMIT = 8  # rows shown before an ellipsis
 COLUMN_LIMIT = 6  # columns: six numbers of 6 digits fit an 80-column terminal
 
 
-def labelled_matrix(entries: list[list], names: list[str], digits: int | None = 10, title: str | None = None, ascii: bool = False):
-    """A matrix of numbers whose rows and columns are named (the Hessian over scalar
-    inputs), as a rich Table."""
+def labelled_matrix(entries: list[list], names: list[str], digits: int | None = 10, title: str | None = None, ascii: bool = False, rows: list[str] | None = None):
+    """A matrix of numbers whose columns are named ``names`` and rows ``rows`` (the
+    same names by default: the Hessian over scalar inputs; a Jacobian's outputs), as a
+    rich Table."""
     from rich.table import Table
 
     from rich import box
@@ -578,7 +579,7 @@ def labelled_matrix(entries: list[list], names: list[str], digits: int | None = 
     table.add_column("", no_wrap=True)
     for name in names:
         table.add_column(name, justify="right", no_wrap=True)
-    for name, row in zip(names, entries):
+    for name, row in zip(names if rows is None else rows, entries):
         table.add_row(name, *[format_number(float(entry), digits) for entry in row])
     return unclipped(table)
 

@@ -292,6 +292,15 @@ def test_hessian_over_scalar_inputs_is_one_labelled_matrix(cli):
     assert "d2f/dx dy  (shape 2)" in ascii_.stdout and "|H - H^T|" in ascii_.stdout
 
 
+def test_jacobian_of_scalars_is_one_matrix_outputs_by_inputs(cli):
+    result = cli("jacobian", "-", "--at", "x=1,y=2", input="a = x*y\nb = sin(x) + y^2\nreturn a, b\n")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1] == "∂(row)/∂(column)"
+    assert lines[2].split() == ["┃", "x", "┃", "y"]
+    assert lines[4].split() == ["a", "│", "2", "│", "1"] and lines[5].split() == ["b", "│", f"{math.cos(1):.10g}", "│", "4"]
+
+
 def test_jacobian_blocks_of_rank_three_and_more_are_labelled_by_leading_index(cli):
     result = cli("jacobian", "A @ x", "--at", "A=[[1,2],[3,4]],x=[1,1]", "--ascii")
     assert result.exit_code == 0 and result.stdout.isascii()
