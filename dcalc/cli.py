@@ -1028,28 +1028,31 @@ def trace_command(
     if output_format not in ("table", "markdown", "latex", "json"):
         raise InputError(f"unknown format {output_format!r}: use table, markdown, latex or json")
     target, _ = chosen_output(graph, output, "traces")
-    if mode == "forward":
-        name = one_input(graph, wrt, "a forward trace follows one input's tangent")
-        if graph.input_named(name).shape != ():
-            note(f"{name} is an array: its tangent is seeded with ones, so the trace follows the derivative along all of its components at once (dcalc grad gives each partial)")
-        report_problem(problem, False, wrt=[name], outputs=[target])
-        traces = forward_trace(graph, problem.values, name, target)
-    else:
-        report_problem(problem, False, outputs=[target])
-        traces = reverse_trace(graph, problem.values, target)
-    notation = "ascii" if ascii_ or not _unicode_ok() else "unicode"
-    if output_format == "json":
-        print_json(trace_json(traces))
-    elif output_format == "latex":
-        sys.stdout.write(trace_latex(traces, digits=precision, full=full) + "\n")
-    elif output_format == "markdown":
-        sys.stdout.write(trace_markdown(traces, notation, digits=precision, full=full))
-    else:
-        console = _stdout()
-        for index, table in enumerate(trace_tables(traces, notation, digits=precision, full=full)):
-            if index:
-                console.print()
-            print_table(console, table)
+    from .graph import gc_paused
+
+    with gc_paused():  # a long program's trace makes millions of objects and no garbage cycles
+        if mode == "forward":
+            name = one_input(graph, wrt, "a forward trace follows one input's tangent")
+            if graph.input_named(name).shape != ():
+                note(f"{name} is an array: its tangent is seeded with ones, so the trace follows the derivative along all of its components at once (dcalc grad gives each partial)")
+            report_problem(problem, False, wrt=[name], outputs=[target])
+            traces = forward_trace(graph, problem.values, name, target)
+        else:
+            report_problem(problem, False, outputs=[target])
+            traces = reverse_trace(graph, problem.values, target)
+        notation = "ascii" if ascii_ or not _unicode_ok() else "unicode"
+        if output_format == "json":
+            print_json(trace_json(traces))
+        elif output_format == "latex":
+            sys.stdout.write(trace_latex(traces, digits=precision, full=full) + "\n")
+        elif output_format == "markdown":
+            sys.stdout.write(trace_markdown(traces, notation, digits=precision, full=full))
+        else:
+            console = _stdout()
+            for index, table in enumerate(trace_tables(traces, notation, digits=precision, full=full)):
+                if index:
+                    console.print()
+                print_table(console, table)
 
 
 def write_output(path: str, data: bytes | str) -> None:
