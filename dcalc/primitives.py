@@ -199,12 +199,12 @@ def d_tan(x, out):  # d/dx tan x = 1 + tan^2 x
     return 1 + out * out
 
 
-def d_asin(x, out):  # d/dx asin x = 1/sqrt(1 - x^2)
-    return 1 / sqrt(1 - x * x)
+def d_asin(x, out):  # d/dx asin x = 1/sqrt(1 - x^2), with 1 - x^2 as (1 - x)(1 + x): exact near 1
+    return 1 / sqrt((1 - x) * (1 + x))
 
 
-def d_acos(x, out):  # d/dx acos x = -1/sqrt(1 - x^2)
-    return -1 / sqrt(1 - x * x)
+def d_acos(x, out):  # d/dx acos x = -1/sqrt(1 - x^2), as for asin
+    return -1 / sqrt((1 - x) * (1 + x))
 
 
 def d_atan(x, out):  # d/dx atan x = 1/(1 + x^2)
@@ -219,8 +219,8 @@ def d_cosh(x, out):  # d/dx cosh x = sinh x
     return sinh(x)
 
 
-def d_tanh(x, out):  # d/dx tanh x = 1 - tanh^2 x
-    return 1 - out * out
+def d_tanh(x, out):  # d/dx tanh x = sech^2 x: 1 - tanh^2 x loses it where tanh x rounds to 1
+    return 1 / cosh(x) ** 2
 
 
 def d_asinh(x, out):  # d/dx asinh x = 1/sqrt(x^2 + 1)
@@ -231,16 +231,16 @@ def d_acosh(x, out):  # d/dx acosh x = 1/sqrt(x^2 - 1), as 1/(sqrt(x-1) sqrt(x+1
     return 1 / (sqrt(x - 1) * sqrt(x + 1))
 
 
-def d_atanh(x, out):  # d/dx atanh x = 1/(1 - x^2)
-    return 1 / (1 - x * x)
+def d_atanh(x, out):  # d/dx atanh x = 1/(1 - x^2), as 1/((1 - x)(1 + x)): exact near 1
+    return 1 / ((1 - x) * (1 + x))
 
 
 def d_exp(x, out):  # d/dx e^x = e^x
     return out
 
 
-def d_expm1(x, out):  # d/dx (e^x - 1) = e^x
-    return out + 1
+def d_expm1(x, out):  # d/dx (e^x - 1) = e^x, not out + 1, which is 0 where e^x - 1 rounds to -1
+    return exp(x)
 
 
 def d_ln(x, out):  # d/dx ln x = 1/x
@@ -276,8 +276,8 @@ def d_abs(x, out):  # d/dx |x| = sign x (0 at the kink: the mean of -1 and 1)
     return sign(x)
 
 
-def d_sigmoid(x, out):  # d/dx s(x) = s(x) (1 - s(x))
-    return out * (1 - out)
+def d_sigmoid(x, out):  # d/dx s(x) = s(x) s(-x): s(x) (1 - s(x)) loses it where s(x) rounds to 1
+    return out * sigmoid(-x)
 
 
 def d_softplus(x, out):  # d/dx ln(1 + e^x) = s(x)

@@ -53,15 +53,16 @@ def plain_matches_reverse_mode(cli, source, at, wrt, program=None):
 
 
 def test_tanh_layer_in_matrix_notation_with_the_programs_names(cli):
-    # L = 1/2 |y - f|^2, f = tanh(z), z = A x + b: dL/df = f - y, df/dz = 1 - f^2, so
-    # dL/db = (f - y) ⊙ (1 - f²), dL/dA = dL/db xᵀ and dL/dx = Aᵀ dL/db.
+    # L = 1/2 |y - f|^2, f = tanh(z), z = A x + b: dL/df = f - y, df/dz = sech^2 z (not
+    # 1 - f^2, which loses every digit where f rounds to 1), so dL/db = (f - y)/cosh(z)²,
+    # dL/dA = dL/db xᵀ and dL/dx = Aᵀ dL/db.
     lines = diff(cli, "-", "--wrt", "b,A,x", "--at", TANH_AT, program=TANH_LAYER)
     assert lines == [
         "z = A x + b",
         "f = tanh(z)",
-        "∂L/∂b = (f - y) ⊙ (1 - f²)",
-        "∂L/∂A = ((f - y) ⊙ (1 - f²)) xᵀ",
-        "∂L/∂x = Aᵀ ((f - y) ⊙ (1 - f²))",
+        "∂L/∂b = (f - y)/cosh(z)²",
+        "∂L/∂A = ((f - y)/cosh(z)²) xᵀ",
+        "∂L/∂x = Aᵀ ((f - y)/cosh(z)²)",
     ]
     for wrt in ("b", "A", "x"):
         plain_matches_reverse_mode(cli, "-", TANH_AT, wrt, program=TANH_LAYER)
@@ -106,13 +107,14 @@ def test_latex_in_matrix_notation(cli):
     assert lines == [
         "z = A x + b",
         r"f = \tanh\left(z\right)",
-        r"\frac{\partial L}{\partial A} = \left(\left(f - y\right) \odot \left(1 - f^{2}\right)\right) x^{\top}",
+        r"\frac{\partial L}{\partial A} = \frac{f - y}{\cosh\left(z\right)^{2}} x^{\top}",
     ]
     assert diff(cli, "samples/batched_affine.dcalc", "--wrt", "B", "--latex")[-1] == (
         r"\frac{\partial L}{\partial B} = \sum_{\mathrm{axis}\,1} \left(2 Y\right)"
     )
     everything = "\n".join(diff(cli, "samples/mlp_multiclass.dcalc", "--wrt", "W,M,x", "--latex"))
-    assert r"\odot" in everything and r"^{\top}" in everything and "reshape" not in everything
+    assert r"\cosh" in everything and r"^{\top}" in everything and "reshape" not in everything
+    assert r"\odot" in diff(cli, "sum(x * exp(y))", "--wrt", "y", "--at", "x=randn(3),y=randn(3)", "--latex")[-1]
 
 
 def test_reshapes_stay_where_a_column_meets_a_row(cli):
@@ -168,7 +170,7 @@ def test_library_prints_matrix_notation_without_names():
     from dcalc.engines.symbolic import derivative
 
     graph = dcalc.parse_program(TANH_LAYER, shapes={"A": (4, 3), "x": (3,), "b": (4,), "y": (4,)})
-    assert dcalc.to_matrix(derivative(graph, "b")) == "(tanh(A x + b) - y) ⊙ (1 - tanh(A x + b)²)"
+    assert dcalc.to_matrix(derivative(graph, "b")) == "(tanh(A x + b) - y)/cosh(A x + b)²"
 
 
 def test_without_unicode_the_plain_text_is_printed(cli, monkeypatch):

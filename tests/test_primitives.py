@@ -7,7 +7,9 @@ arity, the intervals its arguments may be sampled from, and a NumPy reference.
 import numpy as np
 import pytest
 
+import dcalc
 from dcalc import parse_program, primitives
+from dcalc.engines import run_engine
 from dcalc.evaluation import evaluate
 
 # Elementwise primitives, tested on points of their domain; the tensor primitives
@@ -88,3 +90,36 @@ def test_scalar_forms_give_what_the_array_impl_gives(prim):
         else:
             # libm and NumPy's vectorised loops may round transcendental functions differently.
             assert got == pytest.approx(expected, rel=4 * np.finfo(float).eps, abs=0), (arguments, got, expected)
+
+
+def _d(x: float):
+    from decimal import Decimal
+
+    return Decimal(x)  # the float's exact value
+
+
+# Derivatives where the usual formula cancels: 1 - tanh^2, s (1 - s), 1 - x^2 and
+# expm1 + 1 lose every digit in these tails; references to 50 digits (decimal).
+TAILS = [
+    ("tanh", 20.0, lambda x: 4 / (x.exp() + (-x).exp()) ** 2),
+    ("sigmoid", 40.0, lambda x: (-x).exp() / (1 + (-x).exp()) ** 2),
+    ("sigmoid", -40.0, lambda x: (-x).exp() / (1 + (-x).exp()) ** 2),
+    ("expm1", -40.0, lambda x: x.exp()),
+    ("acos", 0.9999999999, lambda x: -1 / (1 - x * x).sqrt()),
+    ("asin", -0.9999999999, lambda x: 1 / (1 - x * x).sqrt()),
+    ("atanh", 0.999999999999, lambda x: 1 / (1 - x * x)),
+]
+
+
+@pytest.mark.parametrize("name, x, exact", TAILS, ids=[f"{case[0]} at {case[1]}" for case in TAILS])
+def test_derivatives_keep_their_digits_in_the_tails(name, x, exact):
+    from decimal import localcontext
+
+    problem = dcalc.load(f"{name}(x)", {"x": x})
+    with localcontext() as context:
+        context.prec = 50
+        truth = float(exact(_d(x)))
+    for engine in ("reverse", "forward", "symbolic"):
+        got = float(run_engine(engine, problem.graph, problem.values).jacobian[("y", "x")])
+        assert abs(got - truth) <= 1e-14 * abs(truth), (engine, got, truth)
+

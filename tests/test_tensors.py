@@ -482,8 +482,8 @@ def test_plain_tanh_layer_derivative_is_written_out():
     from dcalc.engines.symbolic import derivative
     from dcalc.printer import to_infix
 
-    # dL/db = (f - y) (1 - f^2), f = tanh(A x + b), with d tanh = 1 - tanh^2 as the table states it.
-    assert to_infix(derivative(graph, "b")) == "(tanh(A @ x + b) - y)*(1 - tanh(A @ x + b)*tanh(A @ x + b))"
+    # dL/db = (f - y) sech^2(A x + b), f = tanh(A x + b), with d tanh = 1/cosh^2 as the table states it.
+    assert to_infix(derivative(graph, "b")) == "(tanh(A @ x + b) - y)/cosh(A @ x + b)^2"
 
 
 # Derivatives whose graphs keep ops the language has no word for (sum_to from a broadcast
