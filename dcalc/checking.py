@@ -436,7 +436,12 @@ def _judge_claim(sample: Sample, claim: Claim, graph, values, reference, rel: fl
     (claimed,) = evaluate(claim_graph, {name: values[name] for name in claim_graph.input_names}, outputs=[node])
     output = claim.output or reference.output_names[0]
     truth = np.asarray(reference.jacobian[(output, claim.wrt)], dtype=float)
-    claimed = np.broadcast_to(np.asarray(claimed, dtype=float), truth.shape)
+    claimed = np.asarray(claimed, dtype=float)
+    if claimed.ndim and claimed.shape != truth.shape:
+        truth = _claimed_block(claim, truth, claimed.shape, np.shape(reference.values[reference.output_names.index(output)]), np.shape(values[claim.wrt]))
+        if isinstance(truth, str):
+            return FAIL, None, rel, truth
+    claimed = np.broadcast_to(claimed, truth.shape)
     scale = max((float(np.max(np.abs(block), initial=0.0)) for block in reference.gradient(output).values()), default=0.0)
     difference = np.abs(claimed - truth)
     # Relative to the partial itself, with a floor of rounding in the gradient's own scale.
@@ -446,11 +451,39 @@ def _judge_claim(sample: Sample, claim: Claim, graph, values, reference, rel: fl
     if np.all(difference <= limit) and np.all(np.isfinite(claimed)):
         return PASS, worst, rel, ""
     index = np.unravel_index(int(np.argmax(np.where(np.isfinite(difference), difference - limit, np.inf))), truth.shape) if truth.ndim else ()
-    point = ", ".join(f"{name}={_number(value) if np.ndim(value) == 0 else 'array'}" for name, value in values.items())
+    point = ", ".join(f"{name}={_number(value) if np.ndim(value) == 0 else _short_array(value)}" for name, value in values.items())
+    where = f" at index {[int(k) for k in index]}" if index else ""
     return FAIL, worst, rel, (
-        f"claimed d/d{claim.wrt} = {claim.text} gives {_number(claimed[index])} at {point}, "
+        f"claimed d/d{claim.wrt} = {claim.text} gives {_number(claimed[index])}{where} at {point}, "
         f"but the derivative is {_number(truth[index])} (relative error {float(relative[index]):.3g})"
     )
+
+
+def _short_array(value) -> str:
+    from .render import format_value
+
+    return format_value(value, limit=6).replace("\n", "")
+
+
+def _claimed_block(claim: Claim, truth: np.ndarray, shape: tuple, output_shape: tuple, input_shape: tuple):
+    """What a claim of ``shape`` is compared with, where that is not the whole block
+    (output shape + input shape): for an elementwise function (output and input of
+    the claim's shape), the diagonal, d f_i/d x_i, once every other entry is 0; or a
+    message saying why the claim cannot be compared."""
+    if shape == output_shape == input_shape:
+        size = int(np.prod(shape))
+        square = truth.reshape(size, size)
+        diagonal = np.diagonal(square).copy()
+        off = square - np.diag(diagonal)
+        if np.all(off == 0):
+            return diagonal.reshape(shape)
+        i, j = np.unravel_index(int(np.argmax(np.abs(off))), off.shape)
+        return (
+            f"claimed d/d{claim.wrt} = {claim.text} has the shape of {claim.wrt}, read as the diagonal d f[i]/d {claim.wrt}[i], "
+            f"but f is not elementwise in {claim.wrt}: d f[{i}]/d {claim.wrt}[{j}] is {_number(off[i, j])}; claim the whole "
+            f"Jacobian, shape {tuple(truth.shape)}"
+        )
+    return f"claimed d/d{claim.wrt} = {claim.text} has shape {shape}, but the derivative has shape {tuple(truth.shape)} (output {output_shape} by {claim.wrt} {input_shape})"
 
 
 @dataclass(frozen=True)

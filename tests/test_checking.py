@@ -113,6 +113,24 @@ def test_at_a_kink_the_partials_that_exist_are_still_judged(cli, tmp_path):
     assert {check["status"] for check in checks} == {"pass"}
 
 
+def test_claims_about_vector_inputs(cli, tmp_path):
+    # Elementwise in x: a claim of x's shape is the diagonal of the Jacobian.
+    text = "function: x^3 * exp(y)\nclaim d/dx = 3*x^2*exp(y)\nclaim d/dy = x^3*exp(y)\nat p: x=[1,2], y=0\n"
+    result = cli("check", str(write(tmp_path, "elementwise.dcalc", text)), "--random", "20")
+    assert result.exit_code == 0, result.stdout
+    wrong = "function: x^3 * exp(y)\nclaim d/dx = 3*x*exp(y)\nat p: x=[1,2], y=0\n"
+    checks = json.loads(cli("check", str(write(tmp_path, "wrong.dcalc", wrong)), "--json").stdout)["checks"]
+    message = next(check["message"] for check in checks if check["check"] == "p: claim d/dx")
+    assert "gives 6 at index [1] at x=[1, 2], y=0, but the derivative is 12" in message
+    # Not elementwise: the claim is refused by name, not compared with a broadcast.
+    text = "function: x^3 * sum(x)\nclaim d/dx = 3*x^2\nclaim d/dx = [1, 2, 3]\nat p: x=[1,2]\n"
+    result = cli("check", str(write(tmp_path, "mixed.dcalc", text)), "--json")
+    assert result.exit_code == 1
+    messages = [check["message"] for check in json.loads(result.stdout)["checks"] if check["status"] == "FAIL"]
+    assert "f is not elementwise in x: d f[1]/d x[0] is 8; claim the whole Jacobian, shape (2, 2)" in messages[0]
+    assert "has shape (3,), but the derivative has shape (2, 2) (output (2,) by x (2,))" in messages[1]
+
+
 def test_goldens_that_are_not_finite_match_the_same_non_finite_value(cli, tmp_path):
     text = "function: ln(x) + 0*y\nat neg: x=-1, y=1\nvalue = nan\nat zero: x=0, y=1\nvalue = -inf\nat wrong: x=0, y=1\nvalue = nan\n"
     checks = json.loads(cli("check", str(write(tmp_path, "nan.dcalc", text)), "--json").stdout)["checks"]
