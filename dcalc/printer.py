@@ -230,14 +230,25 @@ GREEK = {
 
 
 def latex_name(name: str) -> str:
-    """x1 -> x_{1}, theta_2 -> \\theta_{2}, w_ab -> w_{ab}."""
+    """x1 -> x_{1}, theta_2 -> \\theta_{2}, w_ab -> w_{ab} (indices), x_max ->
+    x_{\\mathrm{max}} and loss_total -> \\mathrm{loss}_{\\mathrm{total}} (words)."""
     if "_" in name:
         head, _, tail = name.partition("_")
-        return f"{GREEK.get(head, head)}_{{{tail}}}" if head else name
+        if not head:
+            return name
+        if tail in GREEK:
+            tail = GREEK[tail]
+        elif tail.isalpha() and len(tail) > 2:
+            tail = rf"\mathrm{{{tail}}}"
+        return f"{_latex_stem(head)}_{{{tail}}}"
     stem = name.rstrip("0123456789")
     digits = name[len(stem) :]
-    stem = GREEK.get(stem, stem if len(stem) == 1 else rf"\mathrm{{{stem}}}")
-    return f"{stem}_{{{digits}}}" if digits and stem else stem
+    return f"{_latex_stem(stem)}_{{{digits}}}" if digits and stem else _latex_stem(stem) if stem else name
+
+
+def _latex_stem(stem: str) -> str:
+    """A Greek letter's command, a single letter as it is, a longer name upright."""
+    return GREEK.get(stem, stem if len(stem) == 1 else rf"\mathrm{{{stem}}}")
 
 
 def latex_number(text: str) -> str:
@@ -253,8 +264,9 @@ def latex_number(text: str) -> str:
 
 
 def latex_array(value, digits: int | None = None, limit: int | None = None) -> str:
-    """A number, or a vector or matrix as a bmatrix (a vector as a row); one of more
-    than ``limit`` entries, or of more axes, as its shape and first entries."""
+    """A number, or a vector (a column) or matrix in brackets, as an ``array``, which
+    takes any number of columns (amsmath's bmatrix stops at 10); one of more than
+    ``limit`` entries, or of more axes, as its shape and first entries."""
     array = np.asarray(value)
 
     def number(item) -> str:
@@ -266,9 +278,9 @@ def latex_array(value, digits: int | None = None, limit: int | None = None) -> s
         shape = r" \times ".join(str(size) for size in array.shape)
         shown = ", ".join(number(item) for item in array.ravel()[: limit or 6])
         return rf"\text{{array }} {shape}\ \left[{shown}, \ldots\right]"
-    rows = array.reshape(1, -1) if array.ndim == 1 else array
+    rows = array.reshape(-1, 1) if array.ndim == 1 else array
     body = r" \\ ".join(" & ".join(number(item) for item in row) for row in rows)
-    return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
+    return rf"\left[\begin{{array}}{{{'r' * rows.shape[1]}}} {body} \end{{array}}\right]"
 
 
 class _LatexPrinter(_Printer):

@@ -387,7 +387,7 @@ def trace_markdown(traces, notation: str = "unicode", digits: int = 4, full: boo
             cells = [row.label.in_notation(notation), row.definition.in_notation(notation)]
             if has_rule:
                 cells.append(row.rule.in_notation(notation) if row.rule is not None else "")
-            cells.append(_trace_value(row, digits, full, notation))
+            cells.append(_trace_value(row, digits, full, notation).replace("\n", ""))  # a matrix on one line: a row of the table
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
         lines.append("")
     return "\n".join(lines)

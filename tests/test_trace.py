@@ -137,8 +137,13 @@ def test_latex_traces_of_arrays_are_latex(cli):
     assert text.isascii()  # no typeset ×, −, ₁ from the terminal notation
     for line in text.splitlines():  # one row a line: no array broken over two
         assert not line.strip() or line.startswith(("%", "\\begin{array}", "\\end{array}")) or line.endswith("\\\\"), line
-    assert r"= \begin{bmatrix} 1 & 2 \\ 3 & 4 \end{bmatrix}" in text
-    assert r"= \bar{v}_{2} \mathbf{1}_{2} & = \begin{bmatrix} 1 & 1 \end{bmatrix}" in text  # sum's adjoint: v̄ spread
+    assert r"= \left[\begin{array}{rr} 1 & 2 \\ 3 & 4 \end{array}\right]" in text
+    # sum's adjoint: v̄ spread, a column
+    assert r"= \bar{v}_{2} \mathbf{1}_{2} & = \left[\begin{array}{r} 1 \\ 1 \end{array}\right]" in text
+    wide = cli("trace", "sum(x)", "--at", "x=randn(12)", "--wrt", "x", "--format", "latex", "--full").stdout
+    assert r"\begin{array}{r} " in wide and "bmatrix" not in wide  # 12 entries: no 10-column limit to meet
+    markdown = cli("trace", "sum(W @ x)", "--at", "W=[[1,2],[3,4]],x=[1,1]", "--format", "markdown", "--wrt", "x").stdout
+    assert "| v₋₁ | W | 2×2: [[1, 2], [3, 4]] |" in markdown.splitlines()
     big = cli("trace", "x * 1e-7", "--at", "x=1e300", "--wrt", "x", "--format", "latex").stdout
     assert r"1 \times 10^{300}" in big and r"10^{-7}" in big
 
