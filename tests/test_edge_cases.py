@@ -52,7 +52,8 @@ def test_symbolic_value_is_the_functions_even_where_simplification_would_hide_na
 
 def test_latex_and_traces_with_array_constants(cli):
     result = cli("trace", "x*[1,2]", "--at", "x=1", "--wrt", "x", "--format", "latex")
-    assert result.exit_code == 0 and r"\left[" not in result.stdout
+    assert result.exit_code == 0 and "[1, 2]" not in result.stdout  # the constant as LaTeX, a column
+    assert r"v_{0} \cdot \left[\begin{array}{r} 1 \\ 2 \end{array}\right]" in result.stdout
     # A symbolic derivative of a vector output is refused with a message, not a crash.
     result = cli("diff", "x*[1,2]", "--wrt", "x", "--latex")
     assert result.exit_code == 2 and "array output" in result.stderr
