@@ -253,7 +253,16 @@ def read_source(argument: str) -> tuple[str, str]:
         return _decode(data, argument), argument
     if PROGRAM_SUFFIXES.fullmatch(argument):
         raise InputError(f"no such file: {argument}")
+    if "/" in argument and "\n" not in argument and len(argument) < 4096 and _is_folder(path):
+        raise InputError(f"{argument} is a folder, not a file or an expression")
     return argument, "<expression>"
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _is_file(path: Path) -> bool:

@@ -60,6 +60,9 @@ TERMINAL_WORDS = {
     "PARTIAL": "d/dNAME",
     "FUNCTION": "'function'",
     "VALUE": "'value'",
+    "CLAIM": "'claim'",
+    "ENGINES": "'engines'",
+    "TOLERANCE": "'tolerance'",
     "$END": "the end of the input",
 }
 # The start rules each parser serves. Sample files have a parser of their own: one
@@ -379,6 +382,7 @@ def _malformed_number(text: str, position: int) -> tuple[int, int] | None:
     return word.start(), word.end()
 
 
+SAMPLE_KEYWORDS = ("function", "claim", "tolerance", "engines", "at", "value")
 # A function block's opening, and the words that start a sample's other lines.
 FUNCTION_BLOCK = re.compile(r"^[ \t]*function[ \t]*\{", re.MULTILINE)
 DIRECTIVE_LINE = re.compile(r"[ \t]*(?:(?:at|claim|tolerance|engines|value|function)\b|d/d)")
@@ -490,5 +494,9 @@ def _syntax_error(error, text: str, origin: str, start: str = "program") -> Dcal
     block = _unclosed_function_block(text, position) if start == "sample" else None
     if block is not None:
         message, hint = f"the function block opened at line {block} has no closing '}}'", UNCLOSED_BLOCK_HINT
+    elif start == "sample" and hint is None and isinstance(error, UnexpectedToken) and error.token.type == "NAME":
+        from .errors import suggest
+
+        hint = suggest(str(error.token), SAMPLE_KEYWORDS)  # functon: for function:
     span = Span.at_offset(text, position, origin=origin)
     return DcalcSyntaxError(message, span, hint=hint, context=context)

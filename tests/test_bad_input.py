@@ -122,6 +122,8 @@ CATALOGUE = {
     "an empty .npy file": Bad(["eval", "x", "--at", "x=@{tmp}/empty.npy"], ["cannot read", "empty.npy"], files={"empty.npy": b""}),
     "a .json file holding no array": Bad(["eval", "x", "--at", "x=@{tmp}/v.json"], ["cannot read", "v.json", "an object of named values", "--at-file"], files={"v.json": b'{"a": 1}'}),
     "a folder named like a data file": Bad(["eval", "x", "--at", "x=@{tmp}"], ["is a folder, not a file"]),
+    "a folder as INPUT": Bad(["eval", "{tmp}"], ["is a folder, not a file or an expression"]),
+    "an unknown Hessian engine": Bad(["hessian", "x^2", "--at", "x=1", "--engine", "foo"], ["input error: unknown Hessian engine 'foo'"]),
     "a folder for --at-file": Bad(["eval", "x", "--at-file", "{tmp}"], ["is a folder, not a file"]),
     "a folder for --points": Bad(["grad", "x", "--points", "{tmp}"], ["is a folder, not a file"]),
     "--save with no file name": Bad(["grad", "x", "--at", "x=1", "--save", ""], ["--save at one point needs a file name"]),

@@ -205,6 +205,8 @@ def test_malformed_file_is_reported_and_others_still_checked(cli, tmp_path):
         ("function: x\nclaim d/dy = 1\nat p: x=1\n", "not an input"),
         ("function: x\nat p: y=1\n", "no value for the input 'x'"),
         ("function: x^2\nat p: x=1, z=3\n", "wrong.dcalc:2: p: point: 'z' is not an input of this function (inputs: x)"),
+        ("functon: x^2\nat p: x=1\n", "did you mean 'function'?"),
+        ("function: x^2\ntolerence rel=1e-3\nat p: x=1\n", "did you mean 'tolerance'?"),
     ],
 )
 def test_sample_file_mistakes(cli, tmp_path, text, fragment):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DerivativeError
+from ..errors import DerivativeError, InputError
 from ..graph import COMPILING, Graph
 from .symbolic import derivative_graph, gradient_nodes
 
@@ -68,7 +68,7 @@ def hessian(graph: Graph, values, wrt: list[str] | None = None, engine: str = "f
     from . import run_engine
 
     if engine not in HESSIAN_ENGINES:
-        raise DerivativeError(f"unknown Hessian engine {engine!r}: use forward (forward-over-reverse), symbolic or numeric")
+        raise InputError(f"unknown Hessian engine {engine!r}: use forward (forward-over-reverse), symbolic or numeric")
     wrt = list(graph.input_names if wrt is None else wrt)
     copy, function, gradient = _gradient(graph, output, wrt)
     (value,) = map(to_host, evaluate(graph, values, outputs=[output or graph.outputs[0]], xp=xp))
