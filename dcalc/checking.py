@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import DcalcError, InputError, Span, UnknownNameError, ZeroTimesInfinityError, suggest
+from .errors import DcalcError, InputError, Span, UnknownNameError, ZeroTimesInfinityError, counted, suggest
 from .parser import LEAVES
 
 if TYPE_CHECKING:
@@ -614,17 +614,23 @@ def find_samples(paths) -> list[Path]:
     return found
 
 
-def summary(results: list[CheckResult], errors: int = 0) -> str:
-    counts = {status: 0 for status in (PASS, FAIL, KINK, NONFINITE, ERROR)}
+def counts(results: list[CheckResult], errors: int = 0) -> dict[str, int]:
+    """How many checks passed, failed, were skipped (a kink, a point not finite) or
+    could not run (``errors``: files that could not be read, besides)."""
+    by_status = {status: 0 for status in (PASS, FAIL, KINK, NONFINITE, ERROR)}
     for result in results:
-        counts[result.status] += 1
-    text = f"{counts[PASS]} passed, {counts[FAIL]} failed"
-    skipped = counts[KINK] + counts[NONFINITE]
-    if skipped:
-        text += f", {skipped} skipped"
-    if counts[ERROR] + errors:
-        count = counts[ERROR] + errors
-        text += f", {count} error" + ("" if count == 1 else "s")
+        by_status[result.status] += 1
+    return {"passed": by_status[PASS], "failed": by_status[FAIL], "skipped": by_status[KINK] + by_status[NONFINITE], "errors": by_status[ERROR] + errors}
+
+
+def summary(results: list[CheckResult], errors: int = 0) -> str:
+    """'3 passed, 1 failed, 2 skipped, 1 error' (the last two only where there are any)."""
+    total = counts(results, errors)
+    text = f"{total['passed']} passed, {total['failed']} failed"
+    if total["skipped"]:
+        text += f", {total['skipped']} skipped"
+    if total["errors"]:
+        text += f", {counted(total['errors'], 'error')}"
     return text
 
 

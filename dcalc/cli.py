@@ -510,6 +510,7 @@ def show_command(
     at: AtOption = None,
     ascii_: AsciiOption = False,
     full: Annotated[bool, typer.Option("--full", help="Do not shorten long sub-expressions or values.")] = False,
+    save: Annotated[Optional[str], typer.Option("--save", "-o", metavar="FILE", help="Write the list to FILE instead of standard output.")] = None,
 ) -> None:
     """Print INPUT's Wengert list: v₋₁, v₀ for the inputs, v₁ … v_N for the operations."""
     from .evaluation import evaluate_all
@@ -520,10 +521,11 @@ def show_command(
         graph, values = problem.graph, evaluate_all(problem.graph, problem.values, problem.graph.nodes)
     else:
         graph, values = load_function(source, None)[0], None
-    console = _stdout()
-    print_table(console, show_table(graph, values, ascii=ascii_, full=full))
-    for line in output_lines(graph, ascii=ascii_):
-        console.print(line, markup=False)
+    with _saved_to(save):
+        console = _stdout()
+        print_table(console, show_table(graph, values, ascii=ascii_, full=full))
+        for line in output_lines(graph, ascii=ascii_):
+            console.print(line, markup=False)
 
 
 EngineChoice = Annotated[
@@ -1025,6 +1027,7 @@ def trace_command(
     precision: Annotated[int, typer.Option("--precision", "-p", min=1, max=17, help="Significant digits of the values.")] = 4,
     full: Annotated[bool, typer.Option("--full", help="Show array values in full.")] = False,
     output: Annotated[Optional[str], typer.Option("--output", help="Which output to trace (the first by default).")] = None,
+    save: Annotated[Optional[str], typer.Option("--save", "-o", metavar="FILE", help="Write the trace to FILE instead of standard output.")] = None,
 ) -> None:
     """The primal, tangent and adjoint trace tables of AD lectures, from the engines' own passes."""
     from .render import print_table, trace_json, trace_latex, trace_markdown, trace_tables
@@ -1049,19 +1052,37 @@ def trace_command(
         else:
             report_problem(problem, False, outputs=[target])
             traces = reverse_trace(graph, problem.values, target)
-        notation = "ascii" if ascii_ or not _unicode_ok() else "unicode"
-        if output_format == "json":
-            print_json(trace_json(traces))
-        elif output_format == "latex":
-            sys.stdout.write(trace_latex(traces, digits=precision, full=full) + "\n")
-        elif output_format == "markdown":
-            sys.stdout.write(trace_markdown(traces, notation, digits=precision, full=full))
-        else:
-            console = _stdout()
-            for index, table in enumerate(trace_tables(traces, notation, digits=precision, full=full)):
-                if index:
-                    console.print()
-                print_table(console, table)
+        notation = "ascii" if ascii_ or not (save or _unicode_ok()) else "unicode"  # a saved file is UTF-8
+        with _saved_to(save):
+            if output_format == "json":
+                print_json(trace_json(traces))
+            elif output_format == "latex":
+                sys.stdout.write(trace_latex(traces, digits=precision, full=full) + "\n")
+            elif output_format == "markdown":
+                sys.stdout.write(trace_markdown(traces, notation, digits=precision, full=full))
+            else:
+                console = _stdout()
+                for index, table in enumerate(trace_tables(traces, notation, digits=precision, full=full)):
+                    if index:
+                        console.print()
+                    print_table(console, table)
+
+
+@contextlib.contextmanager
+def _saved_to(path: str | None):
+    """What is printed to standard output inside, written to ``path`` instead (at the
+    end, atomically), with a note saying so; nothing changes where path is None."""
+    if path is None:
+        yield
+        return
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        yield
+    text = "\n".join(line.rstrip() for line in buffer.getvalue().split("\n"))  # a table's padding
+    write_output(path, text)
+    _stderr().print(f"wrote {path}", markup=False)
 
 
 def write_output(path: str, data: bytes | str) -> None:

@@ -478,11 +478,13 @@ def check_details(results) -> list[str]:
 
 
 def check_json(reports) -> dict:
-    from .checking import summary
+    from .checking import counts, summary
 
     results = [result for report in reports for result in report.results]
+    errors = sum(report.error is not None for report in reports)
     return {
-        "summary": summary(results, sum(report.error is not None for report in reports)),
+        "summary": summary(results, errors),
+        "counts": counts(results, errors),
         "checks": [
             {
                 "file": result.path,

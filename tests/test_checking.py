@@ -193,6 +193,7 @@ def test_malformed_file_is_reported_and_others_still_checked(cli, tmp_path):
     data = json.loads(result.stdout)
     assert {check["status"] for check in data["checks"] if check["file"].endswith("good.dcalc")} == {"pass"}
     assert data["summary"] == "2 passed, 0 failed, 1 error"
+    assert data["counts"] == {"passed": 2, "failed": 0, "skipped": 0, "errors": 1}
 
 
 @pytest.mark.parametrize(

@@ -360,6 +360,6 @@ def test_o_is_save_in_every_command_that_writes_a_file(cli, tmp_path):
     assert "1 line, 4 characters written to" in result.stdout
     assert cli("graph", "x^2", "-o", str(tmp_path / "g.dot")).exit_code == 0
     assert (tmp_path / "g.dot").read_text().startswith("digraph")
-    result = cli("trace", "x^2", "--at", "x=1", "-o", "y")  # trace writes no file; --output NAME picks an output
+    result = cli("hessian", "x^2", "--at", "x=1", "-o", "y")  # hessian writes no file; --output NAME picks an output
     assert result.exit_code == 2 and "no such option: -o" in result.output
 

@@ -147,3 +147,13 @@ def test_latex_traces_of_arrays_are_latex(cli):
     big = cli("trace", "x * 1e-7", "--at", "x=1e300", "--wrt", "x", "--format", "latex").stdout
     assert r"1 \times 10^{300}" in big and r"10^{-7}" in big
 
+
+def test_trace_saves_to_a_file(cli, tmp_path):
+    for fmt, start in (("table", "Forward Primal Trace"), ("latex", "% Forward Primal Trace"), ("json", "{")):
+        target = tmp_path / f"trace.{fmt}"
+        result = cli("trace", LECTURE, "--at", "x1=2,x2=5", "--wrt", "x1", "--format", fmt, "-o", str(target))
+        assert result.exit_code == 0 and result.stdout == "" and f"wrote {target}" in result.stderr
+        text = target.read_text(encoding="utf-8")
+        assert text.startswith(start) and all(line == line.rstrip() for line in text.splitlines())
+    assert "v̇₋₁" in (tmp_path / "trace.table").read_text(encoding="utf-8")  # a file is UTF-8
+
