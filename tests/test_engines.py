@@ -287,6 +287,29 @@ def test_numeric_error_covers_differences_that_converge_as_a_fractional_power(te
     assert abs(got - exact) <= error <= largest
 
 
+@pytest.mark.parametrize(
+    "text, at, relative",
+    [
+        ("acos(x)", 0.9999999999, 1e-12),  # 1e-10 from the edge: steps rounded on one side only left 1e-9 here
+        ("atanh(x)", 0.999999999999, 1e-10),
+        ("log1p(x)", -0.9999999, 1e-12),
+    ],
+)
+def test_numeric_steps_are_symmetric_beside_a_singularity(text, at, relative):
+    problem = dcalc.load(text, {"x": at})
+    exact = float(run_engine("reverse", problem.graph, problem.values).jacobian[("y", "x")])
+    result = run_engine("numeric", problem.graph, problem.values)
+    got, error = float(result.jacobian[("y", "x")]), float(result.error[("y", "x")])
+    assert abs(got - exact) <= min(error, relative * abs(exact))
+
+
+def test_numeric_error_is_at_least_the_subnormal_rounding():
+    problem = dcalc.load("x*y", {"x": 1e-320, "y": 1e-320})
+    result = run_engine("numeric", problem.graph, problem.values)
+    got, error = float(result.jacobian[("f", "x")]), float(result.error[("f", "x")])
+    assert abs(got - 1e-320) <= error < 1e-318
+
+
 def test_complex_step_is_exact_to_rounding_and_refuses_non_analytic_ops():
     problem = dcalc.load(LECTURE, {"x1": 2.0, "x2": 5.0})
     result = run_engine("numeric", problem.graph, problem.values, method="complex")

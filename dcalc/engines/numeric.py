@@ -46,6 +46,8 @@ RICHARDSON_STEPS = 6  # 12 evaluations per input component
 BASE = {"richardson": EPS ** (1 / 7) * 4, "central": EPS ** (1 / 3), "forward": EPS**0.5, "complex": 1e-20}
 # How much rounding noise one evaluation of f carries, in units of eps * |f|.
 NOISE_ULPS = 8.0
+# The rounding scale below which eps * scale would be less than the smallest subnormal.
+SUBNORMAL_FLOOR = float(np.finfo(float).smallest_subnormal) / EPS
 # Extra rounds with smaller steps for derivatives whose estimate stays poor (a domain
 # edge or singularity close by: log1p at -1 + 1e-7 needs steps 3e6 times smaller).
 RETRIES = 8
@@ -54,18 +56,32 @@ SHRINK = 32.0  # each retry's steps are this much smaller
 
 def base_steps(center: np.ndarray, method: str) -> np.ndarray:
     """The first step for each component: relative to its magnitude (at least 1/8,
-    so steps near zero are not absurdly small), rounded so x + h is exact."""
+    so steps near zero are not absurdly small), rounded by exact_steps."""
     xp = array_namespace((center,))
     scale = xp.maximum(xp.abs(center), 0.125)
     step = BASE[method] * scale
     if method == "complex":
         return step
-    with np.errstate(invalid="ignore"):  # an infinite point gives a NaN step, and NaN derivatives
-        return (center + step) - center
+    return exact_steps(center, step)
+
+
+def exact_steps(center, step):
+    """``step`` rounded so that x + h and x - h are exact for it and for each of its
+    halvings (RICHARDSON_STEPS levels): a whole number of 2^(levels - 1) units in the
+    last place of |x| + h. Then a central difference is symmetric; a step rounded
+    on one side only (x + h - x != x - (x - h)) leaves an error of (a - b)/2 f'',
+    which beside a singularity is far larger than the rest (acos 1e-10 from 1: 1e-4).
+    A step smaller than that unit is only rounded so x + h is exact."""
+    xp = array_namespace((center,))
+    with np.errstate(invalid="ignore", over="ignore"):  # an infinite point gives a NaN step, and NaN derivatives
+        reach = xp.abs(center) + step
+        unit = (xp.nextafter(reach, xp.asarray(np.inf)) - reach) * 2.0 ** (RICHARDSON_STEPS - 1)
+        whole = xp.round(step / unit) * unit
+        return xp.where(whole >= unit, whole, (center + step) - center)
 
 
 def _geometric(h0: np.ndarray, count: int) -> np.ndarray:
-    """h0, h0/2, h0/4, ...: shape h0.shape + (count,); halving keeps them exact."""
+    """h0, h0/2, h0/4, ...: shape h0.shape + (count,); exact_steps keeps them exact."""
     return array_namespace((h0,)).stack([h0 / 2.0**level for level in range(count)], axis=-1)
 
 
@@ -312,14 +328,15 @@ def _rounding_scales(graph: Graph, values, outputs, batch: tuple, xp=np) -> list
     proportional to its intermediates, not to f: near a cancellation (y - x^2 at
     Rosenbrock's minimum) f is tiny while its error is not, and a long chain of sums
     (x + x + ... + x) gathers a rounding at every step. Inputs are left out:
-    perturbed inputs are exact."""
+    perturbed inputs are exact. Below the normal numbers a result rounds to a whole
+    number of the smallest subnormal, however small it is: that is the floor."""
     trace = evaluate_all(graph, values, outputs, xp, batch_ndim=len(batch))
     scales = []
     for output in outputs:
         size = xp.zeros(batch)
         for magnitude in _magnitudes(graph, output, trace, xp):
             size = xp.hypot(size, magnitude)  # no overflow on the way
-        scales.append(size)
+        scales.append(xp.maximum(size, SUBNORMAL_FLOOR))
     return scales
 
 
@@ -415,7 +432,7 @@ class _Chunk:
                 # go straight to the point's own scale.
                 own = BASE[self.method] * xp.abs(center)
                 step = xp.where((own > 0) & (own < h0 / SHRINK), own, h0 / SHRINK)
-                smaller = (center + step) - center
+                smaller = exact_steps(center, step)
             else:
                 smaller = h0 / SHRINK  # powers of two: exact along exact_directions
             h0 = xp.where(poor, smaller, h0)
