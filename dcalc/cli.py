@@ -628,6 +628,8 @@ def grad_command(
             note(f"--dir takes forward mode's J v and reverse mode's gradient {'.' if ascii_ else '·'} v; --engine {engine} is not used")
         _directional(problem, names, direction, as_json, ascii_)
         return
+    if engine in ("forward", "numeric"):
+        _warn_of_passes(graph, engine, names, method)
     runs = run_engines(graph, to_device(problem.values, xp), engines, wrt=names, method=method, memory=budget, xp=xp)
     found = report_problem(problem, strict, wrt=names, result=runs[0].result)
     from .diagnose import kink_status
@@ -710,6 +712,27 @@ def _directional(problem, names, direction, as_json, ascii_: bool = False) -> No
     for output, (along, dotted) in results.items():
         console.print(f"directional derivative of {output} (forward mode) = {format_value(along, ascii=ascii_)}", markup=False)
         console.print(f"gradient {'.' if ascii_ else '·'} direction (reverse mode)  = {format_value(dotted, ascii=ascii_)}", markup=False)
+
+
+# Elements read and written, all passes together, beyond which a run is announced (some seconds).
+LONG_WORK = 5e9
+
+
+def _warn_of_passes(graph, engine: str, names, method: str) -> None:
+    """A note, before the wait, where forward mode or finite differences alone must make
+    more passes than a comparison would let them (one per input component)."""
+    from .compare import PROJECTION_COUNT, work_per_pass
+    from .engines import resolve
+    from .engines.numeric import evaluations
+
+    outputs, _, wrt_nodes = resolve(graph, None, names)
+    components = sum(node.size for node in wrt_nodes)
+    passes = components * (evaluations(method) if engine == "numeric" else 1)
+    if passes * work_per_pass(graph, outputs) > LONG_WORK:
+        note(
+            f"{engine} mode makes a pass per input component: {components:,} of them, {passes:,} evaluations in all, which may take long; "
+            f"reverse mode gives the gradient in one pass, and --engine all checks {engine} mode along {PROJECTION_COUNT} random directions"
+        )
 
 
 def _fitting(console, table):

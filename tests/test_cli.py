@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import numpy as np
+
+import dcalc
 import pytest
 
 LECTURE = "ln(x1)+x1*x2-sin(x2)"
@@ -362,4 +364,14 @@ def test_o_is_save_in_every_command_that_writes_a_file(cli, tmp_path):
     assert (tmp_path / "g.dot").read_text().startswith("digraph")
     result = cli("hessian", "x^2", "--at", "x=1", "-o", "y")  # hessian writes no file; --output NAME picks an output
     assert result.exit_code == 2 and "no such option: -o" in result.output
+
+
+def test_a_long_run_of_finite_differences_is_announced(capsys):
+    from dcalc.cli import _warn_of_passes
+
+    graph = dcalc.parse_program("sum(tanh(M @ x))", shapes={"M": (300, 400), "x": (400,)})
+    _warn_of_passes(graph, "numeric", ["M"], "richardson")
+    assert "120,000 of them, 1,440,000 evaluations in all" in capsys.readouterr().err
+    _warn_of_passes(graph, "numeric", ["x"], "richardson")  # 400 components: no wait worth a note
+    assert capsys.readouterr().err == ""
 
