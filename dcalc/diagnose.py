@@ -35,6 +35,10 @@ def _finite(value) -> bool:
     return value is None or bool(np.all(np.isfinite(np.asarray(value))))
 
 
+# Ops named as a program writes them, where the table's name differs.
+WRITTEN = {"amax": "max", "amin": "min"}
+
+
 def _kind(value) -> str:
     array = np.asarray(value)
     return "NaN" if np.any(np.isnan(array)) else "infinite"
@@ -70,7 +74,9 @@ def _operands(node: Node, value_of, index: tuple = ()) -> str:
     for operand in node.inputs:
         if operand.is_const:
             continue
-        label = operand.params["name"] if operand.is_input else (operand.span.snippet if operand.span is not None else to_infix(operand))
+        # An operand the op's own call made (log(x, b) is ln(x)/ln(b)) is written out, not named by that call.
+        own_call = operand.span is None or (node.span is not None and operand.span.snippet == node.span.snippet)
+        label = operand.params["name"] if operand.is_input else (to_infix(operand) if own_call else operand.span.snippet)
         value = _own(value_of(operand), operand)
         if operand.shape and operand.shape == node.shape and index:
             bare = operand.is_input or label.replace("_", "").isalnum()
@@ -279,7 +285,7 @@ def ops_at_kinks(graph, values, trace=None, wrt=None) -> list[str]:
             at_kink = node.prim.kink(*[trace[operand.index] for operand in node.inputs], **node.params)
         if np.any(at_kink):
             where = f" ({node.span.snippet} at line {node.span.line})" if node.span is not None else ""
-            kinks.append(f"{node.op}{where}")
+            kinks.append(f"{WRITTEN.get(node.op, node.op)}{where}")
     return kinks
 
 
@@ -328,4 +334,6 @@ def _one_sided(value) -> str:
     array = np.asarray(value) + 0.0  # -0 from a difference quotient reads as 0
     if array.ndim == 0:
         return "none (a jump)" if np.isnan(array) else f"{float(array):.10g}"
-    return np.array2string(array, precision=6)
+    from .render import format_value
+
+    return format_value(array, digits=6)
