@@ -231,8 +231,8 @@ def run_engines(
 
 
 def check_direction(graph, direction: dict, wrt: list[str], origin: str = "the direction") -> None:
-    """Refuse a direction that does not give exactly one array, of the input's shape,
-    for every input differentiated."""
+    """Refuse a direction that does not give exactly one finite array, of the input's
+    shape, for every input differentiated."""
     from .errors import InputError, UnknownNameError, suggest
 
     for name in direction:
@@ -247,6 +247,8 @@ def check_direction(graph, direction: dict, wrt: list[str], origin: str = "the d
         shape = graph.input_named(name).shape
         if np.shape(direction[name]) != shape:
             raise InputError(f"{origin} for {name!r} has shape {np.shape(direction[name])}, but the input has shape {shape}")
+        if not np.all(np.isfinite(direction[name])):
+            raise InputError(f"{origin} for {name!r} is not finite: a direction needs finite entries")
 
 
 def directional(graph, values, direction: dict, wrt: list[str]) -> dict:

@@ -122,6 +122,7 @@ CATALOGUE = {
     "an empty .npy file": Bad(["eval", "x", "--at", "x=@{tmp}/empty.npy"], ["cannot read", "empty.npy"], files={"empty.npy": b""}),
     "a .json file holding no array": Bad(["eval", "x", "--at", "x=@{tmp}/v.json"], ["cannot read", "v.json", "an object of named values", "--at-file"], files={"v.json": b'{"a": 1}'}),
     "a folder named like a data file": Bad(["eval", "x", "--at", "x=@{tmp}"], ["is a folder, not a file"]),
+    "a direction that is not finite": Bad(["grad", LECTURE, "--at", "x1=2,x2=5", "--dir", "x1=nan,x2=0"], ["the direction for 'x1' is not finite"]),
     "a folder as INPUT": Bad(["eval", "{tmp}"], ["is a folder, not a file or an expression"]),
     "an unknown Hessian engine": Bad(["hessian", "x^2", "--at", "x=1", "--engine", "foo"], ["input error: unknown Hessian engine 'foo'"]),
     "a folder for --at-file": Bad(["eval", "x", "--at-file", "{tmp}"], ["is a folder, not a file"]),
