@@ -42,6 +42,18 @@ class Ufunc:
         return getattr(xp, self.function)(*args, out=out)
 
 
+@dataclass(frozen=True)
+class Fused(Ufunc):
+    """A few ufunc calls in a row that evaluate one op, writing into one array: it takes
+    ``out=`` as a ufunc does, so compiled schedules reuse its result's memory too.
+    ``steps(xp, *args, out)`` makes the calls (``function`` only names it)."""
+
+    steps: Callable = None
+
+    def __call__(self, xp, *args, out=None):
+        return self.steps(xp, *args, out=out)
+
+
 def define(prim: Primitive, *, function: bool = True) -> Primitive:
     """Put a primitive in the table and, when users may call it by name, in FUNCTIONS."""
     if isinstance(prim.impl, Ufunc):
@@ -199,12 +211,12 @@ def d_tan(x, out):  # d/dx tan x = 1 + tan^2 x
     return 1 + out * out
 
 
-def d_asin(x, out):  # d/dx asin x = 1/sqrt(1 - x^2), with 1 - x^2 as (1 - x)(1 + x): exact near 1
-    return 1 / sqrt((1 - x) * (1 + x))
+def d_asin(x, out):  # d/dx asin x = 1/sqrt(1 - x^2)
+    return 1 / sqrt(one_minus_square(x))
 
 
-def d_acos(x, out):  # d/dx acos x = -1/sqrt(1 - x^2), as for asin
-    return -1 / sqrt((1 - x) * (1 + x))
+def d_acos(x, out):  # d/dx acos x = -1/sqrt(1 - x^2)
+    return -1 / sqrt(one_minus_square(x))
 
 
 def d_atan(x, out):  # d/dx atan x = 1/(1 + x^2)
@@ -219,8 +231,8 @@ def d_cosh(x, out):  # d/dx cosh x = sinh x
     return sinh(x)
 
 
-def d_tanh(x, out):  # d/dx tanh x = sech^2 x: 1 - tanh^2 x loses it where tanh x rounds to 1
-    return 1 / cosh(x) ** 2
+def d_tanh(x, out):  # d/dx tanh x = sech^2 x (1 - tanh^2 x loses it where tanh x rounds to 1)
+    return sech2(x)
 
 
 def d_asinh(x, out):  # d/dx asinh x = 1/sqrt(x^2 + 1)
@@ -231,8 +243,8 @@ def d_acosh(x, out):  # d/dx acosh x = 1/sqrt(x^2 - 1), as 1/(sqrt(x-1) sqrt(x+1
     return 1 / (sqrt(x - 1) * sqrt(x + 1))
 
 
-def d_atanh(x, out):  # d/dx atanh x = 1/(1 - x^2), as 1/((1 - x)(1 + x)): exact near 1
-    return 1 / ((1 - x) * (1 + x))
+def d_atanh(x, out):  # d/dx atanh x = 1/(1 - x^2)
+    return 1 / one_minus_square(x)
 
 
 def d_exp(x, out):  # d/dx e^x = e^x
@@ -276,8 +288,8 @@ def d_abs(x, out):  # d/dx |x| = sign x (0 at the kink: the mean of -1 and 1)
     return sign(x)
 
 
-def d_sigmoid(x, out):  # d/dx s(x) = s(x) s(-x): s(x) (1 - s(x)) loses it where s(x) rounds to 1
-    return out * sigmoid(-x)
+def d_sigmoid(x, out):  # d/dx s(x) = s(x) s(-x) (s(x) (1 - s(x)) loses it where s(x) rounds to 1)
+    return sigmoid_slope(x)
 
 
 def d_softplus(x, out):  # d/dx ln(1 + e^x) = s(x)
@@ -417,6 +429,111 @@ relu = define(
 )
 
 
+# ---- slopes that keep their digits ----------------------------------------------
+# The partials of tanh, sigmoid, asin, acos and atanh as ops of their own: the textbook
+# forms (1 - tanh^2, s (1 - s), 1 - x^2) lose every digit where tanh or s rounds to 1
+# or x^2 to 1, and these ops' own partials keep second derivatives exact as well
+# (the product rule on (1 - x)(1 + x) would cancel near 0). Not functions of the
+# language: they print as the forms they stand for, which parse back.
+
+
+def _into(value):
+    """Where the next ufunc of a Fused op may write: the array itself, or None for a
+    number (NumPy gives numbers, not arrays, for 0-d operands)."""
+    return value if getattr(value, "ndim", 0) else None
+
+
+def _sech2(xp, x, out=None):
+    c = xp.cosh(x, out=out)
+    c = xp.multiply(c, c, out=_into(c))
+    return xp.divide(1.0, c, out=_into(c))  # 0 where cosh overflows, as it should be
+
+
+def _sigmoid_slope(xp, x, out=None):
+    small = xp.abs(x, out=out)
+    small = xp.exp(xp.negative(small, out=_into(small)), out=_into(small))  # e^-|x|
+    room = 1.0 + small
+    room = xp.multiply(room, room, out=_into(room))
+    return xp.divide(small, room, out=_into(small))  # s(x) s(-x) = e^-|x| / (1 + e^-|x|)^2, either sign
+
+
+def _one_minus_square(xp, x, out=None):
+    room = 1.0 + x
+    result = xp.subtract(1.0, x, out=out)
+    return xp.multiply(result, room, out=_into(result))  # exact near |x| = 1, where 1 - x^2 is not
+
+
+def d_sech2(x, out):  # d/dx sech^2 x = -2 tanh x sech^2 x
+    return -2 * tanh(x) * out
+
+
+def d_sigmoid_slope(x, out):  # d/dx s(x) s(-x) = s(x) s(-x) (1 - 2 s(x)) = -s(x) s(-x) tanh(x/2)
+    return -(out * tanh(0.5 * x))
+
+
+def d_one_minus_square(x, out):  # d/dx (1 - x^2) = -2x
+    return -2 * x
+
+
+def _sech2_matrix_form(node, notation):
+    if notation.latex:
+        return Form(r"\frac{{1}}{{\cosh\left({0}\right)^{{2}}}}", PREC_ATOM, delimited=(0,))
+    return Form("1/cosh({0})²", PREC_MUL, "div", delimited=(0,))
+
+
+def _one_minus_square_matrix_form(node, notation):
+    return Form("1 - {0}" + notation.power(2, len(node.shape) >= 2), PREC_ADD, atoms=(0,))
+
+
+sech2 = define(
+    Primitive(
+        "sech2",
+        Fused("sech2", _sech2),
+        1,
+        domain=(((-6.0, 6.0),),),
+        reference=lambda x: 1 / np.cosh(x) ** 2,
+        partials=(d_sech2,),
+        text_form=lambda params: "1/cosh({0})^2",
+        precedence=PREC_MUL,
+        latex_form=r"\operatorname{{sech}}^{{2}}\left({0}\right)",
+        latex_bare=(0,),
+        latex_precedence=PREC_ATOM,
+        matrix_form=_sech2_matrix_form,
+    ),
+    function=False,
+)
+sigmoid_slope = define(
+    Primitive(
+        "sigmoid_slope",
+        Fused("sigmoid_slope", _sigmoid_slope),
+        1,
+        domain=(((-6.0, 6.0),),),
+        reference=lambda x: np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))) ** 2,
+        partials=(d_sigmoid_slope,),
+        text_form=lambda params: "sigmoid({0})*sigmoid(-{0})",
+        precedence=PREC_MUL,
+        latex_form=r"\sigma\left({0}\right) \sigma\left(-{0}\right)",
+        latex_precedence=PREC_MUL,
+    ),
+    function=False,
+)
+one_minus_square = define(
+    Primitive(
+        "one_minus_square",
+        Fused("one_minus_square", _one_minus_square),
+        1,
+        reference=lambda x: (1 - x) * (1 + x),
+        domain=(ANY,),
+        partials=(d_one_minus_square,),
+        text_form=lambda params: "1 - {0}^2",
+        precedence=PREC_ADD,
+        latex_form="1 - {0}^{{2}}",
+        latex_precedence=PREC_ADD,
+        matrix_form=_one_minus_square_matrix_form,
+    ),
+    function=False,
+)
+
 def min_partial_left(x, y, out):  # d min(x, y)/dx = 1 where x < y (1/2 at a tie)
     return heaviside(y - x)
 
@@ -525,6 +642,20 @@ def _relu_scalar(x: float) -> float:
     return _maximum_scalar(x, 0.0)
 
 
+def _sech2_scalar(x: float) -> float:
+    c = math.cosh(x)  # raises past 710: NumPy's impl then gives 0
+    return 1.0 / (c * c)
+
+
+def _sigmoid_slope_scalar(x: float) -> float:
+    small = math.exp(-abs(x))
+    return small / ((1.0 + small) * (1.0 + small))
+
+
+def _one_minus_square_scalar(x: float) -> float:
+    return (1.0 - x) * (1.0 + x)
+
+
 for _prim, _function in {
     add: operator.add, sub: operator.sub, mul: operator.mul, div: operator.truediv, neg: operator.neg,
     power: math.pow, sin: math.sin, cos: math.cos, tan: math.tan, asin: math.asin, acos: math.acos,
@@ -533,6 +664,7 @@ for _prim, _function in {
     log1p: math.log1p, log2: math.log2, log10: math.log10, sqrt: math.sqrt, absolute: abs,
     atan2: math.atan2, hypot: math.hypot, sigmoid: _sigmoid_scalar, softplus: _softplus_scalar,
     relu: _relu_scalar, maximum: _maximum_scalar, minimum: _minimum_scalar, xlogy: _xlogy_scalar,
+    sech2: _sech2_scalar, sigmoid_slope: _sigmoid_slope_scalar, one_minus_square: _one_minus_square_scalar,
 }.items():
     _prim.scalar = _function
 

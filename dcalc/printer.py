@@ -182,8 +182,8 @@ class _Printer:
             if precedence <= PREC_NEG:
                 text = f"({text})"
             return notation.minus + text, PREC_NEG
-        if prim.text_form is not None:
-            return _fill_text_form(prim.text_form(node.params), operands, "({})"), PREC_ATOM
+        if prim.text_form is not None:  # binds as its precedence says (1 - x^2 is a sum)
+            return _fill_text_form(prim.text_form(node.params), operands, "({})"), prim.precedence
         arguments = [text for text, _ in operands]
         if prim.written is not None:
             arguments += prim.written(node.params)

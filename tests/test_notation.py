@@ -54,15 +54,15 @@ def plain_matches_reverse_mode(cli, source, at, wrt, program=None):
 
 def test_tanh_layer_in_matrix_notation_with_the_programs_names(cli):
     # L = 1/2 |y - f|^2, f = tanh(z), z = A x + b: dL/df = f - y, df/dz = sech^2 z (not
-    # 1 - f^2, which loses every digit where f rounds to 1), so dL/db = (f - y)/cosh(z)²,
+    # 1 - f^2, which loses every digit where f rounds to 1), so dL/db = (f - y) ⊙ sech²(z),
     # dL/dA = dL/db xᵀ and dL/dx = Aᵀ dL/db.
     lines = diff(cli, "-", "--wrt", "b,A,x", "--at", TANH_AT, program=TANH_LAYER)
     assert lines == [
         "z = A x + b",
         "f = tanh(z)",
-        "∂L/∂b = (f - y)/cosh(z)²",
-        "∂L/∂A = ((f - y)/cosh(z)²) xᵀ",
-        "∂L/∂x = Aᵀ ((f - y)/cosh(z)²)",
+        "∂L/∂b = (f - y) ⊙ (1/cosh(z)²)",
+        "∂L/∂A = ((f - y) ⊙ (1/cosh(z)²)) xᵀ",
+        "∂L/∂x = Aᵀ ((f - y) ⊙ (1/cosh(z)²))",
     ]
     for wrt in ("b", "A", "x"):
         plain_matches_reverse_mode(cli, "-", TANH_AT, wrt, program=TANH_LAYER)
@@ -107,7 +107,7 @@ def test_latex_in_matrix_notation(cli):
     assert lines == [
         "z = A x + b",
         r"f = \tanh\left(z\right)",
-        r"\frac{\partial L}{\partial A} = \frac{f - y}{\cosh\left(z\right)^{2}} x^{\top}",
+        r"\frac{\partial L}{\partial A} = \left(\left(f - y\right) \odot \frac{1}{\cosh\left(z\right)^{2}}\right) x^{\top}",
     ]
     assert diff(cli, "samples/batched_affine.dcalc", "--wrt", "B", "--latex")[-1] == (
         r"\frac{\partial L}{\partial B} = \sum_{\mathrm{axis}\,1} \left(2 Y\right)"
@@ -170,7 +170,7 @@ def test_library_prints_matrix_notation_without_names():
     from dcalc.engines.symbolic import derivative
 
     graph = dcalc.parse_program(TANH_LAYER, shapes={"A": (4, 3), "x": (3,), "b": (4,), "y": (4,)})
-    assert dcalc.to_matrix(derivative(graph, "b")) == "(tanh(A x + b) - y)/cosh(A x + b)²"
+    assert dcalc.to_matrix(derivative(graph, "b")) == "(tanh(A x + b) - y) ⊙ (1/cosh(A x + b)²)"
 
 
 def test_without_unicode_the_plain_text_is_printed(cli, monkeypatch):

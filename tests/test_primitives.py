@@ -123,3 +123,25 @@ def test_derivatives_keep_their_digits_in_the_tails(name, x, exact):
         got = float(run_engine(engine, problem.graph, problem.values).jacobian[("y", "x")])
         assert abs(got - truth) <= 1e-14 * abs(truth), (engine, got, truth)
 
+
+# Second derivatives in the tails: the slopes' own partials keep them (the product rule
+# on (1 - x)(1 + x) would cancel near 0; 1/cosh^2 differentiated as a quotient is
+# inf/inf past x = 710).
+SECOND = [
+    ("asin", 1e-10, 1e-10),  # x/(1 - x^2)^(3/2)
+    ("atanh", 1e-17, 2e-17),  # 2x/(1 - x^2)^2
+    ("acos", 1e-10, -1e-10),
+    ("tanh", 720.0, 0.0),  # -2 tanh sech^2: underflows to 0
+    ("sigmoid", 1e-9, -1.25e-10),  # -s(x) s(-x) tanh(x/2) = -x/8 near 0
+]
+
+
+@pytest.mark.parametrize("name, x, exact", SECOND, ids=[f"{case[0]} at {case[1]}" for case in SECOND])
+def test_second_derivatives_keep_their_digits(name, x, exact):
+    from dcalc.engines.second import hessian
+
+    problem = dcalc.load(f"{name}(x)", {"x": x})
+    for engine in ("forward", "symbolic"):
+        got = float(hessian(problem.graph, problem.values, ["x"], engine).matrix()[0, 0])
+        assert abs(got - exact) <= 1e-14 * abs(exact), (engine, got)
+

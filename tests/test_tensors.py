@@ -483,7 +483,7 @@ def test_plain_tanh_layer_derivative_is_written_out():
     from dcalc.printer import to_infix
 
     # dL/db = (f - y) sech^2(A x + b), f = tanh(A x + b), with d tanh = 1/cosh^2 as the table states it.
-    assert to_infix(derivative(graph, "b")) == "(tanh(A @ x + b) - y)/cosh(A @ x + b)^2"
+    assert to_infix(derivative(graph, "b")) == "(tanh(A @ x + b) - y)*(1/cosh(A @ x + b)^2)"
 
 
 # Derivatives whose graphs keep ops the language has no word for (sum_to from a broadcast
