@@ -515,7 +515,10 @@ def point_status(graph, values, derivatives=None) -> Special | None:
         where = f" ({problem.span.snippet}, line {problem.span.line})" if problem.span is not None else ""
         # 0·∞ taken as 0: the chain rule cannot say whether the derivative is there
         if isinstance(problem, ZeroTimesInfinityError):
-            return Special(KINK, problem.message + where, derivatives.zero_times_infinity_partials)
+            from .diagnose import steep_partials
+
+            touched = derivatives.zero_times_infinity_partials
+            return Special(KINK, problem.message + where, steep_partials(graph, values, touched if touched is not None else derivatives.jacobian, trace))
         return Special(NONFINITE, problem.message + where)
     return None
 

@@ -961,8 +961,7 @@ def diff_command(
         raise InputError("--latex and --plain are two ways of printing: give one")
     # --at is optional here: values give the inputs' shapes and may shadow pi and e.
     graph, _ = load_function(source, at)
-    if save is not None and save in graph.output_names and "." not in save:
-        raise InputError(f"-o {save} writes the derivative to a file named {save!r}, which is an output of the program", hint=f"--output {save} differentiates that output (-o is --save)")
+    _refuse_output_as_file(save, graph, "the derivative", "differentiates")
     names = _names(wrt, graph) or [one_input(graph, None, "differentiate with respect to which input")]
     target, output_name = chosen_output(graph, output, "differentiates")
     for name in names:
@@ -1062,6 +1061,7 @@ def trace_command(
         raise InputError(f"unknown mode {mode!r}: use forward or reverse")
     if output_format not in ("table", "markdown", "latex", "json"):
         raise InputError(f"unknown format {output_format!r}: use table, markdown, latex or json")
+    _refuse_output_as_file(save, graph, "the trace", "traces")
     target, _ = chosen_output(graph, output, "traces")
     from .graph import gc_paused
 
@@ -1089,6 +1089,13 @@ def trace_command(
                     if index:
                         console.print()
                     print_table(console, table)
+
+
+def _refuse_output_as_file(save: str | None, graph, what: str, doing: str) -> None:
+    """Refuse --save NAME where NAME is one of the program's outputs and no file name
+    (-o once picked an output): --output NAME does that."""
+    if save is not None and save in graph.output_names and "." not in save:
+        raise InputError(f"-o {save} writes {what} to a file named {save!r}, which is an output of the program", hint=f"--output {save} {doing} that output (-o is --save)")
 
 
 @contextlib.contextmanager

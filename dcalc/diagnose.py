@@ -209,9 +209,10 @@ def derivative_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, re
     return _slope_problem(outputs, primal, [graph.input_named(name) for name in wrt])
 
 
-def _slope_problem(outputs, primal: dict, wrt, zero_times_infinity: bool = False) -> DomainError | None:
-    """The first elementwise operation that depends on ``wrt``, its value and operands
-    finite, whose partial derivative with respect to such an operand is not (sqrt at 0)."""
+def _steep(outputs, primal: dict, wrt):
+    """Each elementwise operation that depends on ``wrt`` and that ``outputs`` depend on,
+    its value and operands finite, whose partial derivative with respect to such an
+    operand is not (sqrt at 0), with that slope, in the order of the graph."""
     from .engines.rules import depends_on
 
     graph = outputs[0].graph
@@ -230,8 +231,24 @@ def _slope_problem(outputs, primal: dict, wrt, zero_times_infinity: bool = False
             with np.errstate(all="ignore"):
                 slope = partial(*args, primal[node.index])
             if not _finite(slope):
-                return _not_finite(node, slope, lambda operand: primal[operand.index], zero_times_infinity)
+                yield node, slope
+                break
+
+
+def _slope_problem(outputs, primal: dict, wrt, zero_times_infinity: bool = False) -> DomainError | None:
+    """Where the first steep operation (_steep) is, as the error to report."""
+    for node, slope in _steep(outputs, primal, wrt):
+        return _not_finite(node, slope, lambda operand: primal[operand.index], zero_times_infinity)
     return None
+
+
+def steep_partials(graph: Graph, values: Mapping, keys, trace=None) -> set:
+    """Of the (output, input) partials ``keys``, those with a steep operation on their
+    way (_steep): the only ones a 0·∞ taken as 0 can have touched. (Several outputs are
+    swept together, so a redo also changes blocks that never met the infinite slope.)"""
+    trace = _trace(graph, values, graph.outputs) if trace is None else trace
+    outputs = dict(zip(graph.output_names, graph.outputs))
+    return {(output, name) for output, name in keys if any(True for _ in _steep([outputs[output]], trace, [graph.input_named(name)]))}
 
 
 def point_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, derivatives=None, trace=None) -> DomainError | None:

@@ -71,6 +71,7 @@ CATALOGUE = {
     "a sample ending inside its function block": Bad(
         ["check", "{tmp}/ends.dcalc"], ["the input ends inside the function block opened at line 2", "ends.dcalc:3:10"], files={"ends.dcalc": b"# open\nfunction {\n  y = x^2\n"}
     ),
+    "trace -o naming an output": Bad(["trace", "-", "--at", "x=1", "--wrt", "x", "-o", "b"], ["-o b writes the trace to a file named 'b'", "--output b traces"], stdin="a = x^2\nb = sin(x)\nreturn a, b\n"),
     "-o naming an output, as --output does": Bad(["diff", "-", "--wrt", "x", "-o", "b"], ["-o b writes the derivative to a file named 'b', which is an output", "--output b"], stdin="a = x^2\nb = sin(x)\nreturn a, b\n"),
     "--accept without --update": Bad(["check", "{tmp}/ok.dcalc", "--accept"], ["--accept goes with --update"], files={"ok.dcalc": b"function: x\nat p: x=1\n"}),
     "a forward trace of several inputs without --wrt": Bad(["trace", "x*y", "--at", "x=1,y=2"], ["input error: a forward trace follows one input's tangent: say which input with --wrt x or --wrt y"]),

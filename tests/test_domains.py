@@ -100,6 +100,16 @@ def test_zero_times_infinity_is_named_and_not_judged_by_check(cli, tmp_path):
         assert statuses[name]["status"] == "not differentiable here" and "the chain rule meets 0·∞" in statuses[name]["message"]
 
 
+def test_zero_times_infinity_spoils_only_partials_that_meet_the_infinite_slope(cli, tmp_path):
+    # Both outputs are swept together, so the redo changes b's block too; b never meets sqrt.
+    sample = tmp_path / "two.dcalc"
+    program = "function {\n  a = sum(sqrt(x)*sqrt(x)) + y\n  b = 2*y*x\n  return a, b\n}\n"
+    sample.write_text(program + "at p: x=[0,1], y=1\nd/dx[b] = [[2, 0], [0, 2]]\nd/dy[a] = 1\nd/dx[a] = [0, 2]\n")
+    statuses = {check["check"]: check["status"] for check in json.loads(cli("check", str(sample), "--json").stdout)["checks"]}
+    assert statuses["p: d/dx[b]"] == statuses["p: d/dy[a]"] == "pass"
+    assert statuses["p: d/dx[a]"] == statuses["p: engines agree"] == "not differentiable here"
+
+
 def test_eval_and_check_report_and_strict(cli, tmp_path):
     result = cli("eval", "ln(x)", "--at", "x=-1")
     assert result.exit_code == 0 and "warning: ln gives a value that is not finite" in result.stderr

@@ -140,8 +140,8 @@ def test_latex_traces_of_arrays_are_latex(cli):
     assert r"= \left[\begin{array}{rr} 1 & 2 \\ 3 & 4 \end{array}\right]" in text
     # sum's adjoint: v̄ spread, a column
     assert r"= \bar{v}_{2} \mathbf{1}_{2} & = \left[\begin{array}{r} 1 \\ 1 \end{array}\right]" in text
-    wide = cli("trace", "sum(x)", "--at", "x=randn(12)", "--wrt", "x", "--format", "latex", "--full").stdout
-    assert r"\begin{array}{r} " in wide and "bmatrix" not in wide  # 12 entries: no 10-column limit to meet
+    wide = cli("trace", "sum(x)", "--at", "x=randn(2, 12)", "--wrt", "x", "--format", "latex", "--full").stdout
+    assert r"\begin{array}{" + "r" * 12 + "} " in wide and "bmatrix" not in wide  # 12 columns: amsmath's bmatrix stops at 10
     markdown = cli("trace", "sum(W @ x)", "--at", "W=[[1,2],[3,4]],x=[1,1]", "--format", "markdown", "--wrt", "x").stdout
     assert "| v₋₁ | W | 2×2: [[1, 2], [3, 4]] |" in markdown.splitlines()
     big = cli("trace", "x * 1e-7", "--at", "x=1e300", "--wrt", "x", "--format", "latex").stdout

@@ -68,7 +68,9 @@ def base_steps(center: np.ndarray, method: str) -> np.ndarray:
 def exact_steps(center, step):
     """``step`` rounded so that x + h and x - h are exact for it and for each of its
     halvings (RICHARDSON_STEPS levels): a whole number of 2^(levels - 1) units in the
-    last place of |x| + h. Then a central difference is symmetric; a step rounded
+    last place of |x| + h (where x + h crosses a power of two, an odd last bit of x
+    can still round; the quotients divide by the steps taken, so that only costs
+    symmetry). Then a central difference is symmetric; a step rounded
     on one side only (x + h - x != x - (x - h)) leaves an error of (a - b)/2 f'',
     which beside a singularity is far larger than the rest (acos 1e-10 from 1: 1e-4).
     A step smaller than that unit is only rounded so x + h is exact."""
