@@ -91,7 +91,9 @@ def _weights(tape: Tape, slots: list) -> tuple[list, bool]:
         with np.errstate(all="ignore"):
             for partial, arguments, own, indices in tape.groups:
                 weights[indices] = partial(*[values[argument] for argument in arguments], values[own])
-    return weights.tolist(), bool(np.isfinite(weights.sum()))  # one overflowing sum only costs the guarded sweep
+    with np.errstate(all="ignore"):
+        finite = bool(np.isfinite(weights.sum()))  # a sum that overflows only costs the guarded sweep
+    return weights.tolist(), finite
 
 
 def reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> list:
