@@ -71,9 +71,7 @@ def _schedule(graph: Graph, outputs: list[Node], xp, batch_ndim: int) -> Schedul
         else:
             function = partial(node.prim.impl, xp, **node.params) if node.params else partial(node.prim.impl, xp)
             steps.append((slot, function, tuple(slot_of[operand.index] for operand in node.inputs)))
-    from .primitives import Ufunc
-
-    writes_into = frozenset(slot for slot, node in enumerate(nodes) if isinstance(node.prim.impl, Ufunc))
+    writes_into = frozenset(slot for slot, node in enumerate(nodes) if getattr(node.prim.impl, "writes_into", False))
     output_slots = [slot_of[node.index] for node in outputs]
     # An output may be a view of an operand's array (reshape, transpose, index, a
     # sum_to with nothing to sum ...): every step that is not ``fresh`` is taken to

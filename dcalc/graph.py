@@ -161,9 +161,14 @@ class Primitive:
     def __call__(self, *args, **params):
         """Apply to nodes (builds a node) or to arrays (computes)."""
         for arg in args:
-            if isinstance(arg, Node):
-                return arg.graph.apply(self, args, params)
-        return self.impl(array_namespace(args), *args, **params)
+            kind = type(arg)
+            if kind is np.ndarray or kind is float or kind is np.float64:
+                continue  # NumPy's, the common case: no more to look at for this one
+            node = next((other for other in args if isinstance(other, Node)), None)
+            if node is not None:
+                return node.graph.apply(self, args, params)
+            return self.impl(array_namespace(args), *args, **params)
+        return self.impl(np, *args, **params)
 
 
 def array_namespace(values: Iterable) -> Any:

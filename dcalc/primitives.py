@@ -34,6 +34,7 @@ class Ufunc:
     """Evaluate through the array namespace's function of this name (np.sin, cupy.sin...)."""
 
     function: str
+    writes_into = True  # takes out= (compiled schedules write into arrays they keep)
 
     def __call__(self, xp, *args, out=None):
         """``out``: an array to write the result into (a slice of a result held elsewhere)."""
@@ -42,21 +43,17 @@ class Ufunc:
         return getattr(xp, self.function)(*args, out=out)
 
 
-@dataclass(frozen=True)
-class Fused(Ufunc):
-    """A few ufunc calls in a row that evaluate one op, writing into one array: it takes
-    ``out=`` as a ufunc does, so compiled schedules reuse its result's memory too.
-    ``steps(xp, *args, out)`` makes the calls (``function`` only names it)."""
-
-    steps: Callable = None
-
-    def __call__(self, xp, *args, out=None):
-        return self.steps(xp, *args, out=out)
+def fused(impl):
+    """Mark an impl ``(xp, *args, out=None)`` made of a few ufunc calls in a row that
+    write into one array: it takes ``out=`` as a ufunc does, so compiled schedules
+    reuse its result's memory too."""
+    impl.writes_into = True
+    return impl
 
 
 def define(prim: Primitive, *, function: bool = True) -> Primitive:
     """Put a primitive in the table and, when users may call it by name, in FUNCTIONS."""
-    if isinstance(prim.impl, Ufunc):
+    if getattr(prim.impl, "writes_into", False):
         prim.fresh = True  # a ufunc's result is a new array
     TABLE[prim.name] = prim
     if function:
@@ -438,7 +435,7 @@ relu = define(
 
 
 def _into(value):
-    """Where the next ufunc of a Fused op may write: the array itself, or None for a
+    """Where the next ufunc of a fused impl may write: the array itself, or None for a
     number (NumPy gives numbers, not arrays, for 0-d operands)."""
     return value if getattr(value, "ndim", 0) else None
 
@@ -487,7 +484,7 @@ def _one_minus_square_matrix_form(node, notation):
 sech2 = define(
     Primitive(
         "sech2",
-        Fused("sech2", _sech2),
+        fused(_sech2),
         1,
         domain=(((-6.0, 6.0),),),
         reference=lambda x: 1 / np.cosh(x) ** 2,
@@ -504,7 +501,7 @@ sech2 = define(
 sigmoid_slope = define(
     Primitive(
         "sigmoid_slope",
-        Fused("sigmoid_slope", _sigmoid_slope),
+        fused(_sigmoid_slope),
         1,
         domain=(((-6.0, 6.0),),),
         reference=lambda x: np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))) ** 2,  # another way to the same
@@ -519,7 +516,7 @@ sigmoid_slope = define(
 one_minus_square = define(
     Primitive(
         "one_minus_square",
-        Fused("one_minus_square", _one_minus_square),
+        fused(_one_minus_square),
         1,
         reference=lambda x: (1 - x) * (1 + x),
         domain=(ANY,),

@@ -84,15 +84,15 @@ def _compile(graph: Graph, outputs, wrt, engine: str) -> Tape | None:
 
 
 def _weights(tape: Tape, slots: list) -> tuple[list, bool]:
-    """Every edge's partial derivative at this point, and whether they are all finite."""
+    """Every edge's partial derivative at this point, and whether they are all finite
+    (one sum: a sum that overflows only costs the guarded sweep)."""
     weights = tape.weights.copy()
-    if tape.groups:
-        values = np.array(slots, dtype=float)
-        with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):
+        if tape.groups:
+            values = np.array(slots, dtype=float)
             for partial, arguments, own, indices in tape.groups:
                 weights[indices] = partial(*[values[argument] for argument in arguments], values[own])
-    with np.errstate(all="ignore"):
-        finite = bool(np.isfinite(weights.sum()))  # a sum that overflows only costs the guarded sweep
+        finite = bool(np.isfinite(weights.sum()))
     return weights.tolist(), finite
 
 
