@@ -462,7 +462,7 @@ def _judge_claim(sample: Sample, claim: Claim, graph, values, reference, rel: fl
 def _short_array(value) -> str:
     from .render import format_value
 
-    return format_value(value, limit=6).replace("\n", "")
+    return format_value(value, limit=6, one_line=True)
 
 
 def _claimed_block(claim: Claim, truth: np.ndarray, shape: tuple, output_shape: tuple, input_shape: tuple):

@@ -253,21 +253,15 @@ def read_source(argument: str) -> tuple[str, str]:
         return _decode(data, argument), argument
     if PROGRAM_SUFFIXES.fullmatch(argument):
         raise InputError(f"no such file: {argument}")
-    if "/" in argument and "\n" not in argument and len(argument) < 4096 and _is_folder(path):
+    if "/" in argument and "\n" not in argument and len(argument) < 4096 and _is_file(path, Path.is_dir):
         raise InputError(f"{argument} is a folder, not a file or an expression")
     return argument, "<expression>"
 
 
-def _is_folder(path: Path) -> bool:
+def _is_file(path: Path, test=Path.is_file) -> bool:
+    """Whether INPUT names a file (or, with ``test=Path.is_dir``, a folder)."""
     try:
-        return path.is_dir()
-    except OSError:
-        return False
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
+        return test(path)
     except OSError:  # a name too long for the file system is an expression
         return False
 
@@ -721,13 +715,12 @@ LONG_WORK = 5e9
 def _warn_of_passes(graph, engine: str, names, method: str) -> None:
     """A note, before the wait, where forward mode or finite differences alone must make
     more passes than a comparison would let them (one per input component)."""
-    from .compare import PROJECTION_COUNT, work_per_pass
+    from .compare import PROJECTION_COUNT, passes_of, work_per_pass
     from .engines import resolve
-    from .engines.numeric import evaluations
 
     outputs, _, wrt_nodes = resolve(graph, None, names)
     components = sum(node.size for node in wrt_nodes)
-    passes = components * (evaluations(method) if engine == "numeric" else 1)
+    passes = passes_of(engine, wrt_nodes, method)
     if passes * work_per_pass(graph, outputs) > LONG_WORK:
         note(
             f"{engine} mode makes a pass per input component: {components:,} of them, {passes:,} evaluations in all, which may take long; "
@@ -793,7 +786,7 @@ def jacobian_command(
     console.print(f"engine: {reason}", markup=False)
     if all(np.ndim(block) == 0 for block in result.jacobian.values()):  # scalars: one matrix, outputs by inputs
         entries = [[result.jacobian[(out, name)] for name in result.input_names] for out in result.output_names]
-        title = "d(row)/d(column)" if ascii_ else "∂(row)/∂(column)"
+        title = partial_label("(row)", "(column)", ascii_)
         matrix = _fitting(console, labelled_matrix(entries, result.input_names, digits=None if full else 10, title=title, ascii=ascii_, rows=result.output_names))
         if matrix is not None:
             console.print(matrix)

@@ -135,16 +135,22 @@ def work_per_pass(graph, outputs) -> int:
     return sum(node.size + sum(operand.size for operand in node.inputs) for node in graph.ancestors(outputs))
 
 
-def projected(graph, engine: str, wrt_nodes, outputs, method: str = "richardson") -> bool:
-    """Whether ``engine`` should work along directions rather than give the whole Jacobian."""
-    if engine not in ("forward", "numeric"):
-        return False
+def passes_of(engine: str, wrt_nodes, method: str = "richardson") -> int:
+    """Evaluations of f forward mode or finite differences make for a whole Jacobian:
+    one per input component (numeric: as many as its method takes)."""
     passes = sum(node.size for node in wrt_nodes)
     if engine == "numeric":
         from .engines.numeric import evaluations
 
         passes *= evaluations(method)
-    return passes * work_per_pass(graph, outputs) > FULL_WORK_LIMIT
+    return passes
+
+
+def projected(graph, engine: str, wrt_nodes, outputs, method: str = "richardson") -> bool:
+    """Whether ``engine`` should work along directions rather than give the whole Jacobian."""
+    if engine not in ("forward", "numeric"):
+        return False
+    return passes_of(engine, wrt_nodes, method) * work_per_pass(graph, outputs) > FULL_WORK_LIMIT
 
 
 def engine_options(graph, values, engine: str, wrt=None, outputs=None, method: str = "richardson", cache: dict | None = None) -> dict:

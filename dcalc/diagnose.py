@@ -35,10 +35,6 @@ def _finite(value) -> bool:
     return value is None or bool(np.all(np.isfinite(np.asarray(value))))
 
 
-# Ops named as a program writes them, where the table's name differs.
-WRITTEN = {"amax": "max", "amin": "min"}
-
-
 def _kind(value) -> str:
     array = np.asarray(value)
     return "NaN" if np.any(np.isnan(array)) else "infinite"
@@ -302,7 +298,7 @@ def ops_at_kinks(graph, values, trace=None, wrt=None) -> list[str]:
             at_kink = node.prim.kink(*[trace[operand.index] for operand in node.inputs], **node.params)
         if np.any(at_kink):
             where = f" ({node.span.snippet} at line {node.span.line})" if node.span is not None else ""
-            kinks.append(f"{WRITTEN.get(node.op, node.op)}{where}")
+            kinks.append(f"{node.prim.written_name}{where}")
     return kinks
 
 

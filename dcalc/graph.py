@@ -112,7 +112,9 @@ class Primitive:
     # Static parameters derived from the operands' shapes (e.g. their ranks), added
     # to the params when a node is built: ``prepare(shapes, params) -> params``.
     prepare: Callable[[Sequence[Shape], dict], dict] | None = None
-    # The language: other names for it, and parameters given as trailing call arguments.
+    # The language: the name a program writes where it is not ``name`` (amax is max),
+    # other names for it, and parameters given as trailing call arguments.
+    called: str | None = None
     aliases: tuple[str, ...] = ()
     static: tuple[str, ...] = ()
     # Printing: an infix symbol, or a function name; LaTeX.
@@ -154,6 +156,11 @@ class Primitive:
     # Where the op is not differentiable: ``kink(*args, **params) -> bool array`` (abs
     # at 0, max at a tie), so checks can report such points instead of judging them.
     kink: Callable | None = None
+
+    @property
+    def written_name(self) -> str:
+        """The op as a program names it (max for amax), for messages."""
+        return self.called or self.name
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"

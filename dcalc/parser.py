@@ -382,10 +382,10 @@ def _malformed_number(text: str, position: int) -> tuple[int, int] | None:
     return word.start(), word.end()
 
 
+# The words that start a sample's lines (and d/dNAME), and a function block's opening.
 SAMPLE_KEYWORDS = ("function", "claim", "tolerance", "engines", "at", "value")
-# A function block's opening, and the words that start a sample's other lines.
 FUNCTION_BLOCK = re.compile(r"^[ \t]*function[ \t]*\{", re.MULTILINE)
-DIRECTIVE_LINE = re.compile(r"[ \t]*(?:(?:at|claim|tolerance|engines|value|function)\b|d/d)")
+DIRECTIVE_LINE = re.compile(r"[ \t]*(?:(?:" + "|".join(SAMPLE_KEYWORDS) + r")\b|d/d)")
 
 
 def _unclosed_function_block(text: str, position: int) -> int | None:

@@ -1386,8 +1386,8 @@ def _extreme_text(name):
     return form
 
 
-amax = over_axes("amax", _amax, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("max"), latex=r"\max", kink=_shared_extreme(np.max))
-amin = over_axes("amin", _amin, extreme_jvp, extreme_vjp, function=False, text_form=_extreme_text("min"), latex=r"\min", kink=_shared_extreme(np.min))
+amax = over_axes("amax", _amax, extreme_jvp, extreme_vjp, function=False, called="max", text_form=_extreme_text("max"), latex=r"\max", kink=_shared_extreme(np.max))
+amin = over_axes("amin", _amin, extreme_jvp, extreme_vjp, function=False, called="min", text_form=_extreme_text("min"), latex=r"\min", kink=_shared_extreme(np.min))
 # One argument (or an axis): the reduction; two arguments: elementwise.
 REDUCING_FORMS = {"max": amax, "min": amin, "maximum": amax, "minimum": amin}
 

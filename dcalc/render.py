@@ -181,15 +181,17 @@ def output_lines(graph: Graph, ascii: bool = False) -> list[str]:
     return lines
 
 
-def format_value(value, digits: int | None = None, limit: int = 8, ascii: bool = False) -> str:
-    """A number in full precision, or a short rendering of an array."""
+def format_value(value, digits: int | None = None, limit: int = 8, ascii: bool = False, one_line: bool = False) -> str:
+    """A number in full precision, or a short rendering of an array (a matrix's rows on
+    lines of their own unless ``one_line``: a table's cell, a message)."""
     array = np.asarray(value)
     if array.ndim == 0:
         return format_number(array.item(), digits)
     if array.size > limit:
         flat = ", ".join(format_number(item, digits or 6) for item in array.ravel()[:limit])
         return f"array {describe_shape(array.shape, ascii)} [{flat}, {'...' if ascii else '…'}]"
-    return np.array2string(array, separator=", ", formatter={"float_kind": lambda item: format_number(item, digits)})
+    text = np.array2string(array, separator=", ", formatter={"float_kind": lambda item: format_number(item, digits)})
+    return text.replace("\n", "") if one_line else text
 
 
 def to_json(value) -> Any:
@@ -337,14 +339,14 @@ def gradient_json(runs) -> dict:
 # ---- traces -----------------------------------------------------------------------------
 
 
-def _trace_value(row, digits: int, full: bool, notation: str = "unicode") -> str:
+def _trace_value(row, digits: int, full: bool, notation: str = "unicode", one_line: bool = False) -> str:
     value = np.asarray(row.value)
     limit = 10**9 if full else 6
     if notation == "latex":
         from .printer import latex_array
 
         return latex_array(value, digits, limit)
-    text = format_value(value, digits=digits, limit=limit, ascii=notation == "ascii")
+    text = format_value(value, digits=digits, limit=limit, ascii=notation == "ascii", one_line=one_line)
     if value.ndim and not full and value.size <= limit:  # a longer one is summarised with its shape already
         text = f"{describe_shape(value.shape, notation == 'ascii')}: {text}"
     if notation == "unicode":
@@ -387,7 +389,7 @@ def trace_markdown(traces, notation: str = "unicode", digits: int = 4, full: boo
             cells = [row.label.in_notation(notation), row.definition.in_notation(notation)]
             if has_rule:
                 cells.append(row.rule.in_notation(notation) if row.rule is not None else "")
-            cells.append(_trace_value(row, digits, full, notation).replace("\n", ""))  # a matrix on one line: a row of the table
+            cells.append(_trace_value(row, digits, full, notation, one_line=True))  # a row of the table is one line
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
         lines.append("")
     return "\n".join(lines)

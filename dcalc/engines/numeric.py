@@ -126,6 +126,13 @@ def richardson(estimates: np.ndarray, noise: np.ndarray, order: int, valid: np.n
     return best, best_error
 
 
+def _changes(estimates):
+    """The change from each plain difference to the next finer one, and each change as
+    a fraction of the one before (signed; the caller holds np.errstate)."""
+    steps = estimates[..., 1:] - estimates[..., :-1]
+    return steps, steps[..., 1:] / steps[..., :-1]
+
+
 def _unconverged_spread(estimates, noise, valid, order: int):
     """Where the plain differences do not converge as the step shrinks, their spread;
     else 0. Extrapolation assumes steps small enough for the function's curvature:
@@ -141,9 +148,8 @@ def _unconverged_spread(estimates, noise, valid, order: int):
         return xp.zeros(estimates.shape[:-1])
     expected = 2.0**-order
     with np.errstate(invalid="ignore", divide="ignore"):
-        changes = xp.abs(estimates[..., 1:] - estimates[..., :-1])
+        changes, ratios = (xp.abs(part) for part in _changes(estimates))
         within_noise = changes <= 4 * (noise[..., 1:] + noise[..., :-1])
-        ratios = changes[..., 1:] / changes[..., :-1]
         steady = (ratios <= expected * 2) | within_noise[..., 1:] | within_noise[..., :-1]
         judged = xp.all(valid, axis=-1) & xp.all(xp.isfinite(changes), axis=-1)
         return xp.where(judged & ~xp.all(steady, axis=-1), xp.max(changes, axis=-1), 0.0)
@@ -164,8 +170,7 @@ def _slow_tail(estimates, valid, order: int):
     if estimates.shape[-1] < 4:
         return xp.zeros(estimates.shape[:-1])
     with np.errstate(invalid="ignore", divide="ignore"):
-        steps = estimates[..., 1:] - estimates[..., :-1]
-        ratios = steps[..., 1:] / steps[..., :-1]  # positive: the same direction
+        steps, ratios = _changes(estimates)  # a positive ratio: the same direction
         # As a power of h that is no whole number: h^0.5, h^1.5, h^2.5, ...
         power = -xp.log2(xp.where(ratios > 0, ratios, xp.nan))
         fractional = (power < 0.8) | (xp.abs(power - xp.round(power)) >= 0.2)
