@@ -35,12 +35,19 @@ from .graph import Graph
 from .values import bad_row, numbered_lines, real_numbers
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# How much a chunk's values should take: small enough to stay in the processor's
-# caches (L2 and L3), large enough that the threads spend their time in NumPy's loops
-# rather than in the interpreter, taking turns for its lock. Measured (bench/points.py,
-# 2 cores): 3 MiB chunks 0.76 x hand-written NumPy, 12 MiB 0.60, 24 MiB 0.62.
-CHUNK_BYTES = 12 * 2**20
-MIN_CHUNK, MAX_CHUNK = 4096, 65536
+# How much a chunk's values should take. Threads take turns for the interpreter's
+# lock at every NumPy call, and on a virtual machine a turn costs tens of microseconds:
+# a thread's calls must each have a long loop to run, or two threads are slower than
+# one. Measured (bench/points.py, 2 cores, 10^6 points of the lecture example): chunks
+# of 55,556 points 0.52-0.57 x hand-written NumPy, 100,000 0.47-0.49, 250,000 0.43-0.46;
+# 16,384 points on two threads ran 3 times slower than on one. So chunks are large, up
+# to 64 MiB of values, and a chunk under THREADED_CHUNK points is not shared out: a
+# budget that cannot give each thread that many runs fewer threads (a 1,000-operation
+# program: 4,000-point chunks on 2 threads 1.05 s for 2 x 10^5 points, on 1 thread
+# 0.69 s, 16,384-point chunks on 2 threads 0.55 s).
+CHUNK_BYTES = 64 * 2**20
+MIN_CHUNK, MAX_CHUNK = 4096, 2**18
+THREADED_CHUNK = 16384
 DEVICE_CHUNK = 2**22
 SHOWN_POINTS = 5  # how many point numbers a report lists
 
@@ -316,20 +323,24 @@ def chunking(graph: Graph, engines, wrt_nodes, outputs, memory: int | None, work
 
     memory = memory or DEFAULT_MEMORY
     device = xp is not np
-    # One GPU takes its kernels in order: more threads would only queue them.
-    workers = workers or (1 if device else min(os.cpu_count() or 1, 8))
-    size = chunk_points(bytes_per_point(graph, engines, wrt_nodes, outputs, method), memory, workers, device)
+    per_point = max(bytes_per_point(graph, engines, wrt_nodes, outputs, method), 1)
+    if not workers:
+        # One GPU takes its kernels in order: more threads would only queue them. On the
+        # CPU, as many threads as there are cores and chunks of THREADED_CHUNK points.
+        shares = min(count, memory // per_point) // THREADED_CHUNK
+        workers = 1 if device else max(1, min(os.cpu_count() or 1, 8, shares))
+    size = chunk_points(per_point, memory, workers, device)
     return balanced(size, count, workers), workers, max(memory // workers, 1)
 
 
 def chunk_points(per_point: int, memory: int, workers: int, device: bool = False) -> int:
-    """Points per chunk: within the budget; on the CPU also near the cache, on a GPU as
-    many as the budget allows (each kernel launch should have plenty to do)."""
+    """Points per chunk: within the budget; on the CPU also of about CHUNK_BYTES, and on
+    a GPU as many as the budget allows (each kernel launch should have plenty to do)."""
     affordable = memory // max(per_point * workers, 1)
     if device:
         return int(max(1, min(affordable, DEVICE_CHUNK)))
-    cached = CHUNK_BYTES // max(per_point, 1)
-    return int(max(1, min(affordable, MAX_CHUNK, max(MIN_CHUNK, cached))))
+    least = THREADED_CHUNK if workers > 1 else MIN_CHUNK
+    return int(max(1, min(affordable, MAX_CHUNK, max(least, CHUNK_BYTES // max(per_point, 1)))))
 
 
 def balanced(size: int, count: int, workers: int) -> int:

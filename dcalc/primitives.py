@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import trig
 from .errors import ShapeError, counted
 from .graph import CONST, PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, PREC_POW, TABLE, Node, Primitive, array_namespace
 from .printer import TRANSPARENT, Form
@@ -62,12 +63,13 @@ def define(prim: Primitive, *, function: bool = True) -> Primitive:
     return prim
 
 
-def unary(name, numpy_name=None, *, domain=ANY, latex=None, reference=None, **options) -> Primitive:
+def unary(name, numpy_name=None, *, domain=ANY, latex=None, reference=None, impl=None, **options) -> Primitive:
+    """``impl``: in place of NumPy's function ``numpy_name`` (an impl that takes out=)."""
     numpy_name = numpy_name or name
     return define(
         Primitive(
             name,
-            Ufunc(numpy_name),
+            impl or Ufunc(numpy_name),
             1,
             domain=(domain,),
             latex=latex if latex is not None else rf"\operatorname{{{name}}}",
@@ -298,8 +300,9 @@ def d_relu(x, out):  # d/dx max(x, 0) = step(x) (1/2 at the kink)
 
 
 
-sin = unary("sin", latex=r"\sin", partials=(d_sin,))
-cos = unary("cos", latex=r"\cos", partials=(d_cos,))
+# sin and cos of large arrays go through NumPy's SIMD tan where it has one (dcalc.trig).
+sin = unary("sin", latex=r"\sin", partials=(d_sin,), impl=trig.sin)
+cos = unary("cos", latex=r"\cos", partials=(d_cos,), impl=trig.cos)
 tan = unary("tan", domain=((-1.2, 1.2),), latex=r"\tan", partials=(d_tan,))
 asin = unary("asin", "arcsin", domain=OPEN_UNIT, latex=r"\arcsin", aliases=("arcsin",), partials=(d_asin,))
 acos = unary("acos", "arccos", domain=OPEN_UNIT, latex=r"\arccos", aliases=("arccos",), partials=(d_acos,))
