@@ -166,6 +166,32 @@ def test_a_value_that_is_also_a_partial_lands_in_both_arrays(text):
         np.testing.assert_array_equal(chunked.jacobian[key], np.broadcast_to(block, (50_000,)))
 
 
+def test_threads_only_for_chunks_long_enough_to_share(monkeypatch):
+    """Threads take turns for the interpreter's lock at every NumPy call: a thread gets
+    chunks of THREADED_CHUNK points or none, and a budget or a batch too small for
+    that runs fewer threads; threads asked for are given."""
+    from dcalc.points import MAX_CHUNK, THREADED_CHUNK, bytes_per_point, chunking
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    small = dcalc.parse_program("ln(x1)+x1*x2-sin(x2)")
+    large = dcalc.parse_program("\n".join(["t0 = sin(x)"] + [f"t{k} = sin(t{k - 1}) * x" for k in range(1, 500)]))
+
+    def plan(graph, count, memory=None, workers=None):
+        return chunking(graph, ("reverse",), list(graph.inputs), graph.outputs, memory, workers, np, count)
+
+    size, workers, _ = plan(small, 10**7)
+    assert workers == 4 and THREADED_CHUNK <= size <= MAX_CHUNK
+    assert plan(small, 3 * THREADED_CHUNK)[1] == 3  # as many threads as there are full chunks
+    assert plan(small, THREADED_CHUNK - 1)[:2] == (THREADED_CHUNK - 1, 1)
+    per_point = bytes_per_point(large, ("reverse",), list(large.inputs), large.outputs)
+    memory = 2 * THREADED_CHUNK * per_point  # room for two threads' chunks, not four
+    size, workers, _ = plan(large, 10**6, memory)
+    assert workers == 2 and size * per_point * workers <= memory and size >= THREADED_CHUNK * 0.9
+    size, workers, _ = plan(large, 10**6, THREADED_CHUNK * per_point // 2)
+    assert workers == 1 and size * per_point <= THREADED_CHUNK * per_point // 2
+    assert plan(small, 1000, 2**20, workers=3)[1] == 3
+
+
 @pytest.mark.parametrize("size, count, workers", [(60_494, 10**6, 2), (4096, 4097, 2), (1000, 999, 4), (512, 10_000, 3), (65_536, 65_536, 1)])
 def test_chunks_are_of_equal_size_and_as_many_for_each_thread(size, count, workers):
     from dcalc.points import balanced

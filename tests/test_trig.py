@@ -121,3 +121,21 @@ def test_the_engines_over_many_points_agree_with_numpy():
         result = run_engine(engine, graph, {"x": x}, batch_ndim=1)
         np.testing.assert_allclose(result.values[0], np.sin(x) * np.cos(x), rtol=1e-15 * 8, atol=1e-16 * 4)
         np.testing.assert_allclose(result.jacobian[("y", "x")], np.cos(x) ** 2 - np.sin(x) ** 2, rtol=0, atol=1e-15)
+
+
+def test_threads_and_shapes_do_not_share_scratch():
+    """Each thread keeps scratch arrays of its latest shape; threads running at once, and
+    shapes taking turns, get the values they would alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(8)
+    arguments = [rng.uniform(-9, 9, size) for size in (3000, 5000, (40, 100), 3000)] * 4
+    expected = [(np.sin(x), np.cos(x)) for x in arguments]
+
+    def both(x):
+        return trig.sin_by_tan(x), trig.cos_by_tan(x)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = list(pool.map(both, arguments))
+    for (sin, cos), (want_sin, want_cos) in zip(found, expected):
+        assert np.max(ulps_apart(sin, want_sin)) <= ULPS and np.max(ulps_apart(cos, want_cos)) <= ULPS
