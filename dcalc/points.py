@@ -6,7 +6,8 @@ block of rows at a time (read into fresh arrays, not through a memory map, whose
 pages would stay counted against the process), an ``.npz`` file of named arrays whose first axis runs over the points.
 Each chunk goes through the engines on a pool of threads (NumPy lets go of the
 interpreter inside its loops, so the cores share the work); the chunk size keeps a
-chunk's values within the memory budget and, where it can, within the cache. As
+chunk's values within the memory budget and large enough that each NumPy call has a
+long loop to run (the threads take turns for the interpreter's lock between them). As
 chunks finish, a running summary of every value and partial (count, least, greatest,
 mean, points where it is not finite) and of the engines' agreement at each point is
 kept, and a writer puts the values and partials in a file. Nothing grows with the
@@ -306,19 +307,21 @@ class BatchReport:
 
 def bytes_per_point(graph: Graph, engines, wrt_nodes, outputs, method: str = "richardson") -> int:
     """Working memory a point needs in the hungriest engine: every node's value, and its
-    tangents (forward), cotangents (reverse) or perturbed copies (numeric)."""
+    tangents (forward), cotangents (reverse) or perturbed copies (numeric), and the two
+    scratch arrays of the widest node's sin or cos (dcalc.trig)."""
     from .engines.numeric import evaluations
 
     nodes = sum(node.size for node in graph.ancestors(outputs))
     inputs = sum(node.size for node in wrt_nodes)
     out = sum(node.size for node in outputs)
     per_engine = {"reverse": 1 + out, "forward": 1 + inputs, "symbolic": 4, "numeric": evaluations(method) * max(inputs, 1), None: 1}
-    return 8 * nodes * max(per_engine.get(engine, 2) for engine in (*engines, None)) + 8 * (inputs + out) * 4
+    widest = max((node.size for node in graph.ancestors(outputs)), default=1)
+    return 8 * nodes * max(per_engine.get(engine, 2) for engine in (*engines, None)) + 8 * (inputs + out) * 4 + 8 * 2 * widest
 
 
 def chunking(graph: Graph, engines, wrt_nodes, outputs, memory: int | None, workers: int | None, xp, count: int, method: str = "richardson") -> tuple[int, int, int]:
     """(points per chunk, threads, memory for each thread's engine calls) for ``count``
-    points: chunks within the budget and the cache, evened out over the threads."""
+    points: chunks within the budget, of about CHUNK_BYTES, evened out over the threads."""
     from .engines import DEFAULT_MEMORY
 
     memory = memory or DEFAULT_MEMORY
@@ -330,6 +333,8 @@ def chunking(graph: Graph, engines, wrt_nodes, outputs, memory: int | None, work
         shares = min(count, memory // per_point) // THREADED_CHUNK
         workers = 1 if device else max(1, min(os.cpu_count() or 1, 8, shares))
     size = chunk_points(per_point, memory, workers, device)
+    if workers > 1:  # a share for every thread, however few the points
+        size = min(size, -(-count // workers))
     return balanced(size, count, workers), workers, max(memory // workers, 1)
 
 
@@ -356,7 +361,7 @@ def balanced(size: int, count: int, workers: int) -> int:
 def at_points(engine: str, graph: Graph, values: dict, outputs=None, wrt=None, memory: int | None = None, workers: int | None = None, xp=np, **options):
     """``engine`` at many points held in memory: each value carries one trailing point
     axis (of length N, or 1 for a value every point shares), as for ``run_engine(...,
-    batch_ndim=1)``, and so does the result. The points go in chunks (cache-sized,
+    batch_ndim=1)``, and so does the result. The points go in chunks (``chunking``:
     within ``memory``) on a pool of threads, each chunk's results copied into place."""
     from .engines import resolve, run_engine
     from .engines.reverse import staged_gradient

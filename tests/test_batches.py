@@ -181,7 +181,9 @@ def test_threads_only_for_chunks_long_enough_to_share(monkeypatch):
 
     size, workers, _ = plan(small, 10**7)
     assert workers == 4 and THREADED_CHUNK <= size <= MAX_CHUNK
-    assert plan(small, 3 * THREADED_CHUNK)[1] == 3  # as many threads as there are full chunks
+    assert plan(small, 3 * THREADED_CHUNK)[:2] == (THREADED_CHUNK, 3)  # a chunk for each thread
+    size, workers, _ = plan(small, 10**5)
+    assert workers == 4 and math.ceil(10**5 / size) == 4  # a batch under MAX_CHUNK is shared out too
     assert plan(small, THREADED_CHUNK - 1)[:2] == (THREADED_CHUNK - 1, 1)
     per_point = bytes_per_point(large, ("reverse",), list(large.inputs), large.outputs)
     memory = 2 * THREADED_CHUNK * per_point  # room for two threads' chunks, not four

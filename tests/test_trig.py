@@ -11,8 +11,8 @@ import pytest
 
 from dcalc import trig
 
-# Ours are within 3 ulp of the true value (module docstring), the C library's within 0.51.
-ULPS = 3.6
+# Ours are within 3.9 ulp of the true value (module docstring), the C library's within 0.51.
+ULPS = 4.5
 
 
 def ulps_apart(ours, reference):
@@ -124,8 +124,7 @@ def test_the_engines_over_many_points_agree_with_numpy():
 
 
 def test_threads_and_shapes_do_not_share_scratch():
-    """Each thread keeps scratch arrays of its latest shape; threads running at once, and
-    shapes taking turns, get the values they would alone."""
+    """Threads running at once, and shapes taking turns, get the values they would alone."""
     from concurrent.futures import ThreadPoolExecutor
 
     rng = np.random.default_rng(8)
@@ -139,3 +138,19 @@ def test_threads_and_shapes_do_not_share_scratch():
         found = list(pool.map(both, arguments))
     for (sin, cos), (want_sin, want_cos) in zip(found, expected):
         assert np.max(ulps_apart(sin, want_sin)) <= ULPS and np.max(ulps_apart(cos, want_cos)) <= ULPS
+
+
+def test_an_out_larger_than_the_argument_takes_it_broadcast():
+    """As NumPy's ufuncs do: reverse mode writes a shared vector's cos into an array
+    with the points' axis (y = sum(sin(x)) + t, x the same at every point)."""
+    import dcalc
+    from dcalc.points import at_points
+
+    rng = np.random.default_rng(9)
+    x = rng.uniform(-3, 3, (trig.SMALLEST, 1))
+    out = np.empty((trig.SMALLEST, 7))
+    np.testing.assert_array_equal(trig.cos(np, x, out=out), np.cos(np.broadcast_to(x, out.shape)))
+    graph = dcalc.parse_program("y = sum(sin(x)) + t", shapes={"x": (trig.SMALLEST,)})
+    result = at_points("reverse", graph, {"x": x, "t": rng.uniform(0, 1, 2_000)})
+    gradient = np.broadcast_to(result.jacobian[("y", "x")], (trig.SMALLEST, 2_000))
+    assert np.max(ulps_apart(gradient, np.cos(x))) <= ULPS
