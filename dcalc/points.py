@@ -311,11 +311,11 @@ def bytes_per_point(graph: Graph, engines, wrt_nodes, outputs, method: str = "ri
     scratch arrays of the widest node's sin or cos (dcalc.trig)."""
     from .engines.numeric import evaluations
 
-    nodes = sum(node.size for node in graph.ancestors(outputs))
+    sizes = [node.size for node in graph.ancestors(outputs)]
+    nodes, widest = sum(sizes), max(sizes, default=1)
     inputs = sum(node.size for node in wrt_nodes)
     out = sum(node.size for node in outputs)
     per_engine = {"reverse": 1 + out, "forward": 1 + inputs, "symbolic": 4, "numeric": evaluations(method) * max(inputs, 1), None: 1}
-    widest = max((node.size for node in graph.ancestors(outputs)), default=1)
     return 8 * nodes * max(per_engine.get(engine, 2) for engine in (*engines, None)) + 8 * (inputs + out) * 4 + 8 * 2 * widest
 
 

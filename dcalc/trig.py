@@ -20,7 +20,8 @@ sin is within 2.4 units in the last place and cos within 3.9 (the C library's:
 rounds gives a sin one subnormal unit off (sin 5e-324 is 0). For arrays of fewer
 than ``SMALLEST`` elements, for other dtypes (complex steps), array modules and
 ``out`` shapes, and on machines where NumPy's float64 tan is not SIMD code
-(``simd_tan``), NumPy's own sin and cos run.
+(``simd_tan``), NumPy's own sin and cos run (``worth_it`` says which: the primitive
+table's sin and cos ask it).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def simd_tan() -> bool:
     return _simd_tan
 
 
-def _fast(xp, x, out) -> bool:
+def worth_it(xp, x, out) -> bool:
     """Whether to go through tan: a large float64 NumPy array, on a machine with SIMD
     tan, with a place to write of its shape that is not the argument itself."""
     return (
@@ -97,22 +98,3 @@ def cos_by_tan(x, out=None):
         np.divide(sine, whole, out=out)
     np.copyto(out, 1.0, where=whole == 0)
     return out
-
-
-def sin(xp, x, out=None):
-    """sin, through tan where that is faster (module docstring)."""
-    if _fast(xp, x, out):
-        return sin_by_tan(x, out)
-    return xp.sin(x) if out is None else xp.sin(x, out=out)
-
-
-def cos(xp, x, out=None):
-    """cos, through tan where that is faster (module docstring)."""
-    if _fast(xp, x, out):
-        return cos_by_tan(x, out)
-    return xp.cos(x) if out is None else xp.cos(x, out=out)
-
-
-# They take out= as ufuncs do: primitives.fused says so of its impls, but primitives
-# imports this module, so the mark is set here.
-sin.writes_into = cos.writes_into = True
