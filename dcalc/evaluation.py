@@ -39,6 +39,10 @@ class Schedule:
     output_slots: list[int]
     writes_into: frozenset = frozenset()  # slots whose step can write into a given array (ufuncs)
     reusable: frozenset = frozenset()  # of those, the ones no output can be a view of
+    # Per step, the reusable slots whose arrays are no longer read once it has run (nor
+    # through a view another slot holds): (those whose array the step itself may write
+    # its result into, the others). Their arrays may take this or a later step's result.
+    released: tuple = ()
     fallbacks: dict = field(default_factory=dict)  # float schedules: slot -> NumPy's impl, where math raises
 
 
@@ -80,7 +84,35 @@ def _schedule(graph: Graph, outputs: list[Node], xp, batch_ndim: int) -> Schedul
     for slot in range(len(nodes) - 1, -1, -1):
         if slot in escaping and not nodes[slot].prim.fresh:
             escaping.update(slot_of[operand.index] for operand in nodes[slot].inputs)
-    return Schedule(nodes, steps, input_slots, constants, output_slots, writes_into, writes_into - escaping)
+    reusable = writes_into - escaping
+    return Schedule(nodes, steps, input_slots, constants, output_slots, writes_into, reusable, _released(nodes, steps, slot_of, reusable))
+
+
+def _released(nodes: list[Node], steps: list, slot_of: dict, reusable: frozenset) -> tuple:
+    """For each step, the reusable slots last read by it, directly or through a view
+    (an op that is not ``fresh`` may pass its operands' memory on, and a view lives as
+    long as it is read): (the slots whose array the step may write into, which it
+    reads as a whole, as one ufunc call does, and the others)."""
+    from .primitives import Ufunc
+
+    last = {}  # slot -> position of the last step reading it
+    for position, (_, _, operands) in enumerate(steps):
+        for operand in operands:
+            last[operand] = position
+    for slot in range(len(nodes) - 1, -1, -1):  # views before the arrays they view
+        if not nodes[slot].prim.fresh and slot in last:
+            for operand in nodes[slot].inputs:
+                operand_slot = slot_of[operand.index]
+                last[operand_slot] = max(last.get(operand_slot, -1), last[slot])
+    released: list[tuple[list[int], list[int]]] = [([], []) for _ in steps]
+    for slot, position in last.items():
+        if slot in reusable:
+            node = nodes[steps[position][0]]
+            # A ufunc of elementwise arguments reads each element before it writes it:
+            # its result may go into an operand's array (NumPy sees to the overlap).
+            in_place = node.prim.elementwise and isinstance(node.prim.impl, Ufunc) and slot in steps[position][2]
+            released[position][0 if in_place else 1].append(slot)
+    return tuple((tuple(before), tuple(after)) for before, after in released)
 
 
 FLOAT_ERRORS = (ValueError, ZeroDivisionError, OverflowError)  # where math raises and NumPy answers
@@ -169,11 +201,8 @@ def run_scalar(schedule: Schedule, values: Mapping[str, Any]) -> list:
 def run_schedule(schedule: Schedule, values: Mapping[str, Any], into: Mapping[int, Any] | None = None, reuse: bool = False) -> list:
     """All slot values: inputs from ``values``, constants, then each step in order.
     ``into`` (slot -> array): where steps that can (ufuncs) write their results, so a
-    result lands in place (a slice of a larger array) without a copy. With ``reuse``,
-    ufunc steps whose arrays no output can share (``Schedule.reusable``) write into
-    the arrays they made on this thread's last run with inputs of the same shapes
-    (the caller keeps only the outputs): a large temporary is then not allocated
-    again, and its pages are not faulted in again, on every run."""
+    result lands in place (a slice of a larger array) without a copy. With ``reuse``
+    (for a caller that reads only the outputs), see ``_run_reusing``."""
     slots: list = [None] * len(schedule.nodes)
     for slot, name in schedule.input_slots:
         slots[slot] = values[name]
@@ -181,24 +210,52 @@ def run_schedule(schedule: Schedule, values: Mapping[str, Any], into: Mapping[in
         slots[slot] = value
     kept = _reusable(schedule, slots) if reuse else None
     with np.errstate(all="ignore"):
+        if kept is not None:
+            return _run_reusing(schedule, slots, into, kept)
         for slot, function, operands in schedule.steps:
             if into and slot in into and slot in schedule.writes_into:
                 slots[slot] = function(*[slots[operand] for operand in operands], out=into[slot])
-            elif kept is not None and slot in schedule.reusable:
-                buffer = kept.get(slot)
-                if buffer is None:
-                    slots[slot] = function(*[slots[operand] for operand in operands])
-                    if getattr(slots[slot], "ndim", 0):  # an array (a number is no place to write)
-                        kept[slot] = slots[slot]
-                else:
-                    slots[slot] = function(*[slots[operand] for operand in operands], out=buffer)
             elif len(operands) == 2:
                 slots[slot] = function(slots[operands[0]], slots[operands[1]])
             elif len(operands) == 1:
                 slots[slot] = function(slots[operands[0]])
             else:
                 slots[slot] = function(*[slots[operand] for operand in operands])
-    if kept and sum(array.nbytes for array in kept.values()) > KEPT_BYTES:
+    return slots
+
+
+def _run_reusing(schedule: Schedule, slots: list, into: Mapping[int, Any] | None, kept: dict) -> list:
+    """The steps, reusable ones (``Schedule.reusable``) writing into the arrays this
+    thread set aside on its last run with inputs of the same shapes (``kept``: slot
+    -> array), so a large temporary is neither allocated nor faulted in again on
+    every run. Arrays are shared by slots whose lives do not overlap
+    (``Schedule.released``): a slot no longer read is let go of (None in the slots
+    returned), and a later result of the same shape and type takes its array. On the
+    first run the steps allocate as usual and the sharing is planned."""
+    planning = not kept
+    free: dict = {}  # (shape, dtype) -> arrays set aside for slots no longer read
+
+    def release(done: tuple) -> None:
+        for slot in done:
+            slots[slot] = None
+            if planning and slot in kept:
+                free.setdefault((kept[slot].shape, kept[slot].dtype), []).append(kept[slot])
+
+    into = into or {}
+    for (slot, function, operands), (in_place, after) in zip(schedule.steps, schedule.released):
+        args = [slots[operand] for operand in operands]
+        release(in_place)
+        if slot in into and slot in schedule.writes_into:
+            slots[slot] = function(*args, out=into[slot])
+        elif slot in kept:
+            slots[slot] = function(*args, out=kept[slot])
+        else:
+            slots[slot] = value = function(*args)
+            if planning and slot in schedule.reusable and type(value) is np.ndarray and value.ndim:
+                spare = free.get((value.shape, value.dtype))
+                kept[slot] = spare.pop() if spare else value
+        release(after)
+    if _kept_bytes(kept) > KEPT_BYTES:
         kept.clear()  # too large to hold on to between calls: allocated afresh each run
     return slots
 
@@ -229,12 +286,22 @@ def _reusable(schedule: Schedule, slots: list) -> dict | None:
     found = kept.pop(key, None)
     if found is None or found[0] is not schedule:
         found = (schedule, signature, {})
-    others = sum(array.nbytes for entry in kept.values() for array in entry[2].values())
+    others = sum(_kept_bytes(entry[2]) for entry in kept.values())
     while kept and (len(kept) >= KEPT_SCHEDULES or others > KEPT_BYTES):  # the least recent go first
         oldest = next(iter(kept))
-        others -= sum(array.nbytes for array in kept.pop(oldest)[2].values())
+        others -= _kept_bytes(kept.pop(oldest)[2])
     kept[key] = found  # last: the most recent
     return found[2]
+
+
+def _kept_bytes(kept: dict) -> int:
+    """Bytes of the arrays set aside (one array may serve several slots)."""
+    return sum(array.nbytes for array in {id(array): array for array in kept.values()}.values())
+
+
+def kept_bytes() -> int:
+    """Bytes of the arrays this thread keeps for the next runs of its schedules."""
+    return sum(_kept_bytes(entry[2]) for entry in getattr(_threads, "kept", {}).values())
 
 
 def release_buffers() -> None:

@@ -255,7 +255,7 @@ class Quantity:
         self.nonfinite += int(len(block) - np.count_nonzero(per_point))
         if among is not None:
             finite &= np.reshape(among, (-1,) + (1,) * (block.ndim - 1))
-        values = block[finite]
+        values = block if finite.all() else block[finite]  # no copy where every entry counts
         if values.size:
             self.minimum = min(self.minimum, float(values.min()))
             self.maximum = max(self.maximum, float(values.max()))
@@ -565,7 +565,7 @@ def run_batch(
         for start, chunk in source.chunks(size):
             _check_chunk(chunk, source, graph)
             pending.append((start, chunk, pool.submit(compute, chunk)))
-            while len(pending) >= 2 * workers:  # a bounded number of chunks in flight
+            while len(pending) > workers:  # a chunk for each thread and one read ahead, no more
                 first, taken, future = pending.popleft()
                 take(first, taken, future.result())
         while pending:

@@ -366,3 +366,26 @@ def test_chunked_points_report_what_the_whole_batch_does(order):
     chunked = at_points("numeric", graph, {"x": x}, memory=3000, workers=1)  # chunks of a few points
     assert chunked.details == whole.details and chunked.details["evaluations"] > 13
     assert at_points("reverse", graph, {"x": np.linspace(1, 2, 20_000)}, memory=2**20).seconds > 0
+
+
+def test_temporaries_whose_lives_do_not_overlap_share_an_array():
+    """Reverse mode over points keeps, between runs, one array for several temporaries:
+    ln(x1) + x1 x2 - sin(x2) and its gradient have six temporaries, never more than
+    three alive at once."""
+    from dcalc.engines.staged import schedule_of, stage
+    from dcalc.evaluation import kept_bytes, release_buffers
+
+    graph = dcalc.parse_program("ln(x1)+x1*x2-sin(x2)")
+    count = 10_000
+    rng = np.random.default_rng(3)
+    values = {"x1": rng.uniform(0.5, 2.0, count), "x2": rng.uniform(-3.0, 3.0, count)}
+    outputs, wrt = graph.outputs, graph.inputs
+    schedule = schedule_of(stage(graph, outputs[0], wrt), np, 1)
+    release_buffers()
+    first = run_engine("reverse", graph, values, batch_ndim=1)
+    assert kept_bytes() == 3 * 8 * count < len(schedule.reusable) * 8 * count
+    again = run_engine("reverse", graph, values, batch_ndim=1)
+    for key, block in first.jacobian.items():
+        np.testing.assert_array_equal(again.jacobian[key], block)
+    release_buffers()
+    assert kept_bytes() == 0

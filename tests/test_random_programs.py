@@ -85,3 +85,19 @@ def test_the_generator_draws_from_the_whole_table():
     elementwise = {prim.name for prim in ELEMENTWISE}
     assert len(used & elementwise) >= 0.8 * len(elementwise), sorted(elementwise - used)
     assert {"sum", "matmul"} <= used and len(used & set(REDUCTIONS) | used & {"amax", "amin"}) >= 3
+
+
+@pytest.mark.parametrize("seed, arrays", SEEDS, ids=seed_ids(SEEDS))
+def test_reverse_mode_sharing_its_arrays_between_runs_changes_nothing(seed, arrays):
+    """Over points, reverse mode's second run writes its temporaries into the arrays its
+    first run set aside, one array serving several temporaries whose lives do not
+    overlap (views included): the gradient is the one forward mode finds."""
+    from dcalc.evaluation import release_buffers
+
+    text, problem = load(seed, arrays)
+    points = {name: np.asarray(value)[..., None] * np.linspace(1.0, 1.0 + 1e-9, 5) for name, value in problem.values.items()}
+    release_buffers()
+    run_engine("reverse", problem.graph, points, batch_ndim=1)  # plans the sharing
+    again = run_engine("reverse", problem.graph, points, batch_ndim=1)
+    forward = run_engine("forward", problem.graph, points, batch_ndim=1)
+    assert max_rel_diff(again, forward) <= 1e-10, text
