@@ -60,7 +60,9 @@ def _schedule(graph: Graph, outputs: list[Node], xp, batch_ndim: int) -> Schedul
     # Ops that are not elementwise address trailing axes: a number they take needs them too.
     addressed = {operand.index for node in nodes if not node.prim.elementwise for operand in node.inputs}
     steps, input_slots, constants = [], [], []
-    for slot, node in enumerate(nodes):
+    order, given = _pairs(nodes)  # the steps' order: the slots' (traces show it), but for pairs
+    for node in order:
+        slot = slot_of[node.index]
         if node.is_input:
             input_slots.append((slot, node.params["name"]))
         elif node.is_const:
@@ -73,8 +75,12 @@ def _schedule(graph: Graph, outputs: list[Node], xp, batch_ndim: int) -> Schedul
                 value = np.float64(value)
             constants.append((slot, value))
         else:
-            function = partial(node.prim.impl, xp, **node.params) if node.params else partial(node.prim.impl, xp)
-            steps.append((slot, function, tuple(slot_of[operand.index] for operand in node.inputs)))
+            impl, operands = node.prim.impl, [operand.index for operand in node.inputs]
+            if node.index in given:  # cos x from the sin x computed before it
+                impl = node.prim.given[1]
+                operands.append(given[node.index].index)
+            function = partial(impl, xp, **node.params) if node.params else partial(impl, xp)
+            steps.append((slot, function, tuple(slot_of[index] for index in operands)))
     writes_into = frozenset(slot for slot, node in enumerate(nodes) if getattr(node.prim.impl, "writes_into", False))
     output_slots = [slot_of[node.index] for node in outputs]
     # An output may be a view of an operand's array (reshape, transpose, index, a
@@ -86,6 +92,33 @@ def _schedule(graph: Graph, outputs: list[Node], xp, batch_ndim: int) -> Schedul
             escaping.update(slot_of[operand.index] for operand in nodes[slot].inputs)
     reusable = writes_into - escaping
     return Schedule(nodes, steps, input_slots, constants, output_slots, writes_into, reusable, _released(nodes, steps, slot_of, reusable))
+
+
+def _pairs(nodes: list[Node]) -> tuple[list[Node], dict[int, Node]]:
+    """The order to run the nodes in, and the pairs (index -> node given): each node
+    whose op has a ``given`` impl (``Primitive.given``: cos) paired with the node of
+    the op it is given (sin) on the same operands, if there is one, that node run just
+    before it if it came later (its operands are the same, so they come before it)."""
+    def key(op: str, node: Node) -> tuple:
+        return op, tuple(operand.index for operand in node.inputs)
+
+    wanted = {node.prim.given[0] for node in nodes if node.prim.given and not node.params}
+    found = {key(node.op, node): node for node in nodes if node.op in wanted and not node.params}
+    given = {}
+    for node in nodes:
+        if node.prim.given and not node.params:
+            other = found.get(key(node.prim.given[0], node))
+            if other is not None and other.shape == node.shape:
+                given[node.index] = other
+    if not given:
+        return nodes, given
+    order, placed = [], set()
+    for node in nodes:
+        for first in ([given[node.index]] if node.index in given else []) + [node]:
+            if first.index not in placed:
+                order.append(first)
+                placed.add(first.index)
+    return order, given
 
 
 def _released(nodes: list[Node], steps: list, slot_of: dict, reusable: frozenset) -> tuple:

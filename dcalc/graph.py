@@ -153,6 +153,10 @@ class Primitive:
     # of scalar programs at one point; it may raise where IEEE arithmetic gives
     # inf or NaN (math.log(0)), and NumPy's impl then answers instead.
     scalar: Callable[..., float] | None = None
+    # A cheaper impl where a schedule also computes another op of the same operands
+    # (cos x from sin x): ``(name, impl(xp, *args, that, out=None))``; the schedule
+    # computes that op first and hands its value on.
+    given: tuple[str, Callable[..., Any]] | None = None
     # Where the op is not differentiable: ``kink(*args, **params) -> bool array`` (abs
     # at 0, max at a tie), so checks can report such points instead of judging them.
     kink: Callable | None = None

@@ -312,9 +312,18 @@ def _through_tan(by_tan, name: str):
     return fused(impl)
 
 
+@fused
+def _cos_given_sin(xp, x, sine, out=None):
+    """cos x where the schedule has sin x already (sin's derivative is cos: every
+    gradient through a sin has both): the division and one tangent that remain."""
+    if trig.worth_it(xp, x, out) and type(sine) is np.ndarray and sine.shape == x.shape:
+        return trig.cos_from_sin(x, sine, out)
+    return xp.cos(x, out=out) if out is not None else xp.cos(x)
+
+
 # sin and cos of large arrays go through NumPy's SIMD tan where it has one (dcalc.trig).
 sin = unary("sin", latex=r"\sin", partials=(d_sin,), impl=_through_tan(trig.sin_by_tan, "sin"))
-cos = unary("cos", latex=r"\cos", partials=(d_cos,), impl=_through_tan(trig.cos_by_tan, "cos"))
+cos = unary("cos", latex=r"\cos", partials=(d_cos,), impl=_through_tan(trig.cos_by_tan, "cos"), given=("sin", _cos_given_sin))
 tan = unary("tan", domain=((-1.2, 1.2),), latex=r"\tan", partials=(d_tan,))
 asin = unary("asin", "arcsin", domain=OPEN_UNIT, latex=r"\arcsin", aliases=("arcsin",), partials=(d_asin,))
 acos = unary("acos", "arccos", domain=OPEN_UNIT, latex=r"\arccos", aliases=("arccos",), partials=(d_acos,))

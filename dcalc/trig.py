@@ -21,7 +21,8 @@ rounds gives a sin one subnormal unit off (sin 5e-324 is 0). For arrays of fewer
 than ``SMALLEST`` elements, for other dtypes (complex steps), array modules and
 ``out`` shapes, and on machines where NumPy's float64 tan is not SIMD code
 (``simd_tan``), NumPy's own sin and cos run (``worth_it`` says which: the primitive
-table's sin and cos ask it).
+table's sin and cos ask it). Where a schedule computes sin x as well, cos x is
+``cos_from_sin``: the same numbers for one tangent and a division.
 """
 
 from __future__ import annotations
@@ -85,16 +86,21 @@ def sin_by_tan(x, out=None):
 
 def cos_by_tan(x, out=None):
     """cos x as sin x / tan x, for a float64 array (module docstring)."""
-    out = np.empty_like(x) if out is None else out
-    t = np.multiply(x, 0.5, out=out)
-    whole = np.add(t, t, out=np.empty_like(x))  # x itself, but for a subnormal x that halving rounded
-    np.tan(t, out=t)
+    sine = sin_by_tan(x, out)
+    return cos_from_sin(x, sine, out=sine)
+
+
+def cos_from_sin(x, sine, out=None):
+    """cos x from ``sine``, sin x as ``sin_by_tan`` gives it (``out`` may be it): sin x / tan x."""
+    whole = np.multiply(x, 0.5, out=np.empty_like(x))
+    np.add(whole, whole, out=whole)  # x itself, but for a subnormal x that halving rounded
     np.tan(whole, out=whole)
-    sine = sine_of_half_tangent(t, out, scratch=np.empty_like(x))
+    out = np.empty_like(x) if out is None else out
     if whole.all():
         return np.divide(sine, whole, out=out)
     # x = 0, or so small that its half is 0: sin x / tan x is 0/0 there, and cos x is 1.
+    at_zero = whole == 0
     with np.errstate(invalid="ignore"):
         np.divide(sine, whole, out=out)
-    np.copyto(out, 1.0, where=whole == 0)
+    np.copyto(out, 1.0, where=at_zero)
     return out

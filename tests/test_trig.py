@@ -157,3 +157,28 @@ def test_an_out_larger_than_the_argument_takes_it_broadcast():
     result = at_points("reverse", graph, {"x": x, "t": rng.uniform(0, 1, 2_000)})
     gradient = np.broadcast_to(result.jacobian[("y", "x")], (trig.SMALLEST, 2_000))
     assert np.max(ulps_apart(gradient, np.cos(x))) <= ULPS
+
+
+@pytest.mark.parametrize("text", ["y = sin(x) + cos(x)", "y = cos(x) * 3 + sin(x)"])
+def test_a_cos_beside_the_sin_of_the_same_argument_takes_its_sine(monkeypatch, text):
+    """Where a schedule computes sin x and cos x (every gradient through sin or cos
+    does), sin comes first and cos x is sin x / tan x from it: the numbers cos_by_tan
+    gives, for the price of one tangent and a division. Small arrays get NumPy's."""
+    import dcalc
+    from dcalc.evaluation import compile_graph, run_schedule
+
+    monkeypatch.setattr(trig, "_simd_tan", True)
+    graph = dcalc.parse_program(text)
+    schedule = compile_graph(graph, batch_ndim=1)
+    ops = [schedule.nodes[slot].op for slot, _, _ in schedule.steps]  # in the order they run
+    assert ops.index("sin") < ops.index("cos")
+    # The slots keep the program's order, which traces show.
+    written = [node.op for node in schedule.nodes if node.op in ("sin", "cos")]
+    assert written == sorted(written, key=text.index)
+    _, function, operands = schedule.steps[ops.index("cos")]
+    assert [schedule.nodes[slot].op for slot in operands] == ["input", "sin"]
+    rng = np.random.default_rng(10)
+    for size, cos in ((trig.SMALLEST, trig.cos_by_tan), (trig.SMALLEST - 1, np.cos)):
+        x = rng.uniform(-30, 30, size)
+        slots = run_schedule(schedule, {"x": x})
+        np.testing.assert_array_equal(slots[schedule.steps[ops.index("cos")][0]], cos(x))
