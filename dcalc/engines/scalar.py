@@ -103,16 +103,17 @@ def reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> list:
     adjoint[seed_slot] = 1.0
     for slot, first, first_weight, second, second_weight, more in tape.backward:
         cotangent = adjoint[slot]
-        if cotangent is None or cotangent == 0.0:
+        if not cotangent:  # None, or a zero
             continue
-        contribution, previous = cotangent * weights[first_weight], adjoint[first]
-        adjoint[first] = contribution if previous is None else previous + contribution
+        previous = adjoint[first]
+        adjoint[first] = cotangent * weights[first_weight] if previous is None else previous + cotangent * weights[first_weight]
         if second >= 0:
-            contribution, previous = cotangent * weights[second_weight], adjoint[second]
-            adjoint[second] = contribution if previous is None else previous + contribution
-            for operand, index in more:
-                contribution, previous = cotangent * weights[index], adjoint[operand]
-                adjoint[operand] = contribution if previous is None else previous + contribution
+            previous = adjoint[second]
+            adjoint[second] = cotangent * weights[second_weight] if previous is None else previous + cotangent * weights[second_weight]
+            if more:
+                for operand, index in more:
+                    previous = adjoint[operand]
+                    adjoint[operand] = cotangent * weights[index] if previous is None else previous + cotangent * weights[index]
     return adjoint
 
 
