@@ -57,8 +57,17 @@ def compile_graph(graph: Graph, outputs: Sequence[Node] | None = None, xp=np, ba
 def _schedule(graph: Graph, outputs: list[Node], xp, batch_ndim: int) -> Schedule:
     nodes = graph.ancestors(outputs)
     slot_of = {node.index: slot for slot, node in enumerate(nodes)}
-    # Ops that are not elementwise address trailing axes: a number they take needs them too.
+    # Ops that are not elementwise address trailing axes: a number they take needs them
+    # too, and so do the numbers a value they take is made of (reshape(1 + 2) in a sweep).
     addressed = {operand.index for node in nodes if not node.prim.elementwise for operand in node.inputs}
+    if batch_ndim:
+        constant = set()  # nodes no input reaches
+        for node in nodes:
+            if node.is_const or (not node.is_input and all(operand.index in constant for operand in node.inputs)):
+                constant.add(node.index)
+        for node in reversed(nodes):
+            if node.index in addressed and node.index in constant:
+                addressed.update(operand.index for operand in node.inputs)
     steps, input_slots, constants = [], [], []
     order, given = _pairs(nodes)  # the steps' order: the slots' (traces show it), but for pairs
     for node in order:
@@ -126,8 +135,6 @@ def _released(nodes: list[Node], steps: list, slot_of: dict, reusable: frozenset
     (an op that is not ``fresh`` may pass its operands' memory on, and a view lives as
     long as it is read): (the slots whose array the step may write into, which it
     reads as a whole, as one ufunc call does, and the others)."""
-    from .primitives import Ufunc
-
     last = {}  # slot -> position of the last step reading it
     for position, (_, _, operands) in enumerate(steps):
         for operand in operands:
@@ -140,10 +147,7 @@ def _released(nodes: list[Node], steps: list, slot_of: dict, reusable: frozenset
     released: list[tuple[list[int], list[int]]] = [([], []) for _ in steps]
     for slot, position in last.items():
         if slot in reusable:
-            node = nodes[steps[position][0]]
-            # A ufunc of elementwise arguments reads each element before it writes it:
-            # its result may go into an operand's array (NumPy sees to the overlap).
-            in_place = node.prim.elementwise and isinstance(node.prim.impl, Ufunc) and slot in steps[position][2]
+            in_place = nodes[steps[position][0]].prim.in_place and slot in steps[position][2]
             released[position][0 if in_place else 1].append(slot)
     return tuple((tuple(before), tuple(after)) for before, after in released)
 
@@ -265,7 +269,7 @@ def _run_reusing(schedule: Schedule, slots: list, into: Mapping[int, Any] | None
     (``Schedule.released``): a slot no longer read is let go of (None in the slots
     returned), and a later result of the same shape and type takes its array. On the
     first run the steps allocate as usual and the sharing is planned."""
-    planning = not kept
+    planning = not kept  # (again on every run where nothing was worth keeping: numbers)
     free: dict = {}  # (shape, dtype) -> arrays set aside for slots no longer read
 
     def release(done: tuple) -> None:
@@ -275,7 +279,7 @@ def _run_reusing(schedule: Schedule, slots: list, into: Mapping[int, Any] | None
                 free.setdefault((kept[slot].shape, kept[slot].dtype), []).append(kept[slot])
 
     into = into or {}
-    for (slot, function, operands), (in_place, after) in zip(schedule.steps, schedule.released):
+    for (slot, function, operands), (in_place, after) in zip(schedule.steps, schedule.released, strict=True):
         args = [slots[operand] for operand in operands]
         release(in_place)
         if slot in into and slot in schedule.writes_into:

@@ -101,6 +101,9 @@ class Primitive:
     # Whether the result is always a new array, never an operand or a view of one
     # (primitives.define sets it for ufuncs; for any other op, False is the safe guess).
     fresh: bool = False
+    # Whether the result may be written into an operand's array (one elementwise ufunc
+    # call: primitives.define sets it).
+    in_place: bool = False
     # Derivative rules, one per argument. Elementwise ops give ``partials``:
     # ``partial(*args, out) -> d out / d arg`` (a number for a constant one: 0
     # means the derivative is zero, so tangents are skipped, not multiplied).

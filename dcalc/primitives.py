@@ -56,6 +56,9 @@ def define(prim: Primitive, *, function: bool = True) -> Primitive:
     """Put a primitive in the table and, when users may call it by name, in FUNCTIONS."""
     if getattr(prim.impl, "writes_into", False):
         prim.fresh = True  # a ufunc's result is a new array
+    # One elementwise ufunc call reads each element before it writes it (NumPy sees to
+    # any overlap): its result may go into an operand's array.
+    prim.in_place = prim.elementwise and isinstance(prim.impl, Ufunc)
     TABLE[prim.name] = prim
     if function:
         for name in (prim.name, *prim.aliases):
@@ -316,9 +319,12 @@ def _through_tan(by_tan, name: str):
 def _cos_given_sin(xp, x, sine, out=None):
     """cos x where the schedule has sin x already (sin's derivative is cos: every
     gradient through a sin has both): the division and one tangent that remain."""
-    if trig.worth_it(xp, x, out) and type(sine) is np.ndarray and sine.shape == x.shape:
+    if trig.worth_it(xp, x, out) and type(sine) is np.ndarray and sine.dtype == np.float64 and sine.shape == x.shape:
         return trig.cos_from_sin(x, sine, out)
-    return xp.cos(x, out=out) if out is not None else xp.cos(x)
+    return _NUMPY_COS(xp, x, out=out)
+
+
+_NUMPY_COS = Ufunc("cos")
 
 
 # sin and cos of large arrays go through NumPy's SIMD tan where it has one (dcalc.trig).

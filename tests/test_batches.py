@@ -18,6 +18,8 @@ CASES = [
     ("softmax(x) * c", {"x": (4,), "c": ()}, ()),
     ("a = x*y + 2; b = sin(x)/y; return a, b", {"x": (), "y": ()}, ()),
     ("Y = W @ V + B; L = sum(Y * Y)", {"W": (3, 2), "V": (2, 4), "B": (3, 1)}, ("W",)),
+    # Reverse mode's sweep spreads 1 + 2, made of numbers alone, over X's shape.
+    ("y = sum(exp(X)) + 2*sum(exp(X)) + sum(X)", {"X": (2, 3)}, ()),
 ]
 
 
