@@ -1,5 +1,6 @@
 """Shared fixtures: the sample programs and a CLI runner; Hypothesis profiles."""
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -51,3 +52,16 @@ def cli():
         return runner.invoke(app, list(args), input=input)
 
     return invoke
+
+
+@pytest.fixture
+def checked(cli, tmp_path):
+    """``dcalc check --json`` on a sample file holding ``text``: {check: (status, message)}."""
+
+    def run(text: str, name: str = "sample.dcalc") -> dict:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        checks = json.loads(cli("check", str(path), "--json").stdout)["checks"]
+        return {check["check"]: (check["status"], check["message"]) for check in checks}
+
+    return run

@@ -150,18 +150,21 @@ def test_bad_input_is_answered_with_a_message_and_exit_2(cli, tmp_path, case):
         assert fragment in result.stderr, result.stderr[-2000:]
 
 
-def test_value_for_a_name_that_is_not_an_input_is_a_warning(cli):
-    result = cli("eval", "x + 1", "--at", "x=1,y=2", "--json")
+@pytest.mark.parametrize(
+    "text, at, warning, value",
+    [
+        ("x + 1", "x=1,y=2", "warning: 'y' is not an input", 2.0),
+        ("pi*x", "pi=3,x=1", "warning: 'pi' is given a value, so here it is an input, not the constant pi = 3.14159", 3.0),
+    ],
+)
+def test_a_value_for_a_name_that_is_not_an_input_is_a_warning(cli, text, at, warning, value):
+    result = cli("eval", text, "--at", at, "--json")
     assert result.exit_code == 0
-    assert "warning: 'y' is not an input" in result.stderr
-    assert json.loads(result.stdout) == {"value": 2.0}
+    assert warning in result.stderr
+    assert json.loads(result.stdout) == {"value": value}
 
 
-def test_a_value_for_pi_is_a_warning_that_it_is_an_input_now(cli):
-    result = cli("eval", "pi*x", "--at", "pi=3,x=1", "--json")
-    assert result.exit_code == 0
-    assert "warning: 'pi' is given a value, so here it is an input, not the constant pi = 3.14159" in result.stderr
-    assert json.loads(result.stdout) == {"value": 3.0}
+def test_pi_without_a_value_is_the_constant_without_a_warning(cli):
     assert "warning" not in cli("eval", "pi*x", "--at", "x=1").stderr
 
 

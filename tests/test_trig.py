@@ -131,14 +131,14 @@ def test_threads_and_shapes_do_not_share_scratch():
     from concurrent.futures import ThreadPoolExecutor
 
     rng = np.random.default_rng(8)
-    arguments = [rng.uniform(-9, 9, size) for size in (3000, 5000, (40, 100), 3000)] * 4
-    expected = [(np.sin(x), np.cos(x)) for x in arguments]
+    xs = [rng.uniform(-9, 9, size) for size in (3000, 5000, (40, 100), 3000)] * 4
+    expected = [(np.sin(x), np.cos(x)) for x in xs]
 
     def both(x):
         return trig.sin_by_tan(x), trig.cos_by_tan(x)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        found = list(pool.map(both, arguments))
+        found = list(pool.map(both, xs))
     for (sin, cos), (want_sin, want_cos) in zip(found, expected):
         assert np.max(ulps_apart(sin, want_sin)) <= ULPS and np.max(ulps_apart(cos, want_cos)) <= ULPS
 
