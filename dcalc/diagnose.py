@@ -209,7 +209,7 @@ def _steep(outputs, primal: dict, wrt):
     """Each elementwise operation that depends on ``wrt`` and that ``outputs`` depend on,
     its value and operands finite, whose partial derivative with respect to such an
     operand is not (sqrt at 0), with that slope, in the order of the graph."""
-    from .engines.rules import depends_on
+    from .graph import depends_on
 
     graph = outputs[0].graph
     nodes = graph.ancestors(outputs)
@@ -286,7 +286,7 @@ def ops_at_kinks(graph, values, trace=None, wrt=None) -> list[str]:
     trace = _trace(graph, values, graph.outputs) if trace is None else trace
     moving = None
     if wrt is not None:
-        from .engines.rules import depends_on
+        from .graph import depends_on
 
         moving = depends_on(graph.ancestors(graph.outputs), [graph.input_named(name) for name in wrt])
     kinks = []

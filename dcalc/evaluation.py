@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .errors import InputError, suggest
-from .graph import Graph, Node
+from .graph import Graph, Node, depends_on
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Schedule:
     input_slots: list[tuple[int, str]]  # (slot, input name)
     constants: list[tuple[int, Any]]
     output_slots: list[int]
-    writes_into: frozenset = frozenset()  # slots whose step can write into a given array (ufuncs)
+    writes_into: frozenset = frozenset()  # slots whose step can write into a given array (Primitive.writes_into)
     reusable: frozenset = frozenset()  # of those, the ones no output can be a view of
     # Per step, the reusable slots whose arrays are no longer read once it has run (nor
     # through a view another slot holds): (those whose array the step itself may write
@@ -61,15 +61,12 @@ def _schedule(graph: Graph, outputs: list[Node], xp, batch_ndim: int) -> Schedul
     # too, and so do the numbers a value they take is made of (reshape(1 + 2) in a sweep).
     addressed = {operand.index for node in nodes if not node.prim.elementwise for operand in node.inputs}
     if batch_ndim:
-        constant = set()  # nodes no input reaches
-        for node in nodes:
-            if node.is_const or (not node.is_input and all(operand.index in constant for operand in node.inputs)):
-                constant.add(node.index)
+        varying = depends_on(nodes, [node for node in nodes if node.is_input])
         for node in reversed(nodes):
-            if node.index in addressed and node.index in constant:
+            if node.index in addressed and node.index not in varying:
                 addressed.update(operand.index for operand in node.inputs)
     steps, input_slots, constants = [], [], []
-    order, given = _pairs(nodes)  # the steps' order: the slots' (traces show it), but for pairs
+    order, given = _pairs(graph, nodes, slot_of)  # the steps' order: the slots' (traces show it), but for pairs
     for node in order:
         slot = slot_of[node.index]
         if node.is_input:
@@ -90,34 +87,33 @@ def _schedule(graph: Graph, outputs: list[Node], xp, batch_ndim: int) -> Schedul
                 operands.append(given[node.index].index)
             function = partial(impl, xp, **node.params) if node.params else partial(impl, xp)
             steps.append((slot, function, tuple(slot_of[index] for index in operands)))
-    writes_into = frozenset(slot for slot, node in enumerate(nodes) if getattr(node.prim.impl, "writes_into", False))
+    writes_into = frozenset(slot for slot, node in enumerate(nodes) if node.prim.writes_into)
     output_slots = [slot_of[node.index] for node in outputs]
-    # An output may be a view of an operand's array (reshape, transpose, index, a
-    # sum_to with nothing to sum ...): every step that is not ``fresh`` is taken to
-    # pass its operands' memory on, so an array an output may share is never reused.
-    escaping = set(output_slots)
-    for slot in range(len(nodes) - 1, -1, -1):
-        if slot in escaping and not nodes[slot].prim.fresh:
-            escaping.update(slot_of[operand.index] for operand in nodes[slot].inputs)
-    reusable = writes_into - escaping
-    return Schedule(nodes, steps, input_slots, constants, output_slots, writes_into, reusable, _released(nodes, steps, slot_of, reusable))
+    last = _last_reads(nodes, steps, slot_of, output_slots)
+    # An output may be a view of an operand's array (reshape, transpose, index, a sum_to
+    # with nothing to sum ...), so an array an output may share, read after the last
+    # step, is never reused.
+    reusable = frozenset(slot for slot in writes_into if last.get(slot, -1) < len(steps))
+    released: list[tuple[list[int], list[int]]] = [([], []) for _ in steps]
+    for slot in reusable & last.keys():
+        position = last[slot]
+        in_place = nodes[steps[position][0]].prim.in_place and slot in steps[position][2]
+        released[position][0 if in_place else 1].append(slot)
+    released = tuple((tuple(before), tuple(after)) for before, after in released)
+    return Schedule(nodes, steps, input_slots, constants, output_slots, writes_into, reusable, released)
 
 
-def _pairs(nodes: list[Node]) -> tuple[list[Node], dict[int, Node]]:
+def _pairs(graph: Graph, nodes: list[Node], slot_of: dict) -> tuple[list[Node], dict[int, Node]]:
     """The order to run the nodes in, and the pairs (index -> node given): each node
     whose op has a ``given`` impl (``Primitive.given``: cos) paired with the node of
-    the op it is given (sin) on the same operands, if there is one, that node run just
-    before it if it came later (its operands are the same, so they come before it)."""
-    def key(op: str, node: Node) -> tuple:
-        return op, tuple(operand.index for operand in node.inputs)
-
-    wanted = {node.prim.given[0] for node in nodes if node.prim.given and not node.params}
-    found = {key(node.op, node): node for node in nodes if node.op in wanted and not node.params}
+    the op it is given (sin) on the same operands, if the schedule has one, that node
+    run just before it if it came later (its operands are the same, so they come
+    before it)."""
     given = {}
     for node in nodes:
         if node.prim.given and not node.params:
-            other = found.get(key(node.prim.given[0], node))
-            if other is not None and other.shape == node.shape:
+            other = graph.existing(node.prim.given[0], node.inputs)
+            if other is not None and other.index in slot_of and other.shape == node.shape:
                 given[node.index] = other
     if not given:
         return nodes, given
@@ -130,26 +126,23 @@ def _pairs(nodes: list[Node]) -> tuple[list[Node], dict[int, Node]]:
     return order, given
 
 
-def _released(nodes: list[Node], steps: list, slot_of: dict, reusable: frozenset) -> tuple:
-    """For each step, the reusable slots last read by it, directly or through a view
-    (an op that is not ``fresh`` may pass its operands' memory on, and a view lives as
-    long as it is read): (the slots whose array the step may write into, which it
-    reads as a whole, as one ufunc call does, and the others)."""
-    last = {}  # slot -> position of the last step reading it
+def _last_reads(nodes: list[Node], steps: list, slot_of: dict, output_slots: list[int]) -> dict[int, int]:
+    """Per slot, the position of the last step that reads its array, directly or
+    through a view (an op that is not ``fresh`` may pass its operands' memory on, and a
+    view lives as long as it is read); ``len(steps)`` for the outputs' arrays, which
+    the caller reads after every step."""
+    last = {}
     for position, (_, _, operands) in enumerate(steps):
         for operand in operands:
             last[operand] = position
+    for slot in output_slots:
+        last[slot] = len(steps)
     for slot in range(len(nodes) - 1, -1, -1):  # views before the arrays they view
         if not nodes[slot].prim.fresh and slot in last:
             for operand in nodes[slot].inputs:
                 operand_slot = slot_of[operand.index]
                 last[operand_slot] = max(last.get(operand_slot, -1), last[slot])
-    released: list[tuple[list[int], list[int]]] = [([], []) for _ in steps]
-    for slot, position in last.items():
-        if slot in reusable:
-            in_place = nodes[steps[position][0]].prim.in_place and slot in steps[position][2]
-            released[position][0 if in_place else 1].append(slot)
-    return tuple((tuple(before), tuple(after)) for before, after in released)
+    return last
 
 
 FLOAT_ERRORS = (ValueError, ZeroDivisionError, OverflowError)  # where math raises and NumPy answers

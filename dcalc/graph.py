@@ -101,8 +101,10 @@ class Primitive:
     # Whether the result is always a new array, never an operand or a view of one
     # (primitives.define sets it for ufuncs; for any other op, False is the safe guess).
     fresh: bool = False
-    # Whether the result may be written into an operand's array (one elementwise ufunc
-    # call: primitives.define sets it).
+    # Whether the impl takes ``out=`` (ufuncs, and fused impls of a few ufunc calls), and
+    # whether the result may be written into an operand's array (one elementwise ufunc
+    # call): primitives.define sets both from the impl.
+    writes_into: bool = False
     in_place: bool = False
     # Derivative rules, one per argument. Elementwise ops give ``partials``:
     # ``partial(*args, out) -> d out / d arg`` (a number for a constant one: 0
@@ -157,9 +159,9 @@ class Primitive:
     # inf or NaN (math.log(0)), and NumPy's impl then answers instead.
     scalar: Callable[..., float] | None = None
     # A cheaper impl where a schedule also computes another op of the same operands
-    # (cos x from sin x): ``(name, impl(xp, *args, that, out=None))``; the schedule
-    # computes that op first and hands its value on.
-    given: tuple[str, Callable[..., Any]] | None = None
+    # (cos x from sin x): ``(that op, impl(xp, *args, its value, out=None))``; the
+    # schedule computes that op first and hands its value on.
+    given: tuple[Primitive, Callable[..., Any]] | None = None
     # Where the op is not differentiable: ``kink(*args, **params) -> bool array`` (abs
     # at 0, max at a tie), so checks can report such points instead of judging them.
     kink: Callable | None = None
@@ -226,6 +228,16 @@ def _const_shape(shapes, params):
 INPUT = Primitive("input", None, 0, shape_rule=_input_shape, elementwise=False)
 CONST = Primitive("const", None, 0, shape_rule=_const_shape, elementwise=False)
 # Every primitive by name: primitives.py fills it (as primitives.TABLE).
+def depends_on(nodes, inputs) -> set[int]:
+    """Indices of the nodes (in topological order) that depend on any of ``inputs``
+    (those included): only they need a cotangent, and no other holds a point's value."""
+    reached = {node.index for node in inputs}
+    for node in nodes:
+        if any(operand.index in reached for operand in node.inputs):
+            reached.add(node.index)
+    return reached
+
+
 TABLE: dict[str, Primitive] = {"input": INPUT, "const": CONST}
 
 

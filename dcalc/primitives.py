@@ -54,7 +54,8 @@ def fused(impl):
 
 def define(prim: Primitive, *, function: bool = True) -> Primitive:
     """Put a primitive in the table and, when users may call it by name, in FUNCTIONS."""
-    if getattr(prim.impl, "writes_into", False):
+    prim.writes_into = getattr(prim.impl, "writes_into", False)
+    if prim.writes_into:
         prim.fresh = True  # a ufunc's result is a new array
     # One elementwise ufunc call reads each element before it writes it (NumPy sees to
     # any overlap): its result may go into an operand's array.
@@ -321,15 +322,12 @@ def _cos_given_sin(xp, x, sine, out=None):
     gradient through a sin has both): the division and one tangent that remain."""
     if trig.worth_it(xp, x, out) and type(sine) is np.ndarray and sine.dtype == np.float64 and sine.shape == x.shape:
         return trig.cos_from_sin(x, sine, out)
-    return _NUMPY_COS(xp, x, out=out)
-
-
-_NUMPY_COS = Ufunc("cos")
+    return cos.impl(xp, x, out=out)  # the table's own: through tan, or NumPy's
 
 
 # sin and cos of large arrays go through NumPy's SIMD tan where it has one (dcalc.trig).
 sin = unary("sin", latex=r"\sin", partials=(d_sin,), impl=_through_tan(trig.sin_by_tan, "sin"))
-cos = unary("cos", latex=r"\cos", partials=(d_cos,), impl=_through_tan(trig.cos_by_tan, "cos"), given=("sin", _cos_given_sin))
+cos = unary("cos", latex=r"\cos", partials=(d_cos,), impl=_through_tan(trig.cos_by_tan, "cos"), given=(sin, _cos_given_sin))
 tan = unary("tan", domain=((-1.2, 1.2),), latex=r"\tan", partials=(d_tan,))
 asin = unary("asin", "arcsin", domain=OPEN_UNIT, latex=r"\arcsin", aliases=("arcsin",), partials=(d_asin,))
 acos = unary("acos", "arccos", domain=OPEN_UNIT, latex=r"\arccos", aliases=("arccos",), partials=(d_acos,))

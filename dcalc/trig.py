@@ -68,20 +68,15 @@ def worth_it(xp, x, out) -> bool:
     )
 
 
-def sine_of_half_tangent(t, out, scratch):
-    """2t / (1 + t^2) into ``out``, with ``t`` itself (overwritten) and ``scratch``."""
-    np.multiply(t, t, out=scratch)
-    np.add(scratch, 1.0, out=scratch)
-    np.add(t, t, out=t)
-    return np.divide(t, scratch, out=out)
-
-
 def sin_by_tan(x, out=None):
     """sin x as 2t/(1 + t^2), t = tan(x/2), for a float64 array."""
     out = np.empty_like(x) if out is None else out
     t = np.multiply(x, 0.5, out=np.empty_like(x))
     np.tan(t, out=t)
-    return sine_of_half_tangent(t, out, out)  # out holds 1 + t^2 until the last step
+    np.multiply(t, t, out=out)
+    np.add(out, 1.0, out=out)  # out holds 1 + t^2 until the last step
+    np.add(t, t, out=t)
+    return np.divide(t, out, out=out)
 
 
 def cos_by_tan(x, out=None):

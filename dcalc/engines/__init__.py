@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..graph import Graph, Node
+from ..graph import Graph, Node, array_namespace
 
 ENGINE_NAMES = ("reverse", "forward", "symbolic", "numeric")
 # Working memory an engine may use for its tangents, cotangents and perturbed points
@@ -243,8 +243,6 @@ def with_engine_axis(values, graph: Graph, xp=np) -> dict:
 def all_finite(arrays) -> bool:
     """Whether every entry of every array is finite. A sum is finite exactly when its
     terms are, unless it overflows, so one reduction answers most of the time."""
-    from ..graph import array_namespace
-
     for array in arrays:
         if array is None:
             continue
@@ -256,19 +254,19 @@ def all_finite(arrays) -> bool:
     return True
 
 
-def _results(result: Derivatives) -> list:
-    return [*result.jacobian.values(), *(result.projections or {}).values()]
+def results(result: Derivatives) -> dict:
+    """Every derivative block of a result, by key: the Jacobian's, then the projections'."""
+    return {**result.jacobian, **(result.projections or {})}
 
 
 def redone(plain: Derivatives, guarded: Derivatives) -> Derivatives:
     """The guarded redo of a result that was not finite, noted as taking 0·∞ as 0
     where it differs from the plain result (an infinite slope no zero met stays)."""
     from ..backend import to_host
-    from ..graph import array_namespace
 
     changed = None  # per point of the batch (one entry for one point)
     partials = set()
-    for key, before, after in zip([*guarded.jacobian, *(guarded.projections or {})], _results(plain), _results(guarded)):
+    for (key, after), before in zip(results(guarded).items(), results(plain).values()):
         xp = array_namespace((after,))
         with np.errstate(all="ignore"):
             differs = ~((before == after) | (xp.isnan(before) & xp.isnan(after)))

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..evaluation import on_floats, run_schedule
 from ..graph import Graph
-from . import DEFAULT_MEMORY, ITEM_BYTES, Derivatives, all_finite, batch_shape, chunk_size, identity_columns, redone, resolve, split_directions, timed, with_engine_axis
+from . import DEFAULT_MEMORY, ITEM_BYTES, Derivatives, all_finite, batch_shape, chunk_size, identity_columns, redone, resolve, results, split_directions, timed, with_engine_axis
 from . import scalar
 from .plan import compile_plan, push_tangents
 
@@ -44,7 +44,7 @@ def forward(
         result = scalar.forward(graph, values, outputs, output_names, wrt_nodes, directions)
     if result is None:
         result = _forward(graph, values, outputs, output_names, wrt_nodes, directions, xp, record, batch_ndim, memory, guarded=record is not None)
-        if record is None and not all_finite([*result.jacobian.values(), *(result.projections or {}).values()]):
+        if record is None and not all_finite(results(result).values()):
             # A NaN or infinity: redo it with a zero tangent or partial making its product exactly zero (see rules.py).
             result = redone(result, _forward(graph, values, outputs, output_names, wrt_nodes, directions, xp, None, batch_ndim, memory, guarded=True))
     if direction is not None:  # one derivative along the direction, under its own key

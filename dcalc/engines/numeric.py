@@ -115,10 +115,14 @@ def richardson(estimates: np.ndarray, noise: np.ndarray, order: int, valid: np.n
         error = xp.abs(extrapolated - finer) + amplified
         best, best_error = _pick(best, best_error, extrapolated, xp.where(ok & xp.isfinite(extrapolated), error, xp.inf))
         table, table_noise, table_valid = extrapolated, amplified, ok
-    best_error = xp.maximum(best_error, _unconverged_spread(estimates, noise, valid, order))
-    # Converging as a lower power of h than the table removes: the finest difference
-    # plus the changes still to come (Aitken's extrapolation), wrong by at most their sum.
-    tail = _slow_tail(estimates, valid, order)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        changes = _changes(estimates)
+    all_valid = xp.all(valid, axis=-1)
+    best_error = xp.maximum(best_error, _unconverged_spread(changes, noise, all_valid, order))
+    # Converging as a power of h that no level of the table removes: the finest
+    # difference plus the changes still to come (Aitken's extrapolation), wrong by at
+    # most their sum.
+    tail = _slow_tail(changes, all_valid)
     slow = tail != 0
     if bool(xp.any(slow)):
         best = xp.where(slow, estimates[..., -1] + tail, best)
@@ -133,7 +137,7 @@ def _changes(estimates):
     return steps, steps[..., 1:] / steps[..., :-1]
 
 
-def _unconverged_spread(estimates, noise, valid, order: int):
+def _unconverged_spread(changes, noise, all_valid, order: int):
     """Where the plain differences do not converge as the step shrinks, their spread;
     else 0. Extrapolation assumes steps small enough for the function's curvature:
     then each change between successive differences is about 2^-order of the one
@@ -142,42 +146,45 @@ def _unconverged_spread(estimates, noise, valid, order: int):
     by chance, and that agreement would pass for a tiny error (-821 ± 0.2 for
     4.8e6). Converging: every change within rounding noise, or at most twice the
     expected fraction of the one before (less is fine: where the third derivative
-    is 0, the changes shrink as h^4)."""
-    xp = array_namespace((estimates,))
-    if estimates.shape[-1] < 3:
-        return xp.zeros(estimates.shape[:-1])
+    is 0, the changes shrink as h^4). ``changes``: ``_changes`` of the differences;
+    ``all_valid``: whether all of them are."""
+    steps, ratios = changes
+    xp = array_namespace((steps,))
+    if steps.shape[-1] < 2:
+        return xp.zeros(steps.shape[:-1])
     expected = 2.0**-order
     with np.errstate(invalid="ignore", divide="ignore"):
-        changes, ratios = (xp.abs(part) for part in _changes(estimates))
-        within_noise = changes <= 4 * (noise[..., 1:] + noise[..., :-1])
+        steps, ratios = xp.abs(steps), xp.abs(ratios)
+        within_noise = steps <= 4 * (noise[..., 1:] + noise[..., :-1])
         steady = (ratios <= expected * 2) | within_noise[..., 1:] | within_noise[..., :-1]
-        judged = xp.all(valid, axis=-1) & xp.all(xp.isfinite(changes), axis=-1)
-        return xp.where(judged & ~xp.all(steady, axis=-1), xp.max(changes, axis=-1), 0.0)
+        judged = all_valid & xp.all(xp.isfinite(steps), axis=-1)
+        return xp.where(judged & ~xp.all(steady, axis=-1), xp.max(steps, axis=-1), 0.0)
 
 
-def _slow_tail(estimates, valid, order: int):
-    """Where the plain differences converge steadily but more slowly than ``order``
-    says, the error still left in the finest: else 0. Richardson's table assumes the
-    error shrinks as h^order; one that shrinks as a lower power (x*sqrt(x) at 0,
-    one-sided: as h^0.5, each change 0.71 of the one before) is extrapolated with
+def _slow_tail(changes, all_valid):
+    """Where the plain differences converge steadily as a power of h that the table
+    does not remove, the error still left in the finest: else 0. Richardson's table
+    removes whole powers of h; an error that shrinks as a lower power (x*sqrt(x) at
+    0, one-sided: as h^0.5, each change 0.71 of the one before) is extrapolated with
     the wrong factors and its error underestimated (4.1e-9 ± 5.6e-11 for 0), and no
     level removes a power that is not a whole number (h^1.5, h^2.5). Changes in one
     direction, each a steady fraction 2^-p of the one before, with p below 0.8 or at
     least 0.2 away from the whole numbers, are such a power law; the changes still
     to come then sum to about the last one times r/(1 - r), r the last fraction
-    (signed: the limit is the finest difference plus it)."""
-    xp = array_namespace((estimates,))
-    if estimates.shape[-1] < 4:
-        return xp.zeros(estimates.shape[:-1])
+    (signed: the limit is the finest difference plus it). ``changes``, ``all_valid``:
+    as for ``_unconverged_spread``."""
+    steps, ratios = changes  # a positive ratio: the same direction
+    xp = array_namespace((steps,))
+    if steps.shape[-1] < 3:
+        return xp.zeros(steps.shape[:-1])
     with np.errstate(invalid="ignore", divide="ignore"):
-        steps, ratios = _changes(estimates)  # a positive ratio: the same direction
         # As a power of h that is no whole number: h^0.5, h^1.5, h^2.5, ...
         power = -xp.log2(xp.where(ratios > 0, ratios, xp.nan))
         fractional = (power < 0.8) | (xp.abs(power - xp.round(power)) >= 0.2)
         slow = xp.all(fractional & (ratios > 0) & (ratios < 1.0), axis=-1)
         # Steady, as a power law's are (rounding noise would scatter them).
         steady = xp.max(ratios, axis=-1) < 1.25 * xp.min(ratios, axis=-1)
-        judged = xp.all(valid, axis=-1) & slow & steady
+        judged = all_valid & slow & steady
         rate = ratios[..., -1]
         return xp.where(judged, steps[..., -1] * rate / (1.0 - rate), 0.0)
 
@@ -415,10 +422,16 @@ class _Chunk:
 
     def differences(self, outputs, f0, scales):
         """Differences with the first steps; where a derivative's estimate stays poor (a
-        singularity or domain edge close by), again with steps 32 times smaller,
-        keeping whichever estimate is better."""
+        singularity or domain edge close by), again with steps SHRINK times smaller (near
+        0, straight down to the point's own scale), keeping whichever estimate is better."""
         xp = self.point.xp
         h0 = self.first_steps()
+        if self.along is None:
+            center = self.point.center[..., self.start : self.stop]
+            # Near 0 the first steps are 1/8's (base_steps), far coarser than the point
+            # itself: sqrt at 1e-20 needs steps of 1e-22. There the retries go straight
+            # to the point's own scale.
+            own = BASE[self.method] * xp.abs(center)
         derivatives, errors = self._differences_once(outputs, f0, scales, h0)
         rounds = 1
         for _ in range(RETRIES):
@@ -433,11 +446,6 @@ class _Chunk:
             if not poor.any():
                 break
             if self.along is None:
-                center = self.point.center[..., self.start : self.stop]
-                # Near 0 the first steps are 1/8's (base_steps), far coarser than the
-                # point itself: sqrt at 1e-20 needs steps of 1e-22. There the next ones
-                # go straight to the point's own scale.
-                own = BASE[self.method] * xp.abs(center)
                 step = xp.where((own > 0) & (own < h0 / SHRINK), own, h0 / SHRINK)
                 smaller = exact_steps(center, step)
             else:

@@ -187,22 +187,12 @@ def vjp(node: Node, position: int, cotangent, args, out, engine: str):
     return None if rule is None else rule(cotangent, args, out)
 
 
-def depends_on(nodes, inputs) -> set[int]:
-    """Indices of the nodes (in topological order) that depend on any of ``inputs``:
-    only they need a cotangent."""
-    reached = {node.index for node in inputs}
-    for node in nodes:
-        if any(operand.index in reached for operand in node.inputs):
-            reached.add(node.index)
-    return reached
-
-
 def backward(nodes, adjoint: dict, args_of, out_of, engine: str, record: list | None = None, needed: set | None = None) -> dict:
     """The reverse sweep, shared by the reverse engine's traced runs (arrays) and the
     symbolic engine (nodes): visit ``nodes`` (topological order) backwards, send each
     node's cotangent to its operands through the VJP rules and sum where a node has
     several uses. ``adjoint`` holds the seeds and is filled in; inputs' cotangents
-    stay in it. With ``needed`` (see depends_on), operands outside it get nothing: no
+    stay in it. With ``needed`` (see graph.depends_on), operands outside it get nothing: no
     work is spent on the cotangent of an input nobody asked for."""
     for node in reversed(nodes):
         if node.is_input or node.is_const:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..evaluation import Schedule, compile_graph
-from ..graph import Graph, Node
-from .rules import UNIT, backward, depends_on
+from ..graph import Graph, Node, depends_on
+from .rules import UNIT, backward
 
 
 @dataclass

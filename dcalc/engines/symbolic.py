@@ -14,9 +14,9 @@ import numpy as np
 
 from ..errors import DerivativeError
 from ..evaluation import evaluate
-from ..graph import COMPILING, Graph, Node
+from ..graph import COMPILING, Graph, Node, depends_on
 from . import Derivatives, batch_shape, resolve, timed
-from .rules import backward, depends_on
+from .rules import backward
 
 
 # Derivative nodes are built into a graph shared by every thread (the copy cached on
