@@ -78,6 +78,6 @@ def bind(graph: Graph, values: Mapping[str, Any]) -> Problem:
 
     bound, warnings = check_inputs(graph, values)
     for name in graph.input_names:
-        if name in CONSTANTS and name in values:  # given a value, pi is an input, not 3.14159...
+        if name in CONSTANTS:  # given a value (check_inputs saw to that), pi is an input, not 3.14159...
             warnings.append(f"{name!r} is given a value, so here it is an input, not the constant {name} = {CONSTANTS[name]:.6g}")
     return Problem(graph, bound, warnings)

@@ -395,13 +395,23 @@ def _judge(got: np.ndarray, expected: np.ndarray, rel: float, absolute: float):
     worst = float(np.max(relative)) if relative.size else 0.0
     if np.all(same | (difference <= limit)):
         return PASS, worst, rel, ""
-    index = np.unravel_index(int(np.argmax(np.where(np.isnan(difference), np.inf, difference - limit))), difference.shape) if difference.ndim else ()
-    where = f" at index {[int(k) for k in index]}" if index else ""
+    index, where = _farthest(difference, limit)
     measure = "relative error" if expected[index] != 0 else "absolute difference"
     return FAIL, worst, rel, (
         f"expected {_number(expected[index])}, got {_number(got[index])}{where} "
         f"({measure} {float(relative[index]):.3g}, tolerance rel {rel:g}" + (f", abs {absolute:g})" if absolute else ")")
     )
+
+
+def _farthest(difference, limit) -> tuple[tuple, str]:
+    """The index where ``difference`` is farthest beyond ``limit`` (NaN and infinity the
+    farthest), and " at index [i, j]" naming it ("" for a number)."""
+    if not np.ndim(difference):
+        return (), ""
+    with np.errstate(invalid="ignore"):
+        excess = np.where(np.isfinite(difference), difference - limit, np.inf)
+    index = np.unravel_index(int(np.argmax(excess)), np.shape(difference))
+    return index, f" at index {[int(k) for k in index]}"
 
 
 def _number(value) -> str:
@@ -450,9 +460,8 @@ def _judge_claim(sample: Sample, claim: Claim, graph, values, reference, rel: fl
     worst = float(np.max(relative)) if relative.size else 0.0
     if np.all(difference <= limit) and np.all(np.isfinite(claimed)):
         return PASS, worst, rel, ""
-    index = np.unravel_index(int(np.argmax(np.where(np.isfinite(difference), difference - limit, np.inf))), truth.shape) if truth.ndim else ()
+    index, where = _farthest(difference, limit)
     point = ", ".join(f"{name}={_number(value) if np.ndim(value) == 0 else _short_array(value)}" for name, value in values.items())
-    where = f" at index {[int(k) for k in index]}" if index else ""
     return FAIL, worst, rel, (
         f"claimed d/d{claim.wrt} = {claim.text} gives {_number(claimed[index])}{where} at {point}, "
         f"but the derivative is {_number(truth[index])} (relative error {float(relative[index]):.3g})"

@@ -238,8 +238,8 @@ def read_source(argument: str) -> tuple[str, str]:
     """The text of INPUT and where it came from: standard input, a file, or the argument itself."""
     if argument == "-":
         return _decode(sys.stdin.buffer.read(), "<stdin>"), "<stdin>"
-    path = Path(argument)
-    if "\n" not in argument and len(argument) < 4096 and _is_file(path):
+    path = Path(argument) if "\n" not in argument and len(argument) < 4096 else None  # else an expression
+    if path is not None and _path_is(path, Path.is_file):
         try:
             data = path.read_bytes()
         except OSError as error:
@@ -253,13 +253,13 @@ def read_source(argument: str) -> tuple[str, str]:
         return _decode(data, argument), argument
     if PROGRAM_SUFFIXES.fullmatch(argument):
         raise InputError(f"no such file: {argument}")
-    if "/" in argument and "\n" not in argument and len(argument) < 4096 and _is_file(path, Path.is_dir):
+    if path is not None and "/" in argument and _path_is(path, Path.is_dir):
         raise InputError(f"{argument} is a folder, not a file or an expression")
     return argument, "<expression>"
 
 
-def _is_file(path: Path, test=Path.is_file) -> bool:
-    """Whether INPUT names a file (or, with ``test=Path.is_dir``, a folder)."""
+def _path_is(path: Path, test) -> bool:
+    """Whether ``test`` (Path.is_file, Path.is_dir) holds of the path INPUT may name."""
     try:
         return test(path)
     except OSError:  # a name too long for the file system is an expression
@@ -622,8 +622,7 @@ def grad_command(
             note(f"--dir takes forward mode's J v and reverse mode's gradient {'.' if ascii_ else '·'} v; --engine {engine} is not used")
         _directional(problem, names, direction, as_json, ascii_)
         return
-    if engine in ("forward", "numeric"):
-        _warn_of_passes(graph, engine, names, method)
+    _warn_of_passes(graph, engine, names, method)
     runs = run_engines(graph, to_device(problem.values, xp), engines, wrt=names, method=method, memory=budget, xp=xp)
     found = report_problem(problem, strict, wrt=names, result=runs[0].result)
     from .diagnose import kink_status
@@ -708,22 +707,17 @@ def _directional(problem, names, direction, as_json, ascii_: bool = False) -> No
         console.print(f"gradient {'.' if ascii_ else '·'} direction (reverse mode)  = {format_value(dotted, ascii=ascii_)}", markup=False)
 
 
-# Elements read and written, all passes together, beyond which a run is announced (some seconds).
-LONG_WORK = 5e9
-
-
 def _warn_of_passes(graph, engine: str, names, method: str) -> None:
     """A note, before the wait, where forward mode or finite differences alone must make
     more passes than a comparison would let them (one per input component)."""
-    from .compare import PROJECTION_COUNT, passes_of, work_per_pass
+    from .compare import LONG_WORK, PROJECTION_COUNT, jacobian_work, passes_of
     from .engines import resolve
 
     outputs, _, wrt_nodes = resolve(graph, None, names)
-    components = sum(node.size for node in wrt_nodes)
-    passes = passes_of(engine, wrt_nodes, method)
-    if passes * work_per_pass(graph, outputs) > LONG_WORK:
+    if jacobian_work(graph, engine, wrt_nodes, outputs, method) > LONG_WORK:
+        components = sum(node.size for node in wrt_nodes)
         note(
-            f"{engine} mode makes a pass per input component: {components:,} of them, {passes:,} evaluations in all, which may take long; "
+            f"{engine} mode makes a pass per input component: {components:,} of them, {passes_of(engine, wrt_nodes, method):,} evaluations in all, which may take long; "
             f"reverse mode gives the gradient in one pass, and --engine all checks {engine} mode along {PROJECTION_COUNT} random directions"
         )
 
@@ -828,11 +822,11 @@ def hessian_command(
     report_problem(problem, strict, wrt=names, outputs=[target])
 
     def warn_of_kinks():
-        from .diagnose import ops_at_kinks
+        from .diagnose import at_their_kinks, ops_at_kinks
 
         kinks = ops_at_kinks(graph, problem.values, problem.trace, names)
         if kinks:  # even where the gradient exists (abs(x)*x at 0), its own slope jumps
-            warn(f"the Hessian may not exist here: {' and '.join(kinks)} {'is at its kink' if len(kinks) == 1 else 'are at their kinks'}, where second derivatives jump")
+            warn(f"the Hessian may not exist here: {at_their_kinks(kinks)}, where second derivatives jump")
 
     xp = array_module(backend)
     if direction:

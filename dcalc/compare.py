@@ -126,6 +126,8 @@ def finite_points(result: Derivatives) -> np.ndarray:
 # work (elements read and written, all passes together) they are checked along random
 # directions instead: the Jacobian applied to each, against the reference's.
 FULL_WORK_LIMIT = 5e7
+# Beyond this much, such an engine run alone is announced before the wait (some seconds).
+LONG_WORK = 5e9
 PROJECTION_COUNT = 8
 PROJECTION_SEED = 0
 
@@ -146,11 +148,17 @@ def passes_of(engine: str, wrt_nodes, method: str = "richardson") -> int:
     return passes
 
 
+def jacobian_work(graph, engine: str, wrt_nodes, outputs, method: str = "richardson") -> int:
+    """Elements read and written, all passes together, where ``engine`` takes a pass per
+    input component for the whole Jacobian (forward mode, finite differences); else 0."""
+    if engine not in ("forward", "numeric"):
+        return 0
+    return passes_of(engine, wrt_nodes, method) * work_per_pass(graph, outputs)
+
+
 def projected(graph, engine: str, wrt_nodes, outputs, method: str = "richardson") -> bool:
     """Whether ``engine`` should work along directions rather than give the whole Jacobian."""
-    if engine not in ("forward", "numeric"):
-        return False
-    return passes_of(engine, wrt_nodes, method) * work_per_pass(graph, outputs) > FULL_WORK_LIMIT
+    return jacobian_work(graph, engine, wrt_nodes, outputs, method) > FULL_WORK_LIMIT
 
 
 def engine_options(graph, values, engine: str, wrt=None, outputs=None, method: str = "richardson", cache: dict | None = None) -> dict:

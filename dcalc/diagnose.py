@@ -320,8 +320,14 @@ def kinked_partials(graph, values, trace=None, reference=None) -> tuple[str, set
     if not differing:
         return None  # abs(x)^2 at 0: an op at its kink, but the function has one slope there
     described = "; ".join(_sides(key, right, left, reference) for key, (right, left) in sides.items() if key in differing)
-    at = f"{kinks[0]} is at its kink" if len(kinks) == 1 else f"{', '.join(kinks[:-1])} and {kinks[-1]} are at their kinks"
-    return f"{at}; one-sided derivatives: {described}", differing
+    return f"{at_their_kinks(kinks)}; one-sided derivatives: {described}", differing
+
+
+def at_their_kinks(kinks: list[str]) -> str:
+    """"abs (abs(x) at line 1) is at its kink", or "a, b and c are at their kinks"."""
+    if len(kinks) == 1:
+        return f"{kinks[0]} is at its kink"
+    return f"{', '.join(kinks[:-1])} and {kinks[-1]} are at their kinks"
 
 
 def _sides(key: tuple, right, left, reference) -> str:
@@ -335,11 +341,13 @@ def _sides(key: tuple, right, left, reference) -> str:
 
 
 def _same_both_sides(right, left) -> bool:
-    """Whether the right and left derivatives agree (to the 1e-6 one_sided resolves
-    them to): then the partial exists, kink or no kink inside."""
+    """Whether the right and left derivatives agree (to the ONE_SIDED_TOLERANCE
+    one_sided resolves them to): then the partial exists, kink or no kink inside."""
+    from .engines.numeric import ONE_SIDED_TOLERANCE
+
     right, left = np.asarray(right, dtype=float), np.asarray(left, dtype=float)
     with np.errstate(invalid="ignore"):
-        return bool(np.all(np.abs(right - left) <= 1e-6 * np.maximum(np.abs(right), np.abs(left))))
+        return bool(np.all(np.abs(right - left) <= ONE_SIDED_TOLERANCE * np.maximum(np.abs(right), np.abs(left))))
 
 
 def _one_sided(value) -> str:

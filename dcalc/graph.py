@@ -106,6 +106,9 @@ class Primitive:
     # call): primitives.define sets both from the impl.
     writes_into: bool = False
     in_place: bool = False
+    # Arrays of its operand's size the impl makes besides its result (sin and cos
+    # through tan: dcalc.trig), which the memory budget counts.
+    scratch: int = 0
     # Derivative rules, one per argument. Elementwise ops give ``partials``:
     # ``partial(*args, out) -> d out / d arg`` (a number for a constant one: 0
     # means the derivative is zero, so tangents are skipped, not multiplied).

@@ -31,6 +31,8 @@ GRAMMAR_NAME = "dcalc.lark"
 MAX_CHARS_VARIABLE = "DCALC_MAX_CHARS"
 DEFAULT_MAX_CHARS = 4_000_000
 
+# The words that start a sample's lines (besides d/dNAME).
+SAMPLE_KEYWORDS = ("function", "claim", "tolerance", "engines", "at", "value")
 # What each terminal is, in words, for "expected ..." messages.
 TERMINAL_WORDS = {
     "NAME": "a name",
@@ -49,7 +51,6 @@ TERMINAL_WORDS = {
     "MINUS": "'-'",
     "STAR": "'*'",
     "SLASH": "'/'",
-    "AT": "'at'",
     "_MATMUL": "'@'",
     "POW": "'^'",
     "DOT": "'.'",
@@ -58,11 +59,7 @@ TERMINAL_WORDS = {
     "_NEWLINE": "a new line",
     "RETURN": "'return'",
     "PARTIAL": "d/dNAME",
-    "FUNCTION": "'function'",
-    "VALUE": "'value'",
-    "CLAIM": "'claim'",
-    "ENGINES": "'engines'",
-    "TOLERANCE": "'tolerance'",
+    **{word.upper(): repr(word) for word in SAMPLE_KEYWORDS},
     "$END": "the end of the input",
 }
 # The start rules each parser serves. Sample files have a parser of their own: one
@@ -382,8 +379,7 @@ def _malformed_number(text: str, position: int) -> tuple[int, int] | None:
     return word.start(), word.end()
 
 
-# The words that start a sample's lines (and d/dNAME), and a function block's opening.
-SAMPLE_KEYWORDS = ("function", "claim", "tolerance", "engines", "at", "value")
+# A function block's opening, and a line that starts with a sample's word (or d/dNAME).
 FUNCTION_BLOCK = re.compile(r"^[ \t]*function[ \t]*\{", re.MULTILINE)
 DIRECTIVE_LINE = re.compile(r"[ \t]*(?:(?:" + "|".join(SAMPLE_KEYWORDS) + r")\b|d/d)")
 

@@ -307,16 +307,17 @@ class BatchReport:
 
 def bytes_per_point(graph: Graph, engines, wrt_nodes, outputs, method: str = "richardson") -> int:
     """Working memory a point needs in the hungriest engine: every node's value, and its
-    tangents (forward), cotangents (reverse) or perturbed copies (numeric), and the two
-    scratch arrays of the widest node's sin or cos (dcalc.trig)."""
+    tangents (forward), cotangents (reverse) or perturbed copies (numeric), and the
+    largest scratch arrays an op's impl makes (``Primitive.scratch``)."""
     from .engines.numeric import evaluations
 
-    sizes = [node.size for node in graph.ancestors(outputs)]
-    nodes, widest = sum(sizes), max(sizes, default=1)
+    ancestors = graph.ancestors(outputs)
+    nodes = sum(node.size for node in ancestors)
+    scratch = max((node.prim.scratch * node.inputs[0].size for node in ancestors if node.prim.scratch), default=0)
     inputs = sum(node.size for node in wrt_nodes)
     out = sum(node.size for node in outputs)
     per_engine = {"reverse": 1 + out, "forward": 1 + inputs, "symbolic": 4, "numeric": evaluations(method) * max(inputs, 1), None: 1}
-    return 8 * nodes * max(per_engine.get(engine, 2) for engine in (*engines, None)) + 8 * (inputs + out) * 4 + 8 * 2 * widest
+    return 8 * nodes * max(per_engine.get(engine, 2) for engine in (*engines, None)) + 8 * (inputs + out) * 4 + 8 * scratch
 
 
 def chunking(graph: Graph, engines, wrt_nodes, outputs, memory: int | None, workers: int | None, xp, count: int, method: str = "richardson") -> tuple[int, int, int]:
@@ -470,7 +471,6 @@ class _WholeResult:
                     details[key] = max(details[key], count)
 
 
-
 def run_batch(
     graph: Graph,
     source: PointSource,
@@ -508,14 +508,19 @@ def run_batch(
             return [np.broadcast_to(value, node.shape + (len(next(iter(chunk.values()))),)) for node, value in zip(outputs, found)], None
         return None, run_engines(graph, values, engines, wrt, None, method, batch_ndim=1, memory=engine_memory, xp=xp)
 
-    first_bad: dict = {}  # the inputs read at the first point that is not finite
+    first_bad: dict = {}  # every input at the first point that is not finite
     first_guarded: dict = {}  # ... and at the first where 0·∞ was taken as 0
+
+    def point_at(chunk: dict, k: int) -> dict:
+        """Every input's value at point ``k`` of ``chunk`` (the shared ones too)."""
+        values = {**shared, **{name: np.array(array[k]) for name, array in chunk.items()}}
+        return {name: values[name] for name in graph.input_names}
 
     def take(start: int, chunk: dict, outcome) -> None:
         points = len(next(iter(chunk.values())))
         values, runs = outcome
-        if runs is not None:
-            reference = runs[0].result
+        reference = runs[0].result if runs is not None else None
+        if reference is not None:
             values = reference.values
         # Points first; a value or partial that is the same at every point (no input
         # read from the file reaches it) is spread over them.
@@ -523,7 +528,7 @@ def run_batch(
         if runs is not None:
             for output, output_node in zip(output_names, outputs):
                 for node in wrt_nodes:
-                    block = runs[0].result.jacobian[(output, node.params["name"])]
+                    block = reference.jacobian[(output, node.params["name"])]
                     blocks.append(np.moveaxis(np.broadcast_to(block, output_node.shape + node.shape + (points,)), -1, 0))
         finite = np.ones(points, dtype=bool)
         for position, (quantity, block) in enumerate(zip(report.quantities, blocks)):
@@ -532,17 +537,17 @@ def run_batch(
             finite &= quantity.add(block, value_finite if position >= len(output_names) else None)
         bad = np.flatnonzero(~finite)
         if len(bad) and not report.nonfinite:  # the first such point: where did it go wrong?
-            first_bad.update({name: np.array(array[bad[0]]) for name, array in chunk.items()})
+            first_bad.update(point_at(chunk, bad[0]))
         report.nonfinite += len(bad)
-        report.first_nonfinite += [start + int(k) for k in bad[: SHOWN_POINTS - len(report.first_nonfinite)]]
+        report.first_nonfinite += _numbered(start, bad, report.first_nonfinite)
         judged = finite
-        guarded = runs[0].result.zero_times_infinity_at if runs is not None else None
+        guarded = reference.zero_times_infinity_at if reference is not None else None
         if guarded is not None:
             taken = np.flatnonzero(guarded & finite)
             if len(taken) and not report.zero_times_infinity:
-                first_guarded.update({name: np.array(array[taken[0]]) for name, array in chunk.items()})
+                first_guarded.update(point_at(chunk, taken[0]))
             report.zero_times_infinity += len(taken)
-            report.first_zero_times_infinity += [start + int(k) for k in taken[: SHOWN_POINTS - len(report.first_zero_times_infinity)]]
+            report.first_zero_times_infinity += _numbered(start, taken, report.first_zero_times_infinity)
             judged = finite & ~guarded
         if runs is not None:
             for tally, run in zip(report.engines, runs[1:]):
@@ -554,7 +559,7 @@ def run_batch(
                 tally.worst = max(tally.worst, float(np.max(np.where(judged, measure, 0.0), initial=0.0)))
                 wrong = np.flatnonzero(judged & ~np.broadcast_to(run.agrees_at, (points,)))
                 tally.disagreeing += len(wrong)
-                tally.first_disagreeing += [start + int(k) for k in wrong[: SHOWN_POINTS - len(tally.first_disagreeing)]]
+                tally.first_disagreeing += _numbered(start, wrong, tally.first_disagreeing)
         if writer is not None:
             writer.write(start, points, _named_arrays(chunk, output_names, wrt_nodes, blocks, runs, graph))
         if progress is not None:
@@ -574,16 +579,19 @@ def run_batch(
     from .diagnose import point_problem
 
     if first_bad:
-        values = {**shared, **first_bad}
-        report.where_nonfinite = point_problem(graph, {name: values[name] for name in graph.input_names})
+        report.where_nonfinite = point_problem(graph, first_bad)
     if first_guarded:
         from .engines import run_engine
 
-        values = {**shared, **first_guarded}
-        values = {name: values[name] for name in graph.input_names}
-        found = run_engine(engines[0], graph, values, wrt=wrt)
-        report.where_zero_times_infinity = point_problem(graph, values, wrt=wrt, derivatives=found)
+        found = run_engine(engines[0], graph, first_guarded, wrt=wrt)
+        report.where_zero_times_infinity = point_problem(graph, first_guarded, wrt=wrt, derivatives=found)
     return report
+
+
+def _numbered(start: int, indices, shown: list[int]) -> list[int]:
+    """The numbers of the points at ``indices`` of a chunk starting at ``start``, as many
+    as ``shown`` (those listed so far) has room for."""
+    return [start + int(k) for k in indices[: SHOWN_POINTS - len(shown)]]
 
 
 def _check_chunk(chunk: dict, source: PointSource, graph: Graph) -> None:

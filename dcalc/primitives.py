@@ -326,8 +326,8 @@ def _cos_given_sin(xp, x, sine, out=None):
 
 
 # sin and cos of large arrays go through NumPy's SIMD tan where it has one (dcalc.trig).
-sin = unary("sin", latex=r"\sin", partials=(d_sin,), impl=_through_tan(trig.sin_by_tan, "sin"))
-cos = unary("cos", latex=r"\cos", partials=(d_cos,), impl=_through_tan(trig.cos_by_tan, "cos"), given=(sin, _cos_given_sin))
+sin = unary("sin", latex=r"\sin", partials=(d_sin,), impl=_through_tan(trig.sin_by_tan, "sin"), scratch=1)
+cos = unary("cos", latex=r"\cos", partials=(d_cos,), impl=_through_tan(trig.cos_by_tan, "cos"), given=(sin, _cos_given_sin), scratch=2)
 tan = unary("tan", domain=((-1.2, 1.2),), latex=r"\tan", partials=(d_tan,))
 asin = unary("asin", "arcsin", domain=OPEN_UNIT, latex=r"\arcsin", aliases=("arcsin",), partials=(d_asin,))
 acos = unary("acos", "arccos", domain=OPEN_UNIT, latex=r"\arccos", aliases=("arccos",), partials=(d_acos,))

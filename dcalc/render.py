@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import counted
 from .graph import Graph, Node
-from .printer import LECTURE, PLAIN, SUBSCRIPTS, SUPERSCRIPTS, format_number, to_infix
+from .printer import LECTURE, PLAIN, SUBSCRIPTS, SUPERSCRIPTS, format_number, latex_array, to_infix
 
 
 def v_name(number: int, ascii: bool = False, accent: str = "") -> str:
@@ -342,10 +342,6 @@ def gradient_json(runs) -> dict:
 def _trace_value(row, digits: int, full: bool, notation: str = "unicode", one_line: bool = False) -> str:
     value = np.asarray(row.value)
     limit = 10**9 if full else 6
-    if notation == "latex":
-        from .printer import latex_array
-
-        return latex_array(value, digits, limit)
     text = format_value(value, digits=digits, limit=limit, ascii=notation == "ascii", one_line=one_line)
     if value.ndim and not full and value.size <= limit:  # a longer one is summarised with its shape already
         text = f"{describe_shape(value.shape, notation == 'ascii')}: {text}"
@@ -402,7 +398,7 @@ def trace_latex(traces, digits: int = 4, full: bool = False) -> str:
         columns = "l" * (4 if has_rule else 3)
         rows = []
         for row in trace.rows:
-            value = _trace_value(row, digits, full, "latex")
+            value = latex_array(np.asarray(row.value), digits, 10**9 if full else 6)
             cells = [row.label.latex, "= " + row.definition.latex]
             if has_rule:
                 cells.append("= " + row.rule.latex if row.rule is not None else "")

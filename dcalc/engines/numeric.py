@@ -579,6 +579,10 @@ def exact_directions(graph: Graph, values, wrt: list[str], count: int, seed: int
 # ---- one-sided derivatives at a kink --------------------------------------------------------------
 
 
+# How closely one_sided resolves a one-sided derivative (relative; absolute below 1).
+ONE_SIDED_TOLERANCE = 1e-6
+
+
 def one_sided(graph: Graph, values, outputs=None, wrt=None) -> dict:
     """Right and left derivatives by one-sided differences with Richardson
     extrapolation: what a function has on each side of a kink.
@@ -603,7 +607,7 @@ def one_sided(graph: Graph, values, outputs=None, wrt=None) -> dict:
                 noise = NOISE_ULPS * EPS * (np.abs(side) + np.abs(base)) / steps
                 best, error = richardson(quotient, noise, 1, np.isfinite(side) & np.isfinite(base))
                 # No convergence (a jump, as sign has at 0): no one-sided derivative.
-                sides.append(np.where(error <= 1e-6 * np.maximum(np.abs(best), 1.0), best, np.nan))
+                sides.append(np.where(error <= ONE_SIDED_TOLERANCE * np.maximum(np.abs(best), 1.0), best, np.nan))
         for input_node, (first, last) in zip(wrt_nodes, point.offsets):
             shape = node.shape + input_node.shape
             results[(name, input_node.params["name"])] = tuple(side[..., first:last].reshape(shape) for side in sides)
