@@ -196,7 +196,10 @@ def scalar_point(graph: Graph, values: Mapping[str, Any]) -> bool:
     """Whether the values are one real point (so compile_scalar's floats may carry it)."""
     for node in graph.inputs:
         value = values.get(node.params["name"])
-        if value is not None and (np.ndim(value) or np.iscomplexobj(value)):
+        if type(value) is np.ndarray:  # the common case, read without NumPy's calls
+            if value.ndim or value.dtype.kind == "c":
+                return False
+        elif value is not None and (np.ndim(value) or np.iscomplexobj(value)):
             return False
     return True
 

@@ -129,7 +129,7 @@ class Builder:
         used = {word for line in self.lines for word in re.findall(r"[A-Za-z_]\w*", line.split(" = ", 1)[1])}
         unused = [(name, value) for name, value in self.pool[len(self.values) :] if name not in used]
         terms = [f"sum({name})" if np.shape(value) else name for name, value in unused]
-        terms += [f"0.1*sum(sin({name}))" for name in self.values]
+        terms += [f"0.1*sum(sin({name}))" if np.shape(value) else f"0.1*sin({name})" for name, value in self.values.items()]
         return "\n".join(self.lines + ["y = " + " + ".join(terms)])
 
 

@@ -256,6 +256,32 @@ def test_reverse_mode_jacobian_of_several_outputs():
         assert relative(result.jacobian[("b", "y")], -2.6) <= tolerance
 
 
+def test_reverse_mode_folds_a_node_read_once_into_its_reader():
+    """tanh(a*b): the product is read by tanh alone, so the sweep goes from tanh straight
+    to a and b, weighing tanh'(a b) b and tanh'(a b) a, with the plain sweep's numbers."""
+    from dcalc.engines.scalar import compile_tape, reverse_sweep
+
+    problem = dcalc.load("t = tanh(a*b)\nu = sin(t + a)\nreturn u*t", {"a": 0.3, "b": -1.7})
+    result = run_engine("reverse", problem.graph, problem.values)
+    tape = compile_tape(problem.graph, problem.graph.outputs, problem.graph.inputs, "reverse")
+    assert len(tape.shortened) < len(tape.backward)
+    t = math.tanh(0.3 * -1.7)
+    u = math.sin(t + 0.3)
+    slope = 1 - t * t  # tanh'
+    du_dt = math.cos(t + 0.3)
+    d_dt = u + t * du_dt  # d(u t)/dt, u depending on t
+    assert relative(result.jacobian[("y", "a")], d_dt * slope * -1.7 + t * du_dt) <= 1e-15
+    assert relative(result.jacobian[("y", "b")], d_dt * slope * 0.3) <= 1e-15
+
+
+def test_folding_nodes_loses_nothing_to_underflow():
+    # The folded weight 1e-200 * 1e-200 would underflow to 0; the sweep that keeps every
+    # node sends 1e300 * 1e-200 = 1e100 on, then 1e-100, then 1e-300: df/db.
+    problem = dcalc.load("1e300 * (1e-200 * (1e-200 * (1e-200 * b)))", {"b": 1.0})
+    result = run_engine("reverse", problem.graph, problem.values)
+    assert relative(result.jacobian[("y", "b")], 1e-300) <= 1e-14
+
+
 @pytest.mark.parametrize("point", [0.05, 1e-3])
 def test_numeric_steps_stay_inside_the_domain(point):
     problem = dcalc.load("ln(x)", {"x": point})

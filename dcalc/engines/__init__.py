@@ -13,6 +13,7 @@ shape ``output.shape + batch`` and a Jacobian block ``output.shape + input.shape
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -280,15 +281,22 @@ def redone(plain: Derivatives, guarded: Derivatives) -> Derivatives:
     return guarded.note_zero_times_infinity(np.asarray(to_host(changed)) if guarded.batch_ndim else None, partials if guarded.jacobian else None)
 
 
-def run_engine(name: str, graph: Graph, values, outputs=None, wrt=None, **options) -> Derivatives:
-    from ..errors import InputError
+@functools.cache
+def _engines() -> dict[str, Callable]:
+    """Each engine's function by name (imported on first use)."""
     from . import forward, numeric, reverse, symbolic
 
-    engines = {"forward": forward.forward, "reverse": reverse.reverse, "symbolic": symbolic.symbolic, "numeric": numeric.numeric}
-    if name not in engines:
+    return {"forward": forward.forward, "reverse": reverse.reverse, "symbolic": symbolic.symbolic, "numeric": numeric.numeric}
+
+
+def run_engine(name: str, graph: Graph, values, outputs=None, wrt=None, **options) -> Derivatives:
+    from ..errors import InputError
+
+    engine = _engines().get(name)
+    if engine is None:
         raise InputError(f"unknown engine {name!r}: use {', '.join(ENGINE_NAMES)}")
     try:
-        return engines[name](graph, values, outputs=outputs, wrt=wrt, **options)
+        return engine(graph, values, outputs=outputs, wrt=wrt, **options)
     except KeyError as error:  # a value the caller left out, found missing on the way
         missing = error.args[0] if error.args else None
         if isinstance(missing, str) and missing in graph.input_names and missing not in values:

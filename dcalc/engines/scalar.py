@@ -9,6 +9,13 @@ adjoint times the edge's weight into its operands; forward mode sweeps them
 forwards. Those sweeps are plain loops over Python floats, so a long program
 costs a fraction of a microsecond per operation instead of a NumPy call per rule.
 
+Reverse mode shortens its sweep by eliminating vertices: a node read by one edge
+only (the a*b in tanh(a*b)) hands its edges to its consumer, each weight multiplied
+by that edge's (d tanh/d a = tanh'(a*b) * b), all the products in one NumPy call.
+Only one of two such nodes in a row goes, so every product has two factors; and
+where one overflows or leaves the normal range (1e-200 * 1e-200) the sweep keeps
+every node, so the results are those of the plain sweep to rounding.
+
 A zero, flowing or on the edge, sends nothing even along an infinite slope, as
 the array engines' guarded rules do (dcalc/engines/rules.py): d/dx of x + sqrt(y)
 at y = 0 is 1, and x*sqrt(x) at 0 gives 0 in both modes. Where that zero meets an
@@ -33,10 +40,11 @@ from .rules import _partial_of
 @dataclass
 class Tape:
     schedule: Schedule
-    # Per (primitive, argument) with a partial that is a function: the function, the
-    # slots of the nodes' operands (one array per argument) and their own, and where
-    # the weights go.
+    # Per (primitive, argument) with a partial that is a function: the function, where
+    # the nodes' operands (a slice per argument) and their own values lie in the
+    # gathered values, and the slice of the weights it fills.
     groups: list[tuple]
+    gather: np.ndarray  # the slots whose values the groups read, in their order
     weights: np.ndarray  # constant partials filled in; the groups fill the rest
     sweep: list[tuple[int, tuple[tuple[int, int], ...]]]  # (slot, ((operand slot, weight index), ...))
     # The sweep backwards, each node's first two edges spelled out (the loop then
@@ -44,6 +52,11 @@ class Tape:
     # or -1, its weight index, the other edges).
     backward: list[tuple]
     wrt_slots: list[int]
+    # The backward sweep without the eliminated nodes, its weights indexing the
+    # products weights[factors[0]] * weights[factors[1]] (an edge kept is the
+    # product of its weight and a 1 at the end of weights); None: none eliminated.
+    shortened: list[tuple] | None = None
+    factors: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def compile_tape(graph: Graph, outputs: list[Node], wrt: list[Node], engine: str) -> Tape | None:
@@ -72,48 +85,134 @@ def _compile(graph: Graph, outputs, wrt, engine: str) -> Tape | None:
         return (operand_slots[position], len(constant_weights) - 1)
 
     slot_of, edges = sweep_edges(schedule.nodes, wrt, edge)
-    sweep = [(slot, made) for slot, _, made in edges]
+    # The weights renumbered: the constants first, then each group's together, so a
+    # group writes one slice, reading its operands' values from one gather.
+    in_groups = [index for members in grouped.values() for index, _, _ in members]
+    taken = set(in_groups)
+    order = [index for index in range(len(constant_weights)) if index not in taken] + in_groups
+    renumbered = {old: new for new, old in enumerate(order)}
+    sweep = [(slot, tuple((operand, renumbered[index]) for operand, index in made)) for slot, _, made in edges]
+    gather: list[int] = []
     groups = []
+    start = len(order) - len(in_groups)
     for (prim, position), members in grouped.items():
-        indices = np.array([index for index, _, _ in members])
-        own = np.array([slot for _, slot, _ in members])
-        arguments = [np.array([operands[k] for _, _, operands in members]) for k in range(len(members[0][2]))]
-        groups.append((prim.partials[position], arguments, own, indices))
-    backward = [(slot, *edges[0], *(edges[1] if len(edges) > 1 else (-1, -1)), edges[2:]) for slot, edges in reversed(sweep)]
-    return Tape(schedule, groups, np.array(constant_weights), sweep, backward, [slot_of.get(node.index, -1) for node in wrt])
+        columns = [[operands[k] for _, _, operands in members] for k in range(len(members[0][2]))]
+        reads = []
+        for column in [*columns, [slot for _, slot, _ in members]]:
+            reads.append(slice(len(gather), len(gather) + len(column)))
+            gather.extend(column)
+        groups.append((prim.partials[position], reads[:-1], reads[-1], slice(start, start + len(members))))
+        start += len(members)
+    constant_weights = [constant_weights[index] for index in order]
+    one = len(constant_weights)
+    shortened, factors = _eliminate(sweep, set(schedule.output_slots), one)
+    return Tape(
+        schedule,
+        groups,
+        np.array(gather, dtype=np.intp),
+        np.array(constant_weights + [1.0]),
+        sweep,
+        _spelled_out(sweep),
+        [slot_of.get(node.index, -1) for node in wrt],
+        _spelled_out(shortened) if shortened is not None else None,
+        tuple(np.array(indices, dtype=np.intp) for indices in factors) if shortened is not None else None,
+    )
 
 
-def _weights(tape: Tape, slots: list) -> tuple[list, bool]:
-    """Every edge's partial derivative at this point, and whether they are all finite
-    (one sum: a sum that overflows only costs the guarded sweep)."""
-    weights = tape.weights.copy()
-    with np.errstate(all="ignore"):
-        if tape.groups:
-            values = np.array(slots, dtype=float)
-            for partial, arguments, own, indices in tape.groups:
-                weights[indices] = partial(*[values[argument] for argument in arguments], values[own])
-        finite = bool(np.isfinite(weights.sum()))
-    return weights.tolist(), finite
+def _spelled_out(sweep: list) -> list[tuple]:
+    """The sweep backwards as Tape.backward has it."""
+    return [(slot, *edges[0], *(edges[1] if len(edges) > 1 else (-1, -1)), edges[2:]) for slot, edges in reversed(sweep)]
 
 
-def reverse_sweep(tape: Tape, weights: list, seed_slot: int, size: int) -> list:
-    """The adjoint of every slot (None: nothing reached it) for d(seed slot), with
-    finite weights (a zero adjoint sends nothing: it would send zeros)."""
-    adjoint: list = [None] * size
-    adjoint[seed_slot] = 1.0
-    for slot, first, first_weight, second, second_weight, more in tape.backward:
-        cotangent = adjoint[slot]
-        if not cotangent:  # None, or a zero
+def _eliminate(sweep: list, output_slots: set, one: int) -> tuple[list | None, tuple[list, list]]:
+    """The sweep with each node that one edge reads (not an output) folded into the
+    node reading it, unless that one is folded itself: its edges then go to the
+    eliminated node's operands, weighing the product of the two edges' weights. The
+    k-th edge of the result has weight index k, the product of weights ``factors``
+    (``one``: the index of a 1). None for the sweep: no node to eliminate."""
+    readers: dict[int, int] = {}
+    for _, edges in sweep:
+        for operand, _ in edges:
+            readers[operand] = readers.get(operand, 0) + 1
+    reader_of = {operand: slot for slot, edges in sweep for operand, _ in edges if readers[operand] == 1}
+    eliminated: set[int] = set()
+    for slot, _ in reversed(sweep):  # a node's reader comes before it
+        if readers.get(slot) == 1 and slot not in output_slots and reader_of[slot] not in eliminated:
+            eliminated.add(slot)
+    if not eliminated:
+        return None, ([], [])
+    edges_of = dict(sweep)
+    outer: list[int] = []
+    inner: list[int] = []
+    shortened = []
+    for slot, edges in sweep:
+        if slot in eliminated:
             continue
-        previous = adjoint[first]
-        adjoint[first] = cotangent * weights[first_weight] if previous is None else previous + cotangent * weights[first_weight]
+        folded = []
+        for operand, index in edges:
+            for further, further_index in edges_of[operand] if operand in eliminated else [(operand, one)]:
+                folded.append((further, len(outer)))
+                outer.append(index)
+                inner.append(further_index)
+        shortened.append((slot, tuple(folded)))
+    return shortened, (outer, inner)
+
+
+def _weights(tape: Tape, slots: list) -> np.ndarray:
+    """Every edge's partial derivative at this point (and the 1 after them)."""
+    weights = tape.weights.copy()
+    if tape.groups:
+        values = np.array(slots, dtype=float)[tape.gather]
+        with np.errstate(all="ignore"):
+            for partial, arguments, own, block in tape.groups:
+                weights[block] = partial(*[values[argument] for argument in arguments], values[own])
+    return weights
+
+
+def _finite(weights: np.ndarray) -> bool:
+    """Whether every weight is finite (one sum: a sum that overflows only costs the
+    guarded sweep)."""
+    with np.errstate(all="ignore"):
+        return bool(np.isfinite(weights.sum()))
+
+
+# Weights that are 0 or no smaller in magnitude than SMALLEST, and whose squares sum
+# to no more than the largest float (so none is larger than its square root), are
+# finite; the product of two is a normal number, or 0 where a factor is: it loses
+# nothing to overflow or underflow (1e-200 * 1e-200) that the plain sweep need not.
+SMALLEST = math.sqrt(np.finfo(float).tiny)
+LARGEST_SQUARES = np.finfo(float).max
+
+
+def _shortened(tape: Tape, weights: np.ndarray) -> list | None:
+    """The weights of the shortened sweep (Tape.factors' products), where every
+    weight is moderate; None where one is not (or nothing was eliminated)."""
+    if tape.factors is None:
+        return None
+    with np.errstate(all="ignore"):
+        if not np.dot(weights, weights) <= LARGEST_SQUARES:
+            return None
+    if np.count_nonzero(np.abs(weights) < SMALLEST) > weights.size - np.count_nonzero(weights):
+        return None
+    return (weights[tape.factors[0]] * weights[tape.factors[1]]).tolist()
+
+
+def reverse_sweep(backward: list[tuple], weights: list, seed_slot: int, size: int) -> list:
+    """The adjoint of every slot (0 where nothing reached it or it was eliminated) for
+    d(seed slot), along Tape.backward or Tape.shortened, with finite weights (a zero
+    adjoint sends nothing: it would send zeros)."""
+    adjoint: list = [0.0] * size
+    adjoint[seed_slot] = 1.0
+    for slot, first, first_weight, second, second_weight, more in backward:
+        cotangent = adjoint[slot]
+        if not cotangent:
+            continue
+        adjoint[first] += cotangent * weights[first_weight]
         if second >= 0:
-            previous = adjoint[second]
-            adjoint[second] = cotangent * weights[second_weight] if previous is None else previous + cotangent * weights[second_weight]
+            adjoint[second] += cotangent * weights[second_weight]
             if more:
                 for operand, index in more:
-                    previous = adjoint[operand]
-                    adjoint[operand] = cotangent * weights[index] if previous is None else previous + cotangent * weights[index]
+                    adjoint[operand] += cotangent * weights[index]
     return adjoint
 
 
@@ -182,21 +281,27 @@ def reverse(graph: Graph, values, outputs, output_names, wrt_nodes) -> Derivativ
     found = _at(graph, values, outputs, wrt_nodes, "reverse")
     if found is None:
         return None
-    tape, slots, (weights, finite) = found
+    tape, slots, weights = found
     size = len(slots)
+    shortened = _shortened(tape, weights)
+    if shortened is not None:
+        backward, finite, weights = tape.shortened, True, shortened
+    else:
+        backward, finite, weights = tape.backward, _finite(weights), weights.tolist()
+    wrt_names = [node.params["name"] for node in wrt_nodes]
     jacobian = {}
     guarded = set()  # the partials that took 0·∞ as 0
     for name, seed_slot in zip(output_names, tape.schedule.output_slots):
         if finite:
-            adjoint = reverse_sweep(tape, weights, seed_slot, size)
+            adjoint = reverse_sweep(backward, weights, seed_slot, size)
         else:
             adjoint, taken = guarded_reverse_sweep(tape, weights, seed_slot, size)
-            guarded |= {(name, node.params["name"]) for node, slot in zip(wrt_nodes, tape.wrt_slots) if slot >= 0 and taken[slot]}
-        for node, slot in zip(wrt_nodes, tape.wrt_slots):
+            guarded |= {(name, wrt_name) for wrt_name, slot in zip(wrt_names, tape.wrt_slots) if slot >= 0 and taken[slot]}
+        for wrt_name, slot in zip(wrt_names, tape.wrt_slots):
             total = adjoint[slot] if slot >= 0 else None
-            jacobian[(name, node.params["name"])] = np.array(0.0 if total is None else total)
+            jacobian[(name, wrt_name)] = np.array(0.0 if total is None else total)
     result_values = [np.float64(slots[slot]) for slot in tape.schedule.output_slots]
-    result = Derivatives("reverse", output_names, [node.params["name"] for node in wrt_nodes], result_values, jacobian)
+    result = Derivatives("reverse", output_names, wrt_names, result_values, jacobian)
     return result.note_zero_times_infinity(partials=guarded) if guarded else result
 
 
@@ -206,7 +311,8 @@ def forward(graph: Graph, values, outputs, output_names, wrt_nodes, directions: 
     found = _at(graph, values, outputs, wrt_nodes, "forward")
     if found is None:
         return None
-    tape, slots, (weights, _) = found
+    tape, slots, weights = found
+    weights = weights.tolist()
     size = len(slots)
     if directions is None:
         seed_sets = [{slot: 1.0} if slot >= 0 else {} for slot in tape.wrt_slots]
