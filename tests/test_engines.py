@@ -256,15 +256,18 @@ def test_reverse_mode_jacobian_of_several_outputs():
         assert relative(result.jacobian[("b", "y")], -2.6) <= tolerance
 
 
-def test_reverse_mode_folds_a_node_read_once_into_its_reader():
+def test_reverse_mode_folds_a_node_read_once_into_its_reader(monkeypatch):
     """tanh(a*b): the product is read by tanh alone, so the sweep goes from tanh straight
-    to a and b, weighing tanh'(a b) b and tanh'(a b) a, with the plain sweep's numbers."""
-    from dcalc.engines.scalar import compile_tape, reverse_sweep
+    to a and b, weighing tanh'(a b) b and tanh'(a b) a."""
+    from dcalc.engines import scalar
 
+    swept = []
+    plain_sweep = scalar.reverse_sweep
+    monkeypatch.setattr(scalar, "reverse_sweep", lambda backward, *rest: swept.append(backward) or plain_sweep(backward, *rest))
     problem = dcalc.load("t = tanh(a*b)\nu = sin(t + a)\nreturn u*t", {"a": 0.3, "b": -1.7})
     result = run_engine("reverse", problem.graph, problem.values)
-    tape = compile_tape(problem.graph, problem.graph.outputs, problem.graph.inputs, "reverse")
-    assert len(tape.shortened) < len(tape.backward)
+    tape = scalar.compile_tape(problem.graph, problem.graph.outputs, problem.graph.inputs, "reverse")
+    assert swept == [tape.folded] and len(tape.folded) < len(tape.backward)
     t = math.tanh(0.3 * -1.7)
     u = math.sin(t + 0.3)
     slope = 1 - t * t  # tanh'
@@ -274,12 +277,29 @@ def test_reverse_mode_folds_a_node_read_once_into_its_reader():
     assert relative(result.jacobian[("y", "b")], d_dt * slope * 0.3) <= 1e-15
 
 
-def test_folding_nodes_loses_nothing_to_underflow():
-    # The folded weight 1e-200 * 1e-200 would underflow to 0; the sweep that keeps every
-    # node sends 1e300 * 1e-200 = 1e100 on, then 1e-100, then 1e-300: df/db.
-    problem = dcalc.load("1e300 * (1e-200 * (1e-200 * (1e-200 * b)))", {"b": 1.0})
+def test_an_output_read_once_is_not_folded():
+    # a is read by b alone, but the sweep for d a/dx starts at a.
+    problem = dcalc.load("a = sin(x)\nb = exp(a)\nreturn a, b", {"x": 0.7})
     result = run_engine("reverse", problem.graph, problem.values)
-    assert relative(result.jacobian[("y", "b")], 1e-300) <= 1e-14
+    assert relative(result.jacobian[("a", "x")], math.cos(0.7)) <= 1e-15
+    assert relative(result.jacobian[("b", "x")], math.exp(math.sin(0.7)) * math.cos(0.7)) <= 1e-15
+
+
+@pytest.mark.parametrize(
+    "text, b, slope",
+    [
+        # The folded weight 1e-170 * 1e-170 would underflow to 0; the plain sweep sends
+        # 1e300 on, then 1e130, then 1e-40: df/db.
+        ("1e150*(1e150*(1e-170*(1e-170*b)))", 1.0, 1e-40),
+        # 1e170 * 1e170 would overflow; the plain sweep sends 1e-300, 1e-130, 1e40.
+        ("1e-150*(1e-150*(1e170*(1e170*b)))", 1e-300, 1e40),
+        ("1e300 * (1e-200 * (1e-200 * (1e-200 * b)))", 1.0, 1e-300),
+    ],
+)
+def test_folding_nodes_loses_nothing_to_underflow_or_overflow(text, b, slope):
+    problem = dcalc.load(text, {"b": b})
+    result = run_engine("reverse", problem.graph, problem.values)
+    assert relative(result.jacobian[("y", "b")], slope) <= 1e-14
 
 
 @pytest.mark.parametrize("point", [0.05, 1e-3])

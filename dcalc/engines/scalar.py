@@ -9,12 +9,14 @@ adjoint times the edge's weight into its operands; forward mode sweeps them
 forwards. Those sweeps are plain loops over Python floats, so a long program
 costs a fraction of a microsecond per operation instead of a NumPy call per rule.
 
-Reverse mode shortens its sweep by eliminating vertices: a node read by one edge
-only (the a*b in tanh(a*b)) hands its edges to its consumer, each weight multiplied
-by that edge's (d tanh/d a = tanh'(a*b) * b), all the products in one NumPy call.
-Only one of two such nodes in a row goes, so every product has two factors; and
-where one overflows or leaves the normal range (1e-200 * 1e-200) the sweep keeps
-every node, so the results are those of the plain sweep to rounding.
+Reverse mode shortens its sweep by eliminating vertices: a node that one edge
+reads (the a*b in tanh(a*b)) is folded into its reader, which then sends its
+adjoint straight to a and b, weighing tanh'(a*b) * b and tanh'(a*b) * a; all the
+products are taken in one NumPy call. Of two such nodes in a row only one is
+folded, so every product has two factors; where a product could overflow or
+leave the normal range (1e-200 * 1e-200), the sweep keeps every node. The results
+are those of the plain sweep to rounding, or finite where the plain sweep's
+adjoint overflowed on its way to a zero weight.
 
 A zero, flowing or on the edge, sends nothing even along an infinite slope, as
 the array engines' guarded rules do (dcalc/engines/rules.py): d/dx of x + sqrt(y)
@@ -52,10 +54,11 @@ class Tape:
     # or -1, its weight index, the other edges).
     backward: list[tuple]
     wrt_slots: list[int]
-    # The backward sweep without the eliminated nodes, its weights indexing the
-    # products weights[factors[0]] * weights[factors[1]] (an edge kept is the
-    # product of its weight and a 1 at the end of weights); None: none eliminated.
-    shortened: list[tuple] | None = None
+    # The backward sweep without the folded nodes, its weights indexing the products
+    # weights[factors[0]] * weights[factors[1]] (an edge kept is the product of its
+    # weight and a 1 at the end of weights); None: no node to fold. Forward tapes
+    # have them too (unused): the cache holds one tape for both modes.
+    folded: list[tuple] | None = None
     factors: tuple[np.ndarray, np.ndarray] | None = None
 
 
@@ -105,7 +108,7 @@ def _compile(graph: Graph, outputs, wrt, engine: str) -> Tape | None:
         start += len(members)
     constant_weights = [constant_weights[index] for index in order]
     one = len(constant_weights)
-    shortened, factors = _eliminate(sweep, set(schedule.output_slots), one)
+    folded, factors = _eliminate(sweep, set(schedule.output_slots), one)
     return Tape(
         schedule,
         groups,
@@ -114,8 +117,8 @@ def _compile(graph: Graph, outputs, wrt, engine: str) -> Tape | None:
         sweep,
         _spelled_out(sweep),
         [slot_of.get(node.index, -1) for node in wrt],
-        _spelled_out(shortened) if shortened is not None else None,
-        tuple(np.array(indices, dtype=np.intp) for indices in factors) if shortened is not None else None,
+        _spelled_out(folded) if folded is not None else None,
+        tuple(np.array(indices, dtype=np.intp) for indices in factors) if folded is not None else None,
     )
 
 
@@ -144,7 +147,7 @@ def _eliminate(sweep: list, output_slots: set, one: int) -> tuple[list | None, t
     edges_of = dict(sweep)
     outer: list[int] = []
     inner: list[int] = []
-    shortened = []
+    kept = []
     for slot, edges in sweep:
         if slot in eliminated:
             continue
@@ -154,8 +157,8 @@ def _eliminate(sweep: list, output_slots: set, one: int) -> tuple[list | None, t
                 folded.append((further, len(outer)))
                 outer.append(index)
                 inner.append(further_index)
-        shortened.append((slot, tuple(folded)))
-    return shortened, (outer, inner)
+        kept.append((slot, tuple(folded)))
+    return kept, (outer, inner)
 
 
 def _weights(tape: Tape, slots: list) -> np.ndarray:
@@ -176,30 +179,28 @@ def _finite(weights: np.ndarray) -> bool:
         return bool(np.isfinite(weights.sum()))
 
 
-# Weights that are 0 or no smaller in magnitude than SMALLEST, and whose squares sum
-# to no more than the largest float (so none is larger than its square root), are
-# finite; the product of two is a normal number, or 0 where a factor is: it loses
-# nothing to overflow or underflow (1e-200 * 1e-200) that the plain sweep need not.
+# Weights that are 0 or between these in magnitude (2^-511 and 2^512, the
+# square roots of the smallest normal float and of the largest) multiply in pairs
+# to a normal number, or to 0 where a factor is 0: a product loses nothing to
+# underflow (1e-200 * 1e-200) or overflow that the plain sweep need not.
 SMALLEST = math.sqrt(np.finfo(float).tiny)
-LARGEST_SQUARES = np.finfo(float).max
+LARGEST = math.sqrt(np.finfo(float).max)
 
 
-def _shortened(tape: Tape, weights: np.ndarray) -> list | None:
-    """The weights of the shortened sweep (Tape.factors' products), where every
-    weight is moderate; None where one is not (or nothing was eliminated)."""
+def _folded_weights(tape: Tape, weights: np.ndarray) -> list | None:
+    """The weights of Tape.folded (the products Tape.factors names), where the
+    weights allow folding; None where they do not (or nothing was folded)."""
     if tape.factors is None:
         return None
-    with np.errstate(all="ignore"):
-        if not np.dot(weights, weights) <= LARGEST_SQUARES:
-            return None
-    if np.count_nonzero(np.abs(weights) < SMALLEST) > weights.size - np.count_nonzero(weights):
+    magnitude = np.abs(weights)
+    if not magnitude.max() <= LARGEST or ((magnitude < SMALLEST) & (weights != 0)).any():  # NaN fails the first
         return None
     return (weights[tape.factors[0]] * weights[tape.factors[1]]).tolist()
 
 
 def reverse_sweep(backward: list[tuple], weights: list, seed_slot: int, size: int) -> list:
     """The adjoint of every slot (0 where nothing reached it or it was eliminated) for
-    d(seed slot), along Tape.backward or Tape.shortened, with finite weights (a zero
+    d(seed slot), along Tape.backward or Tape.folded, with finite weights (a zero
     adjoint sends nothing: it would send zeros)."""
     adjoint: list = [0.0] * size
     adjoint[seed_slot] = 1.0
@@ -283,22 +284,22 @@ def reverse(graph: Graph, values, outputs, output_names, wrt_nodes) -> Derivativ
         return None
     tape, slots, weights = found
     size = len(slots)
-    shortened = _shortened(tape, weights)
-    if shortened is not None:
-        backward, finite, weights = tape.shortened, True, shortened
+    folded = _folded_weights(tape, weights)
+    if folded is not None:
+        backward, finite, listed = tape.folded, True, folded
     else:
-        backward, finite, weights = tape.backward, _finite(weights), weights.tolist()
+        backward, finite, listed = tape.backward, _finite(weights), weights.tolist()
     wrt_names = [node.params["name"] for node in wrt_nodes]
     jacobian = {}
     guarded = set()  # the partials that took 0·∞ as 0
     for name, seed_slot in zip(output_names, tape.schedule.output_slots):
         if finite:
-            adjoint = reverse_sweep(backward, weights, seed_slot, size)
+            adjoint = reverse_sweep(backward, listed, seed_slot, size)
         else:
-            adjoint, taken = guarded_reverse_sweep(tape, weights, seed_slot, size)
+            adjoint, taken = guarded_reverse_sweep(tape, listed, seed_slot, size)
             guarded |= {(name, wrt_name) for wrt_name, slot in zip(wrt_names, tape.wrt_slots) if slot >= 0 and taken[slot]}
         for wrt_name, slot in zip(wrt_names, tape.wrt_slots):
-            total = adjoint[slot] if slot >= 0 else None
+            total = adjoint[slot] if slot >= 0 else None  # None: the guarded sweep's "nothing reached it"
             jacobian[(name, wrt_name)] = np.array(0.0 if total is None else total)
     result_values = [np.float64(slots[slot]) for slot in tape.schedule.output_slots]
     result = Derivatives("reverse", output_names, wrt_names, result_values, jacobian)
