@@ -21,7 +21,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from .errors import DcalcError, InputError, ZeroTimesInfinityError, counted
+from .errors import DcalcError, InputError, counted
 
 app = typer.Typer(
     name="dcalc",
@@ -630,7 +630,7 @@ def grad_command(
     kink = kink_status(graph, problem.values, problem.trace, runs[0].result)
     if kink is not None:
         warn(f"not differentiable here: {kink}")
-    if kink is not None or isinstance(found, ZeroTimesInfinityError):
+    if kink is not None or runs[0].result.zero_times_infinity:
         # Not a disagreement: at a kink, or where the chain rule took 0·∞ as 0, there
         # is no derivative the engines could be held to.
         for run in runs[1:]:
@@ -722,9 +722,18 @@ def _warn_of_passes(graph, engine: str, names, method: str) -> None:
         )
 
 
-def _fitting(console, table):
-    """The table, or None where the terminal is too narrow for it: squeezed, its
-    numbers would lose digits (the caller shows an entry at a time instead)."""
+def _scalar_matrix(console, blocks: dict, rows: list[str], columns: list[str], title: str, full: bool, ascii_: bool):
+    """The blocks (by (row, column) name) as one labelled matrix where every one is a
+    scalar and the matrix fits the terminal; None otherwise (squeezed, its numbers
+    would lose digits: the caller shows a block at a time instead)."""
+    import numpy as np
+
+    from .render import labelled_matrix
+
+    if not all(np.ndim(block) == 0 for block in blocks.values()):
+        return None
+    entries = [[blocks[(row, column)] for column in columns] for row in rows]
+    table = labelled_matrix(entries, columns, digits=None if full else 10, title=title, ascii=ascii_, rows=rows)
     return None if console.measure(table, options=console.options.update_width(10**6)).maximum > console.width else table
 
 
@@ -746,9 +755,8 @@ def jacobian_command(
     """The Jacobian of INPUT's outputs, by the cheaper AD mode for its shape."""
     from .backend import array_module, result_to_host, to_device
     from .engines import ENGINE_NAMES, run_engine
-    import numpy as np
 
-    from .render import block_table, labelled_matrix, partial_label, to_json
+    from .render import block_table, partial_label, to_json
 
     problem = load_problem(source, at, seed, at_file)
     graph = problem.graph
@@ -778,13 +786,11 @@ def jacobian_command(
         return
     console = _stdout()
     console.print(f"engine: {reason}", markup=False)
-    if all(np.ndim(block) == 0 for block in result.jacobian.values()):  # scalars: one matrix, outputs by inputs
-        entries = [[result.jacobian[(out, name)] for name in result.input_names] for out in result.output_names]
-        title = partial_label("(row)", "(column)", ascii_)
-        matrix = _fitting(console, labelled_matrix(entries, result.input_names, digits=None if full else 10, title=title, ascii=ascii_, rows=result.output_names))
-        if matrix is not None:
-            console.print(matrix)
-            return
+    # Scalars: one matrix, outputs by inputs.
+    matrix = _scalar_matrix(console, result.jacobian, result.output_names, result.input_names, partial_label("(row)", "(column)", ascii_), full, ascii_)
+    if matrix is not None:
+        console.print(matrix)
+        return
     for out in result.output_names:
         for name in result.input_names:
             console.print(block_table(partial_label(out, name, ascii_), result.jacobian[(out, name)], full, ascii_))
@@ -812,7 +818,7 @@ def hessian_command(
     from .engines.second import hessian, hessian_vector
     import numpy as np
 
-    from .render import block_table, format_value, hessian_json, labelled_matrix, mixed_label, to_json
+    from .render import block_table, format_value, hessian_json, mixed_label, to_json
     from .values import parse_at
 
     problem = load_problem(source, at, seed, at_file)
@@ -824,7 +830,7 @@ def hessian_command(
     def warn_of_kinks():
         from .diagnose import at_their_kinks, ops_at_kinks
 
-        kinks = ops_at_kinks(graph, problem.values, problem.trace, names)
+        kinks = ops_at_kinks(graph, problem.values, problem.trace, names, outputs=[target])
         if kinks:  # even where the gradient exists (abs(x)*x at 0), its own slope jumps
             warn(f"the Hessian may not exist here: {at_their_kinks(kinks)}, where second derivatives jump")
 
@@ -852,10 +858,7 @@ def hessian_command(
     console = _stdout()
     console.print(f"{output} = {format_value(result.value, ascii=ascii_)}")
     console.print(f"engine: {result.engine}")
-    matrix = None
-    if all(np.shape(block) == () for block in result.blocks.values()):  # scalar inputs: one matrix, if it fits
-        entries = [[result.blocks[(first, second)] for second in names] for first in names]
-        matrix = _fitting(console, labelled_matrix(entries, names, digits=None if full else 10, title=mixed_label(output, "(row)", "(column)", ascii_), ascii=ascii_))
+    matrix = _scalar_matrix(console, result.blocks, names, names, mixed_label(output, "(row)", "(column)", ascii_), full, ascii_)
     if matrix is not None:
         console.print(matrix)
     else:
@@ -1094,6 +1097,9 @@ def _saved_to(path: str | None):
         return
     import io
 
+    from .files import check_target
+
+    check_target(path)  # before the work, not after it
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         yield

@@ -71,7 +71,7 @@ def _operands(node: Node, value_of, index: tuple = ()) -> str:
         if operand.is_const:
             continue
         # An operand the op's own call made (log(x, b) is ln(x)/ln(b)) is written out, not named by that call.
-        own_call = operand.span is None or (node.span is not None and operand.span.snippet == node.span.snippet)
+        own_call = operand.span is None or (node.span is not None and (operand.span.start, operand.span.end) == (node.span.start, node.span.end))
         label = operand.params["name"] if operand.is_input else (to_infix(operand) if own_call else operand.span.snippet)
         value = _own(value_of(operand), operand)
         if operand.shape and operand.shape == node.shape and index:
@@ -260,12 +260,18 @@ def point_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, derivat
     if problem is not None:
         return problem
     if derivatives is not None and all_finite(derivatives.jacobian.values()):
-        if derivatives.zero_times_infinity:
-            names = graph.input_names if wrt is None else wrt
-            return _slope_problem(outputs, trace, [graph.input_named(name) for name in names], zero_times_infinity=True)
-        return None
+        return zero_times_infinity_problem(graph, values, outputs, wrt, trace) if derivatives.zero_times_infinity else None
     reverse = derivatives if derivatives is not None and derivatives.engine == "reverse" else None
     return derivative_problem(graph, values, outputs, wrt, reverse)
+
+
+def zero_times_infinity_problem(graph: Graph, values: Mapping, outputs=None, wrt=None, trace=None) -> DomainError | None:
+    """Where a derivative that took 0·∞ as 0 met the infinite slope: the first steep
+    operation between the inputs ``wrt`` (names; all by default) and the outputs."""
+    outputs = list(graph.outputs if outputs is None else outputs)
+    trace = _trace(graph, values, outputs) if trace is None else trace
+    names = graph.input_names if wrt is None else wrt
+    return _slope_problem(outputs, trace, [graph.input_named(name) for name in names], zero_times_infinity=True)
 
 
 def kink_status(graph, values, trace=None, reference=None) -> str | None:
@@ -277,22 +283,24 @@ def kink_status(graph, values, trace=None, reference=None) -> str | None:
     return None if found is None else found[0]
 
 
-def ops_at_kinks(graph, values, trace=None, wrt=None) -> list[str]:
+def ops_at_kinks(graph, values, trace=None, wrt=None, outputs=None) -> list[str]:
     """The operations at their kinks at this point, each as "op (source at line N)"
-    (at once none when no op of the graph has a kink); with ``wrt`` (input names),
-    only those that depend on them."""
+    (at once none when no op of the graph has a kink), among those the outputs (the
+    graph's own by default) need; with ``wrt`` (input names), only those that depend
+    on them."""
     if all(node.prim.kink is None for node in graph.nodes):
         return []
-    trace = _trace(graph, values, graph.outputs) if trace is None else trace
+    outputs = graph.outputs if outputs is None else outputs
+    trace = _trace(graph, values, outputs) if trace is None else trace
+    needed = graph.ancestors(outputs)
     moving = None
     if wrt is not None:
         from .graph import depends_on
 
-        moving = depends_on(graph.ancestors(graph.outputs), [graph.input_named(name) for name in wrt])
+        moving = depends_on(needed, [graph.input_named(name) for name in wrt])
     kinks = []
-    for index in trace:
-        node = graph.nodes[index]
-        if node.prim.kink is None or (moving is not None and index not in moving):
+    for node in needed:
+        if node.prim.kink is None or (moving is not None and node.index not in moving):
             continue
         with np.errstate(all="ignore"):
             at_kink = node.prim.kink(*[trace[operand.index] for operand in node.inputs], **node.params)

@@ -334,8 +334,6 @@ def chunking(graph: Graph, engines, wrt_nodes, outputs, memory: int | None, work
         shares = min(count, memory // per_point) // THREADED_CHUNK
         workers = 1 if device else max(1, min(os.cpu_count() or 1, 8, shares))
     size = chunk_points(per_point, memory, workers, device)
-    if workers > 1:  # a share for every thread, however few the points
-        size = min(size, -(-count // workers))
     return balanced(size, count, workers), workers, max(memory // workers, 1)
 
 
@@ -352,9 +350,10 @@ def chunk_points(per_point: int, memory: int, workers: int, device: bool = False
 def balanced(size: int, count: int, workers: int) -> int:
     """Points per chunk, at most ``size``, so that ``count`` points make chunks of
     (nearly) equal size, as many for each thread: a last chunk of a few points would
-    keep one thread busy while the others wait."""
-    if count <= size:
-        return max(count, 1)
+    keep one thread busy while the others wait; a share for every thread, however
+    few the points."""
+    if count <= 0:
+        return 1
     rounds = math.ceil(count / (size * workers))  # chunks per thread
     return math.ceil(count / (rounds * workers))
 
@@ -576,15 +575,12 @@ def run_batch(
         while pending:
             first, taken, future = pending.popleft()
             take(first, taken, future.result())
-    from .diagnose import point_problem
+    from .diagnose import point_problem, zero_times_infinity_problem
 
     if first_bad:
         report.where_nonfinite = point_problem(graph, first_bad)
     if first_guarded:
-        from .engines import run_engine
-
-        found = run_engine(engines[0], graph, first_guarded, wrt=wrt)
-        report.where_zero_times_infinity = point_problem(graph, first_guarded, wrt=wrt, derivatives=found)
+        report.where_zero_times_infinity = zero_times_infinity_problem(graph, first_guarded, wrt=wrt)
     return report
 
 

@@ -204,7 +204,7 @@ def test_chunks_are_of_equal_size_and_as_many_for_each_thread(size, count, worke
     chunk = balanced(size, count, workers)
     chunks = math.ceil(count / chunk)
     assert chunk <= size and chunk * chunks >= count
-    assert count <= size or chunks % workers == 0  # no thread idles through a last round
+    assert chunks % workers == 0  # no thread idles through a last round
     assert count - chunk * (chunks - 1) >= chunk - chunks  # the last chunk is (nearly) as full as the others
 
 

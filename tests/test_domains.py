@@ -10,6 +10,7 @@ import pytest
 
 import dcalc
 from dcalc.checking import FAIL
+from dcalc.engines import run_engine
 
 # (program, point, what the report says, where: (line, column, sub-expression))
 CASES = [
@@ -25,6 +26,8 @@ CASES = [
     ("atan(exp(x))", "x=800", "exp gives a value that is not finite here (at x=800); the output stays finite", (1, 6, "exp(x)")),
     ("sqrt(x) + y", "x=0,y=1", "the derivative is not finite: sqrt has an infinite derivative here (at x=0)", (1, 1, "sqrt(x)")),
     ("z = x - 2\nw = 3 * ln(z)", "x=1", "ln gives a value that is not finite here (at x - 2 = -1)", (2, 9, "ln(z)")),
+    # a statement written twice: the operand is the first, not the op's own call
+    ("t = x - 1\nt = ln(t)\nt = ln(t)", "x=2", "ln gives a value that is not finite here (at ln(t) = 0)", (3, 5, "ln(t)")),
     ("sum(sqrt(A))", "A=[[1,0],[4,9]]", "sqrt has an infinite derivative here (at A[0, 1]=0)", (1, 5, "sqrt(A)")),
     # both modes take 0 * inf as 0 (forward: the tangent of x^2 is 0; reverse: the edge 2x is 0), and say so
     ("sqrt(x^2+y^2)", "x=0,y=0", "the chain rule meets 0·∞: sqrt has an infinite derivative here (at x^2+y^2 = 0), times a zero", (1, 1, "sqrt(x^2+y^2)")),
@@ -82,7 +85,7 @@ def test_forward_and_reverse_mode_agree_where_the_chain_rule_meets_zero_times_in
     for engine in ("reverse", "forward"):
         for values in (problem.values, {name: np.full(3, value) for name, value in problem.values.items()}):  # scalar tape and arrays
             batch = 1 if np.ndim(next(iter(values.values()))) else 0
-            result = dcalc.engines.run_engine(engine, problem.graph, values, batch_ndim=batch)
+            result = run_engine(engine, problem.graph, values, batch_ndim=batch)
             for name, want in expected.items():
                 got = result.jacobian[(problem.graph.output_names[0], name)]
                 assert np.all(got == want), (engine, name, got)
@@ -212,10 +215,19 @@ def test_hessian_at_a_kink_warns(cli, text):
     assert "warning" not in cli("hessian", text, "--at", "x=0,y=2", "--wrt", "y").stderr  # d²/dy² exists
 
 
+def test_hessian_warns_only_of_kinks_in_the_output_it_differentiates(cli):
+    program = "y = x^2*w\nz = abs(x)\nreturn y, z\n"
+    assert "Hessian may not exist" not in cli("hessian", "-", "--at", "x=0,w=1", input=program).stderr
+    assert "abs (abs(x) at line 2) is at its kink" in cli("hessian", "-", "--at", "x=0,w=1", "--output", "z", input=program).stderr
+
+
 def test_zero_times_infinity_is_no_disagreement_and_is_reported_over_points(cli, tmp_path):
     # Symbolic mode's NaN at 0 is not held against it: no engine can be held to a derivative there.
     result = cli("grad", "sqrt(x^2+y^2)", "--at", "x=0,y=0")
     assert result.exit_code == 0 and "the chain rule meets 0·∞" in result.stderr
+    # The same where an ill-conditioned operation is the problem reported first.
+    result = cli("grad", "sqrt(x)*sqrt(x) + ((1e16 + y) - 1e16)", "--at", "x=0,y=1")
+    assert result.exit_code == 0 and "disagree" not in result.stderr, result.stderr
     points = tmp_path / "p.csv"
     points.write_text("x\n1\n0\n4\n0\n")
     result = cli("grad", "sqrt(x)*sqrt(x)", "--points", str(points), "--json")
