@@ -382,12 +382,14 @@ def _expectation_name(expectation: Expectation) -> str:
 
 def _judge(got: np.ndarray, expected: np.ndarray, rel: float, absolute: float):
     """A golden: |got - expected| <= rel |expected| + abs, elementwise."""
+    from .engines import same_values
+
     if got.shape != expected.shape and expected.size != 1:
         return FAIL, None, None, f"expected shape {expected.shape}, got {got.shape}"
     expected = np.broadcast_to(expected, got.shape)
     with np.errstate(invalid="ignore"):
         # The same number, or the same kind of not-a-number (nan for nan, inf for inf), is no difference.
-        same = (got == expected) | (np.isnan(got) & np.isnan(expected))
+        same = same_values(got, expected)
         difference = np.where(same, 0.0, np.abs(got - expected))
         limit = rel * np.abs(expected) + absolute
         # Relative where the expected value is not 0; absolute where it is.

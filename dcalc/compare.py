@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engines import ENGINE_NAMES, Derivatives, run_engine
+from .engines import ENGINE_NAMES, Derivatives, run_engine, same_values
 from .errors import DcalcError
 
 # Exact engines differ only by rounding: a few ulps per operation on the path.
@@ -76,7 +76,7 @@ def relative_differences(reference: Derivatives, other: Derivatives, pairs: list
                 continue
             with np.errstate(invalid="ignore"):
                 difference = np.abs(expected - got)
-            same = (expected == got) | (np.isnan(expected) & np.isnan(got))
+            same = same_values(expected, got)
             difference = np.where(same, 0.0, np.where(np.isfinite(difference), difference, np.inf))
             largest = _over_own_axes(difference, batch)
             with np.errstate(invalid="ignore", divide="ignore"):

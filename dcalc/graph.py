@@ -231,6 +231,9 @@ def _const_shape(shapes, params):
 INPUT = Primitive("input", None, 0, shape_rule=_input_shape, elementwise=False)
 CONST = Primitive("const", None, 0, shape_rule=_const_shape, elementwise=False)
 # Every primitive by name: primitives.py fills it (as primitives.TABLE).
+TABLE: dict[str, Primitive] = {"input": INPUT, "const": CONST}
+
+
 def depends_on(nodes, inputs) -> set[int]:
     """Indices of the nodes (in topological order) that depend on any of ``inputs``
     (those included): only they need a cotangent, and no other holds a point's value."""
@@ -239,9 +242,6 @@ def depends_on(nodes, inputs) -> set[int]:
         if any(operand.index in reached for operand in node.inputs):
             reached.add(node.index)
     return reached
-
-
-TABLE: dict[str, Primitive] = {"input": INPUT, "const": CONST}
 
 
 # One thread compiles or builds derivative nodes at a time (Graph.cached, the symbolic

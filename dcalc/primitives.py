@@ -1039,6 +1039,8 @@ def _mean(xp, x, axes, source):
 def _spread(value, node):
     """A value of the reduced shape, spread back over the input's shape."""
     reduced = tuple(size for axis, size in enumerate(node.params["source"]) if axis not in node.params["axes"])
+    if not reduced:  # a number: spread as it is, with no axes of length 1 first
+        return broadcast_to(value, shape=node.params["source"], source=())
     kept = reshape(value, shape=_kept_shape(node), source=reduced)
     return broadcast_to(kept, shape=node.params["source"], source=_kept_shape(node))
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 import numpy as np
 
 from . import primitives
-from .errors import ArityError, DcalcError, DcalcSyntaxError, ShapeError, Span, UnknownNameError, counted, suggest
-from .graph import Graph, Node, gc_paused
+from .errors import ArityError, DcalcSyntaxError, ShapeError, Span, UnknownNameError, counted, suggest
+from .graph import Graph, Node, gc_paused, located
 from .parser import LEAVES, parse
 
 if TYPE_CHECKING:
@@ -295,11 +295,8 @@ class _ProgramBuilder:
         if name == "log":
             return self._log(arguments, span)
         if self.constructors is not None and name in self.constructors.names:
-            try:
+            with located(span):
                 value = self.constructors.make(name, [_literal(argument) for argument in arguments])
-            except DcalcError as error:
-                error.span = error.span or span
-                raise
             return self.within_axes(self.graph.const(value, span=span), span)
         if name in primitives.COMPOSITES:
             build, arity = primitives.COMPOSITES[name]

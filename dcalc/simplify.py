@@ -158,9 +158,6 @@ def simplify(graph: Graph, prim, inputs: tuple, params: dict) -> Node | None:
     name = prim.name
     if prim.shape_only and inputs[0].shape == shape:
         return inputs[0]  # a shape op that changes nothing
-    if name == "broadcast_to" and inputs[0].op == "reshape" and inputs[0].inputs[0].shape == ():
-        # a number spread: no need to give it axes of length 1 first (sum's adjoint)
-        return graph.apply(P.broadcast_to, (inputs[0].inputs[0],), {"shape": shape, "source": ()})
     if prim.elementwise and len(inputs) == 2:
         # An operand spread by broadcast_to needs no spreading when the other one
         # already has the result's shape: NumPy's broadcasting does the same.

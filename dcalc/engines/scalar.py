@@ -34,7 +34,7 @@ import numpy as np
 
 from ..evaluation import Schedule, compile_scalar, run_scalar
 from ..graph import Graph, Node
-from . import Derivatives
+from . import Derivatives, all_finite
 from .plan import sweep_edges
 from .rules import _partial_of
 
@@ -172,13 +172,6 @@ def _weights(tape: Tape, slots: list) -> np.ndarray:
     return weights
 
 
-def _finite(weights: np.ndarray) -> bool:
-    """Whether every weight is finite (one sum: a sum that overflows only costs the
-    guarded sweep)."""
-    with np.errstate(all="ignore"):
-        return bool(np.isfinite(weights.sum()))
-
-
 # Weights that are 0 or between these in magnitude (2^-511 and 2^512, the
 # square roots of the smallest normal float and of the largest) multiply in pairs
 # to a normal number, or to 0 where a factor is 0: a product loses nothing to
@@ -288,7 +281,7 @@ def reverse(graph: Graph, values, outputs, output_names, wrt_nodes) -> Derivativ
     if folded is not None:
         backward, finite, listed = tape.folded, True, folded
     else:
-        backward, finite, listed = tape.backward, _finite(weights), weights.tolist()
+        backward, finite, listed = tape.backward, all_finite([weights]), weights.tolist()
     wrt_names = [node.params["name"] for node in wrt_nodes]
     jacobian = {}
     guarded = set()  # the partials that took 0·∞ as 0
