@@ -2,8 +2,8 @@
 
 The lecture example ln(x1) + x1 x2 - sin(x2) and its gradient (1/x1 + x2, x1 - cos x2)
 at a million seeded random points: hand-written NumPy evaluates each formula over the
-whole arrays; dcalc's reverse mode (dcalc.points.at_points) pushes cache-sized chunks
-through the graph on a pool of threads. Both give the value and both partials at
+whole arrays; dcalc's reverse mode (dcalc.points.at_points) pushes chunks of up to 64 MiB
+of values (2^18 points) through the graph on a pool of threads. Both give the value and both partials at
 every point; times are the best of several runs. Target (Speed issue): dcalc <= 0.5 x
 the hand-written time.
 
@@ -47,7 +47,7 @@ def by_hand(x1, x2):
 def by_hand_in_chunks(x1, x2, size: int, workers: int):
     """The same formulas written out for chunks of ``size`` points on ``workers``
     threads, into the result arrays, with four scratch arrays per thread: the least
-    any scheme built on NumPy's ufuncs (libm's sin and cos among them) spends here."""
+    any scheme using NumPy's own sin and cos (libm's scalar code) spends here."""
     count = len(x1)
     results = [np.empty(count) for _ in range(3)]
     scratch = threading.local()

@@ -58,8 +58,8 @@ def cli():
 def checked(cli, tmp_path):
     """``dcalc check --json`` on a sample file holding ``text``: {check: (status, message)}."""
 
-    def run(text: str, name: str = "sample.dcalc") -> dict:
-        path = tmp_path / name
+    def run(text: str) -> dict:
+        path = tmp_path / "sample.dcalc"
         path.write_text(text, encoding="utf-8")
         checks = json.loads(cli("check", str(path), "--json").stdout)["checks"]
         return {check["check"]: (check["status"], check["message"]) for check in checks}

@@ -87,6 +87,7 @@ def test_written_into_the_array_given():
 def test_numpy_answers_where_tan_would_not_pay(monkeypatch):
     """Small arrays, other dtypes, an array written into itself, and machines whose tan
     is no SIMD code get NumPy's own sin and cos, bit for bit."""
+    monkeypatch.setattr(trig, "_simd_tan", True)  # as on a machine where tan would pay
     rng = np.random.default_rng(4)
     large = rng.uniform(-3, 3, trig.SMALLEST)
     cases = [
